@@ -302,6 +302,15 @@ def _args_text(*parts: Any) -> str:
     return " ".join(words)
 
 
+def _has_flag(args: str, flag: str) -> bool:
+    """Whether ``flag`` is set (``--flag`` or ``--flag=true``) among the words of a command line."""
+    for word in args.split():
+        name, eq, value = word.partition("=")
+        if name == flag and (not eq or _truthy(value)):
+            return True
+    return False
+
+
 def _truthy(v: str | None) -> bool:
     return v is not None and v.strip().strip("'\"").lower() in ("1", "true", "yes", "on")
 
@@ -321,7 +330,7 @@ def _check_workload(
     """Check one Qdrant or vLLM container; returns whether it was one."""
     name = image.lower()
     if "qdrant" in name:
-        off = _truthy(env.get("QDRANT__TELEMETRY_DISABLED")) or "--disable-telemetry" in args
+        off = _truthy(env.get("QDRANT__TELEMETRY_DISABLED")) or _has_flag(args, "--disable-telemetry")
         off = off or "telemetry_disabled: true" in extra_text
         report.add(
             "deploy",
@@ -341,9 +350,13 @@ def _check_workload(
             "usage stats off" if stats_off else "VLLM_NO_USAGE_STATS=1 / DO_NOT_TRACK=1 missing",
         )
         version = _image_version(image)
-        if "--enable-log-requests" in args:
+        if _has_flag(args, "--enable-log-requests"):
             report.add("deploy", f"{where} vllm request logging", "violation", "--enable-log-requests is set")
-        elif "--disable-log-requests" in args or (version is not None and version >= (0, 10)):
+        elif (
+            _has_flag(args, "--disable-log-requests")
+            or _has_flag(args, "--no-enable-log-requests")
+            or (version is not None and version >= (0, 10))
+        ):
             report.add("deploy", f"{where} vllm request logging", "ok", "request logging off")
         else:
             report.add(
@@ -435,15 +448,15 @@ def _k8s_docs(deploy_dir: Path, report: EgressReport) -> Iterator[tuple[str, lis
         report.add(
             "deploy", "k8s", "warning", "kubectl not found; checked the raw manifests without kustomize"
         )
+    docs: list[dict[str, Any]] = []
     for f in sorted([*k8s.rglob("*.yaml"), *k8s.rglob("*.yml")]):
         if f.name.startswith("kustomization."):
             continue
         try:
-            docs = [x for x in yaml.safe_load_all(f.read_text(encoding="utf-8")) if isinstance(x, dict)]
+            docs += [x for x in yaml.safe_load_all(f.read_text(encoding="utf-8")) if isinstance(x, dict)]
         except yaml.YAMLError as err:
             report.add("deploy", str(f.relative_to(deploy_dir)), "violation", f"unreadable YAML: {err}")
-            continue
-        yield str(f.relative_to(deploy_dir)), docs
+    yield "k8s", docs  # one group, so ConfigMaps in other files resolve
 
 
 def _pod_spec(doc: dict[str, Any]) -> dict[str, Any] | None:
