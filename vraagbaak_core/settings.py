@@ -89,6 +89,16 @@ class FusionSettings(_Section):
     sparse_weight: float = Field(default=1.0, ge=0.0)
 
 
+class SparseSettings(_Section):
+    """BM25-style sparse vectors (retrieval.analysis); IDF comes from Qdrant's IDF modifier."""
+
+    k1: float = Field(default=1.2, gt=0.0)
+    b: float = Field(default=0.75, ge=0.0, le=1.0)
+    avg_len: float = Field(default=120.0, gt=0.0)  # average analysed terms per chunk
+    compound_min_len: int = Field(default=8, ge=4)
+    compound_weight: float = Field(default=0.3, ge=0.0, le=1.0)
+
+
 class RerankerSettings(_Section):
     enabled: bool = False
     model_path: Path | None = None
@@ -100,6 +110,7 @@ class RetrievalSettings(_Section):
     top_k: int = Field(default=5, ge=1, le=100)
     prefetch_limit: int = Field(default=50, ge=1)
     fusion: FusionSettings = FusionSettings()
+    sparse: SparseSettings = SparseSettings()
     max_chunks_per_doc: int = Field(default=3, ge=1)
     merge_adjacent: bool = True
     min_score: float = 0.0
@@ -177,6 +188,7 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     docs: bool = True  # Swagger/ReDoc served from local assets only
+    allow_passthrough: bool = False  # chat without retrieval ("retrieval": false); benchmarks only
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

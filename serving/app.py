@@ -1,0 +1,121 @@
+"""App factory: ``create_app(settings)`` with a lifespan that builds the adapters once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from serving.auth import require_role
+from serving.chat.router import router as chat_router
+from serving.components import Components, build_components
+from serving.errors import envelope, install_error_handlers
+from serving.metrics import Metrics, install_metrics_middleware
+from vraagbaak_core import __version__
+from vraagbaak_core.settings import Settings
+from vraagbaak_core.types import Identity
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, components: Components | None = None) -> FastAPI:
+    """Build the API. ``components`` lets tests share already-loaded models between apps."""
+    settings.check_serving_safety()
+    metrics = components.metrics if components is not None else Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        comps = components or build_components(settings, metrics=metrics)
+        app.state.components = comps
+        if settings.auth.mode == "insecure-dev":
+            log.warning(
+                "auth.mode is insecure-dev: every caller is %r with groups %s, on %s only",
+                settings.auth.dev_user, settings.auth.dev_groups, settings.server.host,
+            )
+        yield
+        if components is None:
+            await comps.aclose()
+
+    app = FastAPI(
+        title="Vraagbaak", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+        openapi_url="/openapi.json" if settings.server.docs else None,
+    )
+    install_error_handlers(app)
+    _install_body_limit(app, settings.limits.max_body_bytes, settings.limits.max_upload_mb)
+    app.include_router(chat_router)
+    _install_ops(app)
+    if settings.server.docs:
+        _install_local_docs(app)
+
+    install_metrics_middleware(app, metrics)
+    return app
+
+
+def _install_ops(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(request: Request) -> JSONResponse:
+        comps: Components = request.app.state.components
+        checks: dict[str, str] = {}
+        try:
+            comps.store.count()
+            checks["store"] = "ok"
+        except Exception as err:  # noqa: BLE001 - readiness reports any backend failure
+            checks["store"] = f"error: {type(err).__name__}"
+        checks["generator"] = "ok" if await comps.generator.ready() else "unreachable"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503)
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics(request: Request) -> Response:
+        comps: Components = request.app.state.components
+        return comps.metrics.render()
+
+    @app.get("/v1/whoami", tags=["ops"])
+    async def whoami(identity: Annotated[Identity, Depends(require_role("staff"))]) -> dict[str, object]:
+        return {
+            "user_id": identity.user_id, "roles": sorted(identity.roles), "groups": sorted(identity.groups),
+            "clearance": identity.clearance,
+        }
+
+
+def _install_local_docs(app: FastAPI) -> None:
+    """Swagger UI from the swagger-ui-bundle package: no asset from a CDN."""
+    import swagger_ui_bundle
+
+    app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="Vraagbaak API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )
+
+
+def _install_body_limit(app: FastAPI, max_bytes: int, max_upload_mb: float) -> None:
+    upload_limit = int(max_upload_mb * 1024 * 1024)
+
+    @app.middleware("http")
+    async def _limit(request: Request, call_next: Callable[..., object]) -> Response:
+        limit = upload_limit if request.url.path.startswith("/api/documents") else max_bytes
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return JSONResponse(
+                envelope(f"request body too large ({length} bytes; limit {limit})", "invalid_request_error",
+                         "body_too_large"),
+                413,
+            )
+        response: Response = await call_next(request)  # type: ignore[misc]
+        return response

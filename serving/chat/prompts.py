@@ -1,0 +1,89 @@
+"""Prompt templates from ``configs/prompts/<lang>.yaml`` and source sanitising.
+
+Text inside retrieved documents is data, never instructions: chat-template control
+tokens are stripped, the source delimiters cannot be closed from inside a source, and
+sentences that try to instruct the model are redacted before the model sees them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from vraagbaak_core.types import Hit
+
+_CONTROL_TOKENS = re.compile(
+    r"<\|[^|>]{1,40}\|>|</?s>|\[/?INST\]|<<\/?SYS>>|</?(?:bron|source)\b[^>]*>", re.IGNORECASE
+)
+_INJECTION = re.compile(
+    r"[^.!?\n]*(?:"
+    r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,60}\b(?:instructions?|rules|prompts?|guidelines)\b"
+    r"|\b(?:negeer|vergeet|omzeil|overschrijf)\b[^.!?\n]{0,60}\b(?:instructies?|opdrachten?|regels|prompts?|richtlijnen)\b"
+    r"|\byou are now\b|\bje bent nu\b|\bsystem prompt\b|\bsysteemprompt\b"
+    r")[^.!?\n]*[.!?]?",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    language: str
+    system: str
+    source: str
+    abstain: str
+    redacted: str
+
+    def render_source(self, n: int, hit: Hit) -> str:
+        c = hit.chunk
+        where = ""
+        if c.page is not None:
+            where += f' pagina="{c.page}"' if self.language == "nl" else f' page="{c.page}"'
+        if c.section:
+            sec = _attr(c.section)
+            where += f' sectie="{sec}"' if self.language == "nl" else f' section="{sec}"'
+        return self.source.format(n=n, title=_attr(c.title), where=where, text=self.sanitise(c.text))
+
+    def render_system(self, hits: list[Hit]) -> str:
+        sources = "\n".join(self.render_source(i + 1, h) for i, h in enumerate(hits))
+        return self.system.format(sources=sources)
+
+    def sanitise(self, text: str) -> str:
+        text = _CONTROL_TOKENS.sub(" ", text)
+        return _INJECTION.sub(" " + self.redacted, text)
+
+
+def _attr(value: str) -> str:
+    return value.replace('"', "'").replace("\n", " ")[:200]
+
+
+class PromptBook:
+    """Templates per language; the answer follows the language of the question."""
+
+    def __init__(self, templates: dict[str, PromptTemplate], default_language: str) -> None:
+        if default_language not in templates:
+            raise ValueError(f"no prompt template for default language {default_language!r}")
+        self.templates = templates
+        self.default_language = default_language
+
+    @classmethod
+    def load(cls, directory: Path, default_language: str) -> PromptBook:
+        templates: dict[str, PromptTemplate] = {}
+        for path in sorted(directory.glob("*.yaml")):
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            t = PromptTemplate(
+                language=str(data["language"]),
+                system=str(data["system"]),
+                source=str(data["source"]),
+                abstain=str(data["abstain"]),
+                redacted=str(data["redacted"]),
+            )
+            templates[t.language] = t
+        if not templates:
+            raise FileNotFoundError(f"no prompt templates (*.yaml) in {directory}")
+        return cls(templates, default_language)
+
+    def for_language(self, language: str) -> PromptTemplate:
+        return self.templates.get(language, self.templates[self.default_language])

@@ -1,0 +1,193 @@
+"""Thin router for ``/v1/chat/completions`` and ``/v1/models``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from serving.auth import require_role
+from serving.chat.protocol import (
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    Choice,
+    ModelCard,
+    ModelList,
+    RequestFilter,
+    ResponseMessage,
+    WireCitation,
+    chunk_payload,
+    completion_id,
+)
+from serving.chat.service import StreamDelta, StreamEnd
+from serving.components import Components
+from serving.errors import ApiError
+from vraagbaak_core.errors import GeneratorError
+from vraagbaak_core.types import (
+    Answer,
+    ChatMessage,
+    GenerationParams,
+    Identity,
+    MatchAny,
+    SearchFilter,
+    classification_level,
+)
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["chat"])
+RAG_MODEL = "vraagbaak"
+
+
+def _components(request: Request) -> Components:
+    comps: Components = request.app.state.components
+    return comps
+
+
+def request_filter(f: RequestFilter | None) -> SearchFilter | None:
+    if f is None:
+        return None
+    must: list[MatchAny] = []
+    if f.doc_ids is not None:
+        must.append(MatchAny("doc_id", tuple(f.doc_ids)))
+    if f.groups is not None:
+        must.append(MatchAny("groups", tuple(f.groups)))
+    if f.classification is not None:
+        for c in f.classification:
+            classification_level(c)  # unknown labels are an error, not an empty result
+        must.append(MatchAny("classification", tuple(f.classification)))
+    if f.language is not None:
+        must.append(MatchAny("language", tuple(f.language)))
+    return SearchFilter(tuple(must))
+
+
+def _messages(req: ChatCompletionRequest) -> list[ChatMessage]:
+    out = []
+    for m in req.messages:
+        if m.role in ("user", "assistant"):
+            out.append(ChatMessage(m.role, m.text()))
+    return out
+
+
+def _params(req: ChatCompletionRequest, comps: Components) -> GenerationParams:
+    g = comps.settings.generator
+    stop = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
+    return GenerationParams(
+        max_tokens=min(req.max_completion_tokens or req.max_tokens or g.max_tokens, g.max_tokens),
+        temperature=g.temperature if req.temperature is None else req.temperature,
+        top_p=1.0 if req.top_p is None else req.top_p,
+        stop=stop,
+    )
+
+
+@router.get("/v1/models", response_model=ModelList)
+async def list_models(
+    request: Request, identity: Annotated[Identity, Depends(require_role("staff"))]
+) -> ModelList:
+    comps = _components(request)
+    return ModelList(data=[ModelCard(id=RAG_MODEL), ModelCard(id=comps.generator.model_name)])
+
+
+@router.post("/v1/chat/completions", response_model=None)
+async def chat_completions(
+    body: ChatCompletionRequest,
+    request: Request,
+    identity: Annotated[Identity, Depends(require_role("staff"))],
+) -> ChatCompletionResponse | StreamingResponse:
+    comps = _components(request)
+    if body.model not in (RAG_MODEL, comps.generator.model_name):
+        raise ApiError(404, f"model {body.model!r} does not exist; use {RAG_MODEL!r}", "not_found",
+                       "model_not_found")
+    if not body.retrieval and not comps.settings.server.allow_passthrough:
+        raise ApiError(403, "chat without retrieval is switched off on this server", "permission_error")
+    try:
+        rfilter = request_filter(body.filter)
+    except ValueError as err:
+        raise ApiError(400, str(err)) from None
+    messages = _messages(body)
+    params = _params(body, comps)
+    prep = comps.chat.prepare(messages, identity, params, rfilter, use_retrieval=body.retrieval)
+    comps.observe_retrieval(prep.retrieval_ms, abstained=prep.abstain and body.retrieval)
+    model = RAG_MODEL if body.model == RAG_MODEL else comps.generator.model_name
+
+    if prep.abstain and body.retrieval:
+        answer = comps.chat.abstention(prep)
+        comps.audit_question(request, identity, prep.query, answer)
+        if not body.stream:
+            return _response(model, answer)
+        return _sse(_abstain_events(model, answer))
+
+    async with comps.gate.slot():
+        if not body.stream:
+            answer = await comps.chat.answer(prep, params)
+            comps.audit_question(request, identity, prep.query, answer)
+            return _response(model, answer)
+    # Streaming holds its slot for as long as the stream runs.
+    await comps.gate.acquire()
+    return _sse(_stream_events(request, comps, prep, params, model, identity))
+
+
+def _response(model: str, answer: Answer) -> ChatCompletionResponse:
+    msg = ResponseMessage(
+        content=answer.text,
+        citations=[WireCitation.of(c) for c in answer.citations],
+        abstained=answer.abstained,
+    )
+    return ChatCompletionResponse(model=model, choices=[Choice(message=msg)])
+
+
+def _sse(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
+    async def body() -> AsyncIterator[str]:
+        async for ev in events:
+            yield f"data: {json.dumps(ev, ensure_ascii=False)}\n\n"
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(
+        body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+
+
+def _final(cid: str, created: int, model: str, answer: Answer) -> dict[str, Any]:
+    return chunk_payload(
+        cid, created, model, {}, "stop",
+        citations=[WireCitation.of(c).model_dump() for c in answer.citations],
+        abstained=answer.abstained,
+    )
+
+
+async def _abstain_events(model: str, answer: Answer) -> AsyncIterator[dict[str, Any]]:
+    cid, created = completion_id(), int(time.time())
+    yield chunk_payload(cid, created, model, {"role": "assistant", "content": answer.text})
+    yield _final(cid, created, model, answer)
+
+
+async def _stream_events(
+    request: Request, comps: Components, prep: Any, params: GenerationParams, model: str, identity: Identity
+) -> AsyncIterator[dict[str, Any]]:
+    cid, created = completion_id(), int(time.time())
+    t0 = time.perf_counter()
+    first = True
+    try:
+        yield chunk_payload(cid, created, model, {"role": "assistant", "content": ""})
+        stream = comps.chat.stream(prep, params)
+        try:
+            async for ev in stream:
+                if isinstance(ev, StreamDelta):
+                    if first:
+                        comps.observe_ttft(time.perf_counter() - t0)
+                        first = False
+                    yield chunk_payload(cid, created, model, {"content": ev.text})
+                elif isinstance(ev, StreamEnd):
+                    comps.audit_question(request, identity, prep.query, ev.answer)
+                    yield _final(cid, created, model, ev.answer)
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+    except GeneratorError as err:
+        log.warning("stream ended by generator error: %s", type(err).__name__)
+        yield {"error": {"message": str(err), "type": "generator_error", "code": "generator_error"}}
+    finally:
+        comps.gate.release()

@@ -1,0 +1,175 @@
+"""Grounded answers: retrieve for the caller, compose a numbered-source prompt, generate, verify citations."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from retrieval.analysis import detect_language
+from serving.chat.citations import MarkerFilter, build_citations, clean_markers
+from serving.chat.prompts import PromptBook, PromptTemplate
+from vraagbaak_core.ports import Generator
+from vraagbaak_core.types import (
+    Answer,
+    ChatMessage,
+    Citation,
+    GenerationParams,
+    Hit,
+    Identity,
+    SearchFilter,
+)
+
+_ANAPHORA = re.compile(
+    r"\b(het|dit|dat|die|deze|daar|daarvan|hiervan|ervan|hij|zij|ze|hun|"
+    r"it|this|that|these|those|they|them|there|its|he|she)\b",
+    re.IGNORECASE,
+)
+MAX_HISTORY_MESSAGES = 4
+
+
+class RetrieverPort(Protocol):
+    def search(
+        self, query: str, identity: Identity, request_filter: SearchFilter | None = None,
+        top_k: int | None = None,
+    ) -> list[Hit]: ...
+
+
+def standalone_query(messages: Sequence[ChatMessage]) -> str:
+    """The search query for the last user turn; a short or anaphoric follow-up borrows the previous question.
+
+    Deterministic on purpose: a tiny model rewrites worse than this, and the same
+    conversation always searches the same way.
+    """
+    users = [m.content.strip() for m in messages if m.role == "user" and m.content.strip()]
+    if not users:
+        return ""
+    last = users[-1]
+    if len(users) > 1 and (len(last.split()) <= 6 or _ANAPHORA.search(last)):
+        return f"{users[-2]} {last}"
+    return last
+
+
+@dataclass
+class Prepared:
+    """Everything decided before the model is called."""
+
+    language: str
+    query: str
+    template: PromptTemplate
+    hits: list[Hit]
+    prompt: list[ChatMessage] = field(default_factory=list)
+    retrieval_ms: float = 0.0
+
+    @property
+    def abstain(self) -> bool:
+        return not self.hits
+
+
+@dataclass
+class StreamDelta:
+    text: str
+
+
+@dataclass
+class StreamEnd:
+    answer: Answer
+
+
+class ChatService:
+    def __init__(
+        self, retriever: RetrieverPort | None, generator: Generator, prompts: PromptBook, top_k: int
+    ) -> None:
+        self.retriever = retriever
+        self.generator = generator
+        self.prompts = prompts
+        self.top_k = top_k
+
+    def prepare(
+        self,
+        messages: Sequence[ChatMessage],
+        identity: Identity,
+        params: GenerationParams,
+        request_filter: SearchFilter | None = None,
+        use_retrieval: bool = True,
+    ) -> Prepared:
+        query = standalone_query(messages)
+        last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        language = detect_language(last_user) if last_user.strip() else self.prompts.default_language
+        template = self.prompts.for_language(language)
+        if not use_retrieval:
+            prep = Prepared(language, query, template, [])
+            prep.prompt = [m for m in messages if m.role != "system"] or list(messages)
+            return prep
+        if self.retriever is None:
+            raise RuntimeError("retrieval is not configured")
+        t0 = time.perf_counter()
+        hits = self.retriever.search(query, identity, request_filter=request_filter, top_k=self.top_k)
+        prep = Prepared(language, query, template, hits, retrieval_ms=(time.perf_counter() - t0) * 1000)
+        if hits:
+            prep.prompt, n_sources = self._fit(template, hits, messages, params)
+            prep.hits = hits[:n_sources]
+        return prep
+
+    def _fit(
+        self,
+        template: PromptTemplate,
+        hits: list[Hit],
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+    ) -> tuple[list[ChatMessage], int]:
+        """The prompt that fits the context window: drop the lowest-ranked sources first, then old turns."""
+        convo = [m for m in messages if m.role in ("user", "assistant")][-(MAX_HISTORY_MESSAGES + 1) :]
+        budget = self.generator.context_window - params.max_tokens
+        n = len(hits)
+        while True:
+            prompt = [ChatMessage("system", template.render_system(hits[:n])), *convo]
+            if self.generator.count_tokens(prompt) <= budget:
+                return prompt, n
+            if n > 1:
+                n -= 1
+            elif len(convo) > 1:
+                convo = convo[1:]
+            else:
+                return prompt, n  # the generator truncates what still does not fit
+
+    def abstention(self, prep: Prepared) -> Answer:
+        return Answer(text=prep.template.abstain, citations=[], abstained=True, hits=[])
+
+    async def answer(self, prep: Prepared, params: GenerationParams) -> Answer:
+        if prep.abstain and prep.prompt == []:
+            return self.abstention(prep)
+        raw = await self.generator.generate(prep.prompt, params)
+        text, cited = clean_markers(raw, len(prep.hits))
+        return Answer(text=text.strip(), citations=self._citations(cited, prep), hits=prep.hits)
+
+    async def stream(self, prep: Prepared, params: GenerationParams) -> AsyncIterator[StreamDelta | StreamEnd]:
+        if prep.abstain and prep.prompt == []:
+            ans = self.abstention(prep)
+            yield StreamDelta(ans.text)
+            yield StreamEnd(ans)
+            return
+        filt = MarkerFilter(len(prep.hits))
+        parts: list[str] = []
+        gen = self.generator.stream(prep.prompt, params)
+        try:
+            async for delta in gen:
+                out = filt.feed(delta)
+                if out:
+                    parts.append(out)
+                    yield StreamDelta(out)
+        finally:
+            await gen.aclose()  # type: ignore[attr-defined]
+        tail = filt.finish()
+        if tail:
+            parts.append(tail)
+            yield StreamDelta(tail)
+        yield StreamEnd(
+            Answer(text="".join(parts).strip(), citations=self._citations(filt.cited, prep), hits=prep.hits)
+        )
+
+    @staticmethod
+    def _citations(cited: list[int], prep: Prepared) -> list[Citation]:
+        return build_citations(cited, prep.hits) if prep.hits else []

@@ -1,0 +1,226 @@
+"""The ``vraagbaak`` command line: one entry point for staff, IT and auditors.
+
+Every command takes ``--config PATH``; every command installs the egress guard before
+any heavy import (models, HTTP clients, vector stores).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from vraagbaak_core.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
+
+app = typer.Typer(name="vraagbaak", help="Vraagbaak: answers from your own documents, on your own machines.",
+                  no_args_is_help=True, add_completion=False)
+models_app = typer.Typer(help="Prepare and verify model weights (offline).", no_args_is_help=True)
+auth_app = typer.Typer(help="Credentials.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(auth_app, name="auth")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="settings YAML (default configs/default.yaml)")]
+
+
+def boot(config: Path | None) -> Settings:
+    """Load settings (failing with the field named) and install the egress guard first thing."""
+    try:
+        settings = load_settings(config)
+    except ConfigError as err:
+        typer.secho(str(err), fg="red", err=True)
+        raise typer.Exit(2) from None
+    from vraagbaak_core.audit import AuditLog
+    from vraagbaak_core.egress import startup_guard
+
+    startup_guard(settings, AuditLog.from_settings(settings))
+    _logging(settings)
+    return settings
+
+
+def _logging(settings: Settings) -> None:
+    import logging
+
+    from pythonjsonlogger.json import JsonFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.server.log_level.upper())
+    for noisy in ("httpx", "sentence_transformers", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# ---------------------------------------------------------------- models
+
+
+@models_app.command("prepare")
+def models_prepare(config: ConfigOpt = None, force: bool = typer.Option(False, help="reconvert")) -> None:
+    """Convert the packaged SmolLM2 GGUF into a transformers checkpoint; verify it on later runs."""
+    settings = boot(config)
+    from serving.modelprep import PrepareError, prepare_models
+
+    t0 = time.perf_counter()
+    try:
+        res = prepare_models(
+            settings.resolve(settings.generator.model_path), settings.embedder.model, PROJECT_ROOT, force=force
+        )
+    except PrepareError as err:
+        typer.secho(f"models prepare: {err}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    verb = "converted" if res.converted else "verified (unchanged)"
+    typer.echo(f"generator: {res.model_dir} {verb}; {res.files} files, source sha256 {res.source_sha256[:16]}…"
+               f" ({time.perf_counter() - t0:.1f} s)")
+    typer.echo(f"embedder:  {res.embedder_dir}")
+
+
+@models_app.command("verify")
+def models_verify(directory: Path, config: ConfigOpt = None,
+                  write: bool = typer.Option(False, "--write", help="write the manifest instead")) -> None:
+    """Check every file of a model directory against its sha256 manifest (air-gapped transfers)."""
+    boot(config)
+    from vraagbaak_core.model_manifest import ManifestError, verify_manifest, write_manifest
+
+    if write:
+        n = len(write_manifest(directory))
+        typer.echo(f"wrote manifest for {n} files in {directory}")
+        return
+    try:
+        problems = verify_manifest(directory)
+    except ManifestError as err:
+        typer.secho(str(err), fg="red", err=True)
+        raise typer.Exit(1) from None
+    if problems:
+        for p in problems:
+            typer.secho(p, fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{directory}: every file matches its sha256")
+
+
+# ---------------------------------------------------------------- auth
+
+
+@auth_app.command("hash-key")
+def auth_hash_key(key: str = typer.Argument(..., help="the API key to hash (give it to the user, store the hash)")
+                  ) -> None:
+    """Print the ``sha256:`` form of an API key for ``auth.api_keys[].key_sha256``."""
+    from serving.auth import hash_key
+
+    typer.echo(hash_key(key))
+
+
+# ---------------------------------------------------------------- staff
+
+
+def _print_answer(answer: Any) -> None:
+    typer.echo(answer.text)
+    if answer.citations:
+        typer.echo("\nBronnen / sources:")
+        for c in answer.citations:
+            where = f", p. {c.page}" if c.page is not None else (f", § {c.section}" if c.section else "")
+            typer.echo(f"  [{c.n}] {c.title}{where}  ({c.source or c.doc_id}, score {c.score:.3f})")
+    elif not answer.abstained and answer.hits:
+        typer.echo("\n(no source was cited; retrieved: "
+                   + "; ".join(sorted({h.chunk.title for h in answer.hits})) + ")")
+
+
+@app.command()
+def ask(question: str, config: ConfigOpt = None,
+        as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+    """Ask one question on the command line (as the configured dev identity) and print answer and sources."""
+    settings = boot(config)
+    from serving.components import build_components
+    from vraagbaak_core.types import ChatMessage, GenerationParams, Identity
+
+    comps = build_components(settings)
+    a = settings.auth
+    identity = Identity(a.dev_user, frozenset({"staff"}), frozenset(a.dev_groups), a.dev_clearance, "cli")
+    params = GenerationParams(max_tokens=settings.generator.max_tokens, temperature=settings.generator.temperature)
+    prep = comps.chat.prepare([ChatMessage("user", question)], identity, params)
+    answer = comps.chat.abstention(prep) if prep.abstain else asyncio.run(comps.chat.answer(prep, params))
+    if as_json:
+        typer.echo(json.dumps({
+            "answer": answer.text, "abstained": answer.abstained,
+            "citations": [c.__dict__ for c in answer.citations],
+        }, ensure_ascii=False, indent=2))
+    else:
+        _print_answer(answer)
+    comps.store.close()
+
+
+DEMO_QUESTION = "Wat zijn de bezoektijden op de verpleegafdeling?"
+
+
+@app.command()
+def serve(config: ConfigOpt = None,
+          demo: bool = typer.Option(False, help="once up, ask a sample question and print a curl line")) -> None:
+    """Run the API (OpenAI-compatible chat, documents, audit) with uvicorn."""
+    settings = boot(config)
+    try:
+        settings.check_serving_safety()
+    except ConfigError as err:
+        typer.secho(f"refusing to start: {err}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    import uvicorn
+
+    from serving.app import create_app
+
+    host, port = settings.server.host, settings.server.port
+    if demo:
+        threading.Thread(target=_demo, args=(host, port), daemon=True).start()
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+
+
+def _demo(host: str, port: int) -> None:
+    import httpx
+
+    base = f"http://{host}:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.5)
+    body = {"model": "vraagbaak", "messages": [{"role": "user", "content": DEMO_QUESTION}]}
+    try:
+        r = httpx.post(f"{base}/v1/chat/completions", json=body, timeout=300)
+        msg = r.json()["choices"][0]["message"]
+    except (httpx.HTTPError, KeyError, ValueError) as err:
+        print(f"demo question failed: {err}", file=sys.stderr, flush=True)
+        return
+    lines = [f"\n=== Vraag: {DEMO_QUESTION}", f"=== Antwoord: {msg['content']}"]
+    for c in msg.get("citations", []):
+        where = f", p. {c['page']}" if c.get("page") is not None else ""
+        lines.append(f"    [{c['n']}] {c['title']}{where} — {c['source']}")
+    lines.append("\nTry it yourself:")
+    lines.append(
+        f"  curl -s {base}/v1/chat/completions -H 'Content-Type: application/json' "
+        "-d '{\"model\":\"vraagbaak\",\"messages\":[{\"role\":\"user\",\"content\":"
+        "\"Hoe lang moet ik mijn handen wassen?\"}]}'"
+    )
+    lines.append(f"  (API docs: {base}/docs — stop with Ctrl-C)\n")
+    print("\n".join(lines), flush=True)
+
+
+def _mount_subapps() -> None:
+    from serving import cli_audit, cli_eval, cli_ingest
+
+    app.add_typer(cli_audit.app, name="audit")
+    app.add_typer(cli_eval.app, name="eval")
+    app.command("ingest")(cli_ingest.ingest_command)
+    app.add_typer(cli_ingest.documents_app, name="documents")
+
+
+def main() -> None:
+    _mount_subapps()
+    app()
+
+
+if __name__ == "__main__":
+    main()

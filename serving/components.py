@@ -1,0 +1,96 @@
+"""The adapters a running service needs, built once (in the app's lifespan or a CLI command)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+
+from retrieval.embedders import SentenceTransformerEmbedder
+from retrieval.search import Retriever, build_retriever
+from retrieval.stores import build_store
+from serving.auth import Authenticator
+from serving.chat.prompts import PromptBook
+from serving.chat.service import ChatService
+from serving.generators import build_generator
+from serving.limits import ConcurrencyGate, RateLimiter
+from serving.metrics import Metrics
+from vraagbaak_core.ports import Embedder, Generator, VectorStore
+from vraagbaak_core.settings import PROJECT_ROOT, Settings
+from vraagbaak_core.types import Answer, Identity
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Components:
+    settings: Settings
+    embedder: Embedder
+    store: VectorStore
+    retriever: Retriever
+    generator: Generator
+    chat: ChatService
+    authenticator: Authenticator
+    gate: ConcurrencyGate
+    rate_limiter: RateLimiter
+    metrics: Metrics = field(default_factory=Metrics)
+    audit: Any = None
+    ingestor: Any = None
+
+    # --- observations ---
+    def observe_retrieval(self, ms: float, abstained: bool) -> None:
+        self.metrics.retrieval.observe(ms / 1000)
+        if abstained:
+            self.metrics.abstentions.inc()
+
+    def observe_ttft(self, seconds: float) -> None:
+        self.metrics.ttft.observe(seconds)
+
+    # --- audit hooks (NEN 7513) ---
+    def audit_question(self, request: Request, identity: Identity, query: str, answer: Answer) -> None:
+        self.metrics.tokens.inc(max(1, len(answer.text) // 4))
+        if self.audit is None:
+            return
+        self.audit.chat_question(
+            identity=identity, client=_client(request), question=query,
+            hits=answer.hits, cited=[c.chunk_id for c in answer.citations], abstained=answer.abstained,
+        )
+
+    def audit_auth_failure(self, request: Request, reason: str, identity: Identity | None = None) -> None:
+        if self.audit is None:
+            return
+        self.audit.auth_failure(client=_client(request), reason=reason, identity=identity)
+
+    async def aclose(self) -> None:
+        await self.generator.aclose()
+        self.store.close()
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def build_components(
+    settings: Settings,
+    embedder: Embedder | None = None,
+    generator: Generator | None = None,
+    store: VectorStore | None = None,
+    metrics: Metrics | None = None,
+) -> Components:
+    """Build every adapter from settings; tests pass prebuilt heavy ones to share them."""
+    root = settings.resolve
+    embedder = embedder or SentenceTransformerEmbedder.from_settings(settings.embedder, PROJECT_ROOT)
+    store = store or build_store(settings)
+    store.ensure_collection(embedder.dimension)
+    retriever = build_retriever(settings, embedder=embedder, store=store)
+    generator = generator or build_generator(settings)
+    prompts = PromptBook.load(root(settings.prompts.templates_dir), settings.prompts.default_language)
+    chat = ChatService(retriever, generator, prompts, settings.retrieval.top_k)
+    g = settings.generator
+    return Components(
+        settings=settings, embedder=embedder, store=store, retriever=retriever, generator=generator, chat=chat,
+        authenticator=Authenticator(settings.auth), gate=ConcurrencyGate(g.max_concurrent, g.max_queue),
+        rate_limiter=RateLimiter(settings.limits.rate_per_minute), metrics=metrics or Metrics(),
+    )

@@ -1,0 +1,133 @@
+"""In-process transformers generator: the embedded default, on CPU, greedy by default."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from vraagbaak_core.errors import GeneratorError
+from vraagbaak_core.modelpaths import resolve_model_dir
+from vraagbaak_core.settings import Settings
+from vraagbaak_core.types import ChatMessage, GenerationParams
+
+log = logging.getLogger(__name__)
+
+
+class TransformersGenerator:
+    """Implements ``vraagbaak_core.ports.Generator`` with a local causal LM.
+
+    One generation runs at a time per process (a CPU model gains nothing from more);
+    the serving layer bounds the queue in front of it.
+    """
+
+    def __init__(self, model_dir: Path, context_window: int) -> None:
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as err:  # pragma: no cover - core dependency
+            raise ImportError("the transformers generator needs `transformers` and `torch`") from err
+        self._torch = torch
+        self.model_dir = model_dir
+        self._tokenizer: Any = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        self._model: Any = AutoModelForCausalLM.from_pretrained(
+            model_dir, local_files_only=True, dtype=torch.float32
+        )
+        self._model.eval()
+        model_max = int(getattr(self._model.config, "max_position_embeddings", context_window))
+        self._context_window = min(context_window, model_max)
+        self._lock = threading.Lock()
+        log.info("generator %s loaded (context %d)", model_dir.name, self._context_window)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TransformersGenerator:
+        g = settings.generator
+        return cls(resolve_model_dir(str(settings.resolve(g.model_path))), g.context_window)
+
+    @property
+    def model_name(self) -> str:
+        return self.model_dir.name
+
+    @property
+    def context_window(self) -> int:
+        return self._context_window
+
+    def _prompt_ids(self, messages: Sequence[ChatMessage]) -> Any:
+        conv = [{"role": m.role, "content": m.content} for m in messages]
+        return self._tokenizer.apply_chat_template(
+            conv, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        return int(self._prompt_ids(messages)["input_ids"].shape[-1])
+
+    def count_text_tokens(self, text: str) -> int:
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _generate_kwargs(self, inputs: Any, params: GenerationParams, streamer: Any, stop: Any) -> dict[str, Any]:
+        from transformers import StoppingCriteriaList
+
+        kwargs: dict[str, Any] = dict(
+            **inputs,
+            max_new_tokens=params.max_tokens,
+            pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
+            streamer=streamer,
+            stopping_criteria=StoppingCriteriaList([stop]),
+        )
+        if params.temperature > 0:
+            kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+    async def generate(self, messages: Sequence[ChatMessage], params: GenerationParams) -> str:
+        parts = [piece async for piece in self.stream(messages, params)]
+        return "".join(parts)
+
+    async def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
+        from transformers import StoppingCriteria, TextIteratorStreamer
+
+        cancelled = threading.Event()
+
+        class _Cancel(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
+                return cancelled.is_set()
+
+        inputs = self._prompt_ids(messages)
+        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
+        kwargs = self._generate_kwargs(inputs, params, streamer, _Cancel())
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            with self._lock, self._torch.inference_mode():
+                try:
+                    self._model.generate(**kwargs)
+                except BaseException as err:  # surfaced to the caller below
+                    failure.append(err)
+                    streamer.end()
+
+        thread = threading.Thread(target=run, name="generate", daemon=True)
+        thread.start()
+        loop = asyncio.get_running_loop()
+        sentinel = object()
+        it = iter(streamer)
+        try:
+            while True:
+                piece = await loop.run_in_executor(None, next, it, sentinel)
+                if piece is sentinel:
+                    break
+                if piece:
+                    yield str(piece)
+            if failure:
+                raise GeneratorError(f"generation failed: {failure[0]}")
+        finally:
+            cancelled.set()
+
+    async def ready(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        return None

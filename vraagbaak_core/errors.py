@@ -1,0 +1,19 @@
+"""Typed errors shared by every layer; serving maps them onto one error envelope."""
+
+from __future__ import annotations
+
+
+class VraagbaakError(Exception):
+    """Base class for errors the service reports to its callers."""
+
+
+class GeneratorError(VraagbaakError):
+    """The generator failed (e.g. mid-stream): the answer is incomplete."""
+
+
+class GeneratorUnavailable(GeneratorError):
+    """The generator is down or its queue is full; try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
