@@ -1,0 +1,530 @@
+"""The deployment files, validated without a container engine.
+
+Every kustomize overlay is rendered with ``kubectl kustomize`` and validated against the
+Kubernetes schemas shipped in ``kubernetes-validate``; the compose file is checked with
+``docker-compose config``. Then the properties that make the deployment sovereign are
+asserted on the rendered output: default-deny, exactly the named egress allowances, an
+internal network, telemetry / usage stats / request logging off, pinned images, non-root,
+read-only root filesystems, resources, Secrets referenced rather than inlined.
+
+The tools come from ``scripts/install-deploy-tools`` (CI runs it); without them these tests
+fail with that hint. ``VRAAGBAAK_SKIP_DEPLOY_TESTS=1`` skips the module on purpose.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from vraagbaak_core.settings import ConfigError, load_settings
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("VRAAGBAAK_SKIP_DEPLOY_TESTS") == "1", reason="VRAAGBAAK_SKIP_DEPLOY_TESTS=1"
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+COMPOSE_DIR = DEPLOY / "compose"
+OVERLAYS = ["single-node", "ha"]
+K8S_VERSION = "1.30.0"  # schemas ship inside kubernetes-validate: no download
+INSTALL_HINT = "run scripts/install-deploy-tools (CI runs it from .ci/run)"
+
+Doc = dict[str, Any]
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: {INSTALL_HINT}")
+    return path
+
+
+def run(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+
+
+# ---------------------------------------------------------------- kubernetes
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, list[Doc]]:
+    kubectl = tool("kubectl")
+    out: dict[str, list[Doc]] = {}
+    for overlay in OVERLAYS:
+        proc = run([kubectl, "kustomize", str(DEPLOY / "k8s" / "overlays" / overlay)])
+        assert proc.returncode == 0, f"kubectl kustomize {overlay} failed:\n{proc.stderr}"
+        out[overlay] = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    return out
+
+
+def one(docs: list[Doc], kind: str, name: str) -> Doc:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+def pod_specs(docs: list[Doc]) -> list[tuple[str, Doc]]:
+    specs: list[tuple[str, Doc]] = []
+    for d in docs:
+        if d["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+            specs.append((f"{d['kind']}/{d['metadata']['name']}", d["spec"]["template"]["spec"]))
+        elif d["kind"] == "CronJob":
+            specs.append(
+                (f"CronJob/{d['metadata']['name']}", d["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+            )
+    return specs
+
+
+def containers(docs: list[Doc]) -> list[tuple[str, Doc]]:
+    return [
+        (f"{where}/{c['name']}", c)
+        for where, spec in pod_specs(docs)
+        for c in spec.get("initContainers", []) + spec["containers"]
+    ]
+
+
+def env_of(container: Doc) -> dict[str, Doc]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def container(docs: list[Doc], kind: str, name: str) -> Doc:
+    d = one(docs, kind, name)
+    cs: list[Doc] = d["spec"]["template"]["spec"]["containers"]
+    assert len(cs) == 1
+    return cs[0]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_validates_against_kubernetes_schemas(rendered: dict[str, list[Doc]], overlay: str) -> None:
+    try:
+        import kubernetes_validate
+    except ImportError:
+        pytest.fail(f"kubernetes-validate is not installed: {INSTALL_HINT}")
+    docs = rendered[overlay]
+    for d in docs:
+        kubernetes_validate.validate(d, K8S_VERSION, strict=True)
+    kinds = {d["kind"] for d in docs}
+    assert {
+        "Namespace",
+        "NetworkPolicy",
+        "StatefulSet",
+        "Deployment",
+        "Service",
+        "Secret",
+        "ConfigMap",
+    } <= kinds
+    assert all(d["metadata"].get("namespace") == "vraagbaak" for d in docs if d["kind"] != "Namespace")
+
+
+def test_validator_rejects_a_broken_manifest(rendered: dict[str, list[Doc]]) -> None:
+    import kubernetes_validate
+
+    api = one(rendered["ha"], "Deployment", "vraagbaak-api")
+    broken = yaml.safe_load(yaml.safe_dump(api))
+    broken["spec"]["replicas"] = "three"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, K8S_VERSION, strict=True)
+    broken = yaml.safe_load(yaml.safe_dump(api))
+    broken["spec"]["template"]["spec"]["containers"][0]["securityContxt"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, K8S_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_namespace_enforces_restricted_pod_security(rendered: dict[str, list[Doc]], overlay: str) -> None:
+    labels = one(rendered[overlay], "Namespace", "vraagbaak")["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_default_deny_for_ingress_and_egress(rendered: dict[str, list[Doc]], overlay: str) -> None:
+    deny = [
+        d
+        for d in rendered[overlay]
+        if d["kind"] == "NetworkPolicy"
+        and d["spec"]["podSelector"] == {}
+        and set(d["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+        and not d["spec"].get("ingress")
+        and not d["spec"].get("egress")
+    ]
+    assert len(deny) == 1
+
+
+def _peer(p: Doc) -> str:
+    if "ipBlock" in p:
+        assert not p["ipBlock"].get("except")
+        return f"ip:{p['ipBlock']['cidr']}"
+    parts = []
+    if "namespaceSelector" in p:
+        ns = p["namespaceSelector"]["matchLabels"]
+        parts.append(f"ns:{ns['kubernetes.io/metadata.name']}")
+    if "podSelector" in p:
+        labels = p["podSelector"]["matchLabels"]
+        parts.append(f"pod:{labels.get('app.kubernetes.io/name') or labels.get('k8s-app')}")
+    return "/".join(parts)
+
+
+def _rules(docs: list[Doc], direction: str) -> set[tuple[str, str, str, int | str]]:
+    """(selected pods, peer, protocol, port) for every allowance; 'ANY' where a rule is open."""
+    key, peers_key = ("egress", "to") if direction == "Egress" else ("ingress", "from")
+    out: set[tuple[str, str, str, int | str]] = set()
+    for d in docs:
+        if d["kind"] != "NetworkPolicy" or direction not in d["spec"]["policyTypes"]:
+            continue
+        sel = d["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name", "*")
+        for rule in d["spec"].get(key) or []:
+            peers = [_peer(p) for p in rule.get(peers_key, [])] or ["ANY"]
+            ports = [(p.get("protocol", "TCP"), p["port"]) for p in rule.get("ports", [])] or [("ANY", "ANY")]
+            out |= {(sel, peer, proto, port) for peer in peers for proto, port in ports}
+    return out
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_egress_allows_exactly_the_named_destinations(rendered: dict[str, list[Doc]], overlay: str) -> None:
+    assert _rules(rendered[overlay], "Egress") == {
+        ("*", "ns:kube-system/pod:kube-dns", "UDP", 53),
+        ("*", "ns:kube-system/pod:kube-dns", "TCP", 53),
+        ("vraagbaak-api", "pod:qdrant", "TCP", 6333),
+        ("vraagbaak-api", "pod:vllm", "TCP", 8000),
+        ("vraagbaak-api", "ip:192.0.2.10/32", "TCP", 443),  # the OIDC issuer (placeholder)
+        ("vraagbaak-ingest", "pod:qdrant", "TCP", 6333),
+        ("qdrant", "pod:qdrant", "TCP", 6333),
+        ("qdrant", "pod:qdrant", "TCP", 6335),
+    }
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ingress_allows_exactly_the_named_sources(rendered: dict[str, list[Doc]], overlay: str) -> None:
+    assert _rules(rendered[overlay], "Ingress") == {
+        ("vraagbaak-api", "ns:ingress-nginx", "TCP", 8000),
+        ("qdrant", "pod:vraagbaak-api", "TCP", 6333),
+        ("qdrant", "pod:vraagbaak-ingest", "TCP", 6333),
+        ("qdrant", "pod:qdrant", "TCP", 6333),
+        ("qdrant", "pod:qdrant", "TCP", 6335),
+        ("vllm", "pod:vraagbaak-api", "TCP", 8000),
+    }
+
+
+def assert_pinned(image: str, where: str) -> None:
+    name, _, tag = image.rpartition(":")
+    assert name and "/" not in tag and tag, f"{where}: image {image!r} has no tag"
+    assert tag != "latest" and not tag.startswith("latest-"), f"{where}: image {image!r} is not pinned"
+    assert re.search(r"\d", tag), f"{where}: image {image!r} tag is not a version"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_image_is_pinned(rendered: dict[str, list[Doc]], overlay: str) -> None:
+    images = {c["image"] for _, c in containers(rendered[overlay])}
+    for where, c in containers(rendered[overlay]):
+        assert_pinned(c["image"], where)
+    assert "qdrant/qdrant:v1.19.0-unprivileged" in images
+    assert "vllm/vllm-openai:v0.30.0" in images
+    assert "registry.ziekenhuis.internal/vraagbaak:0.1.0" in images
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_pods_run_restricted(rendered: dict[str, list[Doc]], overlay: str) -> None:
+    specs = pod_specs(rendered[overlay])
+    assert len(specs) == 4  # qdrant, vllm, api, ingest
+    for where, spec in specs:
+        psc = spec["securityContext"]
+        assert psc["runAsNonRoot"] is True and psc["runAsUser"] > 0, where
+        assert psc["seccompProfile"]["type"] == "RuntimeDefault", where
+        assert spec["automountServiceAccountToken"] is False, where
+        assert not spec.get("hostNetwork") and not spec.get("hostPID") and not spec.get("hostIPC"), where
+        assert not any("hostPath" in v for v in spec.get("volumes", [])), where
+    for where, c in containers(rendered[overlay]):
+        sc = c["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False, where
+        assert sc["readOnlyRootFilesystem"] is True, where
+        assert sc["capabilities"]["drop"] == ["ALL"] and not sc["capabilities"].get("add"), where
+        assert sc["runAsNonRoot"] is True and not sc.get("privileged"), where
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_resources_are_requested_and_limited(rendered: dict[str, list[Doc]], overlay: str) -> None:
+    for where, c in containers(rendered[overlay]):
+        res = c["resources"]
+        for key in ("cpu", "memory"):
+            assert key in res["requests"] and key in res["limits"], f"{where}: {key}"
+    vllm = container(rendered[overlay], "Deployment", "vllm")["resources"]
+    assert int(vllm["requests"]["nvidia.com/gpu"]) >= 1
+    assert vllm["requests"]["nvidia.com/gpu"] == vllm["limits"]["nvidia.com/gpu"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_secrets_are_referenced_not_inlined(rendered: dict[str, list[Doc]], overlay: str) -> None:
+    docs = rendered[overlay]
+    secrets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Secret"}
+    refs = 0
+    for where, c in containers(docs):
+        for name, e in env_of(c).items():
+            if "API_KEY" in name:
+                ref = e["valueFrom"]["secretKeyRef"]  # never `value:`
+                assert ref["name"] in secrets, f"{where}: {name} names a missing Secret"
+                assert ref["key"] in secrets[ref["name"]]["data"], f"{where}: {name}"
+                refs += 1
+            else:
+                assert "changethis" not in str(e.get("value", "")), where
+    assert refs == 5  # qdrant, vllm, api x2, ingest
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_telemetry_usage_stats_and_request_logging_off(rendered: dict[str, list[Doc]], overlay: str) -> None:
+    docs = rendered[overlay]
+    qdrant = env_of(container(docs, "StatefulSet", "qdrant"))
+    assert qdrant["QDRANT__TELEMETRY_DISABLED"]["value"] == "true"
+    vllm = container(docs, "Deployment", "vllm")
+    env = {k: v.get("value") for k, v in env_of(vllm).items()}
+    assert env["VLLM_NO_USAGE_STATS"] == "1" and env["DO_NOT_TRACK"] == "1" and env["HF_HUB_OFFLINE"] == "1"
+    assert "--no-enable-log-requests" in vllm["args"] and "--enable-log-requests" not in vllm["args"]
+    assert "--disable-uvicorn-access-log" in vllm["args"]
+    assert vllm["args"][0].startswith("/models/")  # a local directory, never a hub id
+    mounts = {m["mountPath"]: m for m in vllm["volumeMounts"]}
+    assert mounts["/models"]["readOnly"] is True
+
+
+def test_single_node_topology(rendered: dict[str, list[Doc]]) -> None:
+    docs = rendered["single-node"]
+    qdrant = one(docs, "StatefulSet", "qdrant")
+    assert qdrant["spec"]["replicas"] == 1
+    assert env_of(container(docs, "StatefulSet", "qdrant"))["QDRANT__CLUSTER__ENABLED"]["value"] == "false"
+    assert not [d for d in docs if d["kind"] in ("HorizontalPodAutoscaler", "PodDisruptionBudget")]
+
+
+def test_ha_topology(rendered: dict[str, list[Doc]]) -> None:
+    docs = rendered["ha"]
+    qdrant = one(docs, "StatefulSet", "qdrant")
+    assert qdrant["spec"]["replicas"] == 3
+    q = container(docs, "StatefulSet", "qdrant")
+    assert env_of(q)["QDRANT__CLUSTER__ENABLED"]["value"] == "true"
+    assert env_of(q)["QDRANT__CLUSTER__P2P__PORT"]["value"] == "6335"
+    assert "--bootstrap" in q["args"][0]
+    headless = one(docs, "Service", qdrant["spec"]["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None" and headless["spec"]["publishNotReadyAddresses"] is True
+
+    api = env_of(container(docs, "Deployment", "vraagbaak-api"))
+    assert int(api["VRAAGBAAK_STORE__REPLICATION_FACTOR"]["value"]) == 2
+    assert int(api["VRAAGBAAK_STORE__SHARD_NUMBER"]["value"]) >= qdrant["spec"]["replicas"]
+
+    vllm = one(docs, "Deployment", "vllm")
+    assert vllm["spec"]["replicas"] >= 2
+
+    hpa = one(docs, "HorizontalPodAutoscaler", "vraagbaak-api")
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "vraagbaak-api",
+    }
+    assert 2 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
+    pdbs = {
+        d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]: d
+        for d in docs
+        if d["kind"] == "PodDisruptionBudget"
+    }
+    assert set(pdbs) == {"vraagbaak-api", "qdrant", "vllm"}
+    assert pdbs["vraagbaak-api"]["spec"]["minAvailable"] < hpa["spec"]["minReplicas"]
+    assert pdbs["qdrant"]["spec"]["maxUnavailable"] == 1  # = replication factor - 1
+    for name in ("vraagbaak-models", "vraagbaak-audit", "vraagbaak-documents"):
+        assert one(docs, "PersistentVolumeClaim", name)["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_api_settings_load_and_refuse_placeholder_keys(
+    rendered: dict[str, list[Doc]], overlay: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API's real settings, built from the ConfigMap and the Deployment's env as in the pod."""
+    docs = rendered[overlay]
+    api = container(docs, "Deployment", "vraagbaak-api")
+    cm_name = next(
+        v["configMap"]["name"]
+        for v in one(docs, "Deployment", "vraagbaak-api")["spec"]["template"]["spec"]["volumes"]
+        if "configMap" in v
+    )
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(one(docs, "ConfigMap", cm_name)["data"]["config.yaml"], encoding="utf-8")
+    secrets = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "Secret"}
+    for key in [k for k in os.environ if k.startswith("VRAAGBAAK_")]:
+        monkeypatch.delenv(key)
+    for name, e in env_of(api).items():
+        if name.startswith("VRAAGBAAK_"):
+            if "valueFrom" in e:
+                ref = e["valueFrom"]["secretKeyRef"]
+                value = base64.b64decode(secrets[ref["name"]][ref["key"]]).decode()
+            else:
+                value = e["value"].replace("$(POD_NAME)", "vraagbaak-api-0")
+            monkeypatch.setenv(name, value)
+
+    s = load_settings(cfg)
+
+    assert s.profile == "production" and s.store.backend == "qdrant" and s.generator.backend == "openai"
+    assert s.store.url == "http://qdrant:6333" and s.generator.base_url == "http://vllm:8000/v1"
+    assert s.server.port == 8000 and api["ports"][0]["containerPort"] == 8000
+    assert (
+        s.generator.context_window == 8192
+        and "--max-model-len=8192" in container(docs, "Deployment", "vllm")["args"]
+    )
+    assert str(s.audit.path) == "/var/lib/vraagbaak/audit/vraagbaak-api-0.jsonl"
+    replicas = one(docs, "StatefulSet", "qdrant")["spec"]["replicas"]
+    assert 1 <= s.store.replication_factor <= replicas
+    with pytest.raises(ConfigError, match="placeholder"):
+        s.check_serving_safety()
+
+
+# ------------------------------------------------------------------- compose
+
+
+def compose_env() -> dict[str, str]:
+    """The environment without keys or COMPOSE_* settings that would override the env file."""
+    return {
+        k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and not k.startswith("COMPOSE_")
+    }
+
+
+@pytest.fixture(scope="module")
+def compose() -> Doc:
+    dc = tool("docker-compose")
+    proc = run(
+        [
+            dc,
+            "--project-directory",
+            str(COMPOSE_DIR),
+            "-f",
+            str(COMPOSE_DIR / "compose.yaml"),
+            "--env-file",
+            str(COMPOSE_DIR / "env.example"),
+            "config",
+        ],
+        env=compose_env(),
+    )
+    assert proc.returncode == 0, f"docker-compose config failed:\n{proc.stderr}"
+    doc: Doc = yaml.safe_load(proc.stdout)
+    return doc
+
+
+def test_compose_refuses_to_render_without_keys(tmp_path: Path) -> None:
+    dc = tool("docker-compose")
+    empty = tmp_path / "empty.env"
+    empty.write_text("", encoding="utf-8")
+    proc = run(
+        [
+            dc,
+            "--project-directory",
+            str(COMPOSE_DIR),
+            "-f",
+            str(COMPOSE_DIR / "compose.yaml"),
+            "--env-file",
+            str(empty),
+            "config",
+        ],
+        env=compose_env(),
+    )
+    assert proc.returncode != 0
+    assert "set QDRANT_API_KEY in .env" in proc.stderr or "set VLLM_API_KEY in .env" in proc.stderr
+
+
+def _ports(svc: Doc) -> list[str]:
+    out = []
+    for p in svc.get("ports", []):
+        if isinstance(p, dict):  # docker compose v2 prints the long form
+            out.append(f"{p.get('host_ip', '')}:{p['published']}:{p['target']}")
+        else:
+            out.append(str(p))
+    return out
+
+
+def test_compose_network_isolation(compose: Doc) -> None:
+    svcs = compose["services"]
+    assert set(svcs) == {"qdrant", "vllm", "api", "ingest"}
+    assert compose["networks"]["backend"]["internal"] is True
+    assert not compose["networks"]["edge"].get("internal")
+    assert set(svcs["qdrant"]["networks"]) == {"backend"}
+    assert set(svcs["vllm"]["networks"]) == {"backend"}
+    assert set(svcs["ingest"]["networks"]) == {"backend"}
+    assert set(svcs["api"]["networks"]) == {"backend", "edge"}
+    published = {name: _ports(s) for name, s in svcs.items() if s.get("ports")}
+    assert list(published) == ["api"] and len(published["api"]) == 1
+    assert published["api"][0].startswith("127.0.0.1:8000:8000")
+    assert not any(s.get("network_mode") for s in svcs.values())
+
+
+def test_compose_services_are_hardened_and_healthy(compose: Doc) -> None:
+    svcs = compose["services"]
+    for name, s in svcs.items():
+        assert_pinned(s["image"], name)
+        assert s["read_only"] is True, name
+        assert s["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in s["security_opt"], name
+    for name in ("qdrant", "vllm", "api"):
+        assert svcs[name]["healthcheck"]["test"][0] == "CMD", name
+    assert svcs["qdrant"]["image"] == "qdrant/qdrant:v1.19.0-unprivileged"
+    assert svcs["vllm"]["user"] == "10002:10002"
+    assert svcs["api"]["build"]["dockerfile"] == "Dockerfile"
+    assert Path(svcs["api"]["build"]["context"]).resolve() == ROOT
+    assert svcs["ingest"]["profiles"] == ["ingest"]
+    assert svcs["ingest"]["command"][:2] == ["ingest", "/documents"]
+    assert any(v.endswith(":/documents:ro") for v in svcs["ingest"]["volumes"])
+
+
+def test_compose_telemetry_usage_stats_and_request_logging_off(compose: Doc) -> None:
+    svcs = compose["services"]
+    assert svcs["qdrant"]["environment"]["QDRANT__TELEMETRY_DISABLED"] == "true"
+    assert svcs["qdrant"]["environment"]["QDRANT__SERVICE__API_KEY"] == "changethis"  # from env.example
+    v = svcs["vllm"]
+    for key in ("VLLM_NO_USAGE_STATS", "DO_NOT_TRACK", "HF_HUB_OFFLINE"):
+        assert str(v["environment"][key]) == "1", key
+    assert v["entrypoint"] == ["vllm", "serve"]
+    assert v["command"][0] == "/models/generator"
+    assert "--no-enable-log-requests" in v["command"] and "--enable-log-requests" not in v["command"]
+    assert any(vol.endswith(":/models:ro") for vol in v["volumes"])
+    gpu = v["deploy"]["resources"]["reservations"]["devices"][0]
+    assert gpu["driver"] == "nvidia" and gpu["capabilities"] == ["gpu"]
+
+
+def test_compose_api_settings_load_and_refuse_placeholder_keys(
+    compose: Doc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = compose["services"]["api"]
+    for key in [k for k in os.environ if k.startswith("VRAAGBAAK_")]:
+        monkeypatch.delenv(key)
+    for key, value in api["environment"].items():
+        if key.startswith("VRAAGBAAK_"):
+            monkeypatch.setenv(key, str(value))
+    s = load_settings(COMPOSE_DIR / "vraagbaak.example.yaml")
+    assert s.store.url == "http://qdrant:6333" and s.generator.base_url == "http://vllm:8000/v1"
+    assert s.generator.served_model_name == "vraagbaak-llm"
+    assert "--served-model-name=vraagbaak-llm" in compose["services"]["vllm"]["command"]
+    assert f"--max-model-len={s.generator.context_window}" in compose["services"]["vllm"]["command"]
+    with pytest.raises(ConfigError, match="api_keys is empty"):
+        s.check_serving_safety()
+    hashed = {"key_sha256": "sha256:" + "0" * 64, "user_id": "it"}
+    s = load_settings(COMPOSE_DIR / "vraagbaak.example.yaml", auth={"mode": "api-key", "api_keys": [hashed]})
+    with pytest.raises(ConfigError, match="placeholder"):
+        s.check_serving_safety()
+
+
+# ---------------------------------------------------------------- Dockerfile
+
+
+def test_dockerfile_is_pinned_offline_and_non_root() -> None:
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    base = re.findall(r"^FROM\s+(\S+)", text, re.M)
+    assert base == ["python:3.11.9-slim-bookworm"]
+    assert "torch==2.13.0" in text and "pip install ." in text
+    assert re.search(r"^USER 10001:10001$", text, re.M)
+    assert "HF_HUB_OFFLINE=1" in text
+    assert 'ENTRYPOINT ["vraagbaak"]' in text
+    assert 'CMD ["serve", "--config", "/etc/vraagbaak/config.yaml"]' in text
+    for path in re.findall(r"^COPY\s+(\S+)", text, re.M):
+        if path not in ("pyproject.toml", "README.md"):
+            assert (ROOT / path).is_dir(), f"Dockerfile copies missing {path}"
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {".git", ".venv", ".data", ".models", ".env"} <= set(ignored)
