@@ -25,7 +25,7 @@ import typer
 import yaml
 
 from vraagbaak_core.audit import AuditLog, verify_chain
-from vraagbaak_core.egress import OFFLINE_ENV, Allowlist, configured_endpoints, guard_active
+from vraagbaak_core.egress import OFFLINE_ENV, Allowlist, configured_endpoints, guard_active, startup_guard
 from vraagbaak_core.settings import DEFAULT_CONFIG, PROJECT_ROOT, ConfigError, Settings, load_settings
 
 app = typer.Typer(
@@ -45,6 +45,13 @@ def _load(config: Path | None) -> Settings:
     except ConfigError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(2) from None
+
+
+def _boot(config: Path | None) -> Settings:
+    """Settings, then the egress guard, as every Vraagbaak process starts."""
+    settings = _load(config)
+    startup_guard(settings, AuditLog.from_settings(settings))
+    return settings
 
 
 def _actor() -> str:
@@ -68,7 +75,7 @@ def verify(
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """Check the whole hash chain; exit 1 at the first edited, removed, reordered or truncated record."""
-    settings = _load(config)
+    settings = _boot(config)
     log = AuditLog.from_settings(settings)
     target = path or log.path
     if not target.is_file():
@@ -127,7 +134,7 @@ def export(
     if user is None and document is None:
         raise typer.BadParameter("give --user ID or --document ID", param_hint="--user/--document")
     t0, t1 = _when(since, "--since"), _when(until, "--until")
-    settings = _load(config)
+    settings = _boot(config)
     log = AuditLog.from_settings(settings)
     if path is not None:
         log = AuditLog(path, source_id=settings.audit.source_id, store_question_text=False)
@@ -544,7 +551,7 @@ def egress(
 ) -> None:
     """Report every outbound endpoint, the offline/telemetry settings here and in deploy/, and prove
     live that the guard refuses a public address before any packet leaves. Exit 1 on any violation."""
-    settings = _load(config)
+    settings = _boot(config)
     report = EgressReport()
     _check_endpoints(settings, report)
     _check_process(settings, report)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,18 @@ from typer.testing import CliRunner
 
 from serving.cli_audit import app
 from vraagbaak_core.audit import AuditLog, read_records, verify_chain
-from vraagbaak_core.egress import OFFLINE_ENV
+from vraagbaak_core.egress import OFFLINE_ENV, guard_scope
 from vraagbaak_core.settings import PROJECT_ROOT
 
 runner = CliRunner()
 DEFAULT = PROJECT_ROOT / "configs" / "default.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _restore_guard() -> Iterator[None]:
+    """The commands arm the (process-wide) egress guard, as every process does; undo it after."""
+    with guard_scope():
+        yield
 
 
 @pytest.fixture
@@ -73,7 +81,7 @@ def test_verify_fails_on_an_edited_record_and_names_the_line(audit_path: Path, t
 def test_verify_json_and_head_check(audit_path: Path) -> None:
     fill(audit_path)
     out = runner.invoke(app, ["verify", "--json", "--config", str(DEFAULT)])
-    report = json.loads(out.output)
+    report = json.loads(out.stdout)
     assert report["ok"] is True and report["records"] == 4
     lines = audit_path.read_text().splitlines(keepends=True)
     audit_path.write_text("".join(lines[:2]))  # cut cleanly after line 2
@@ -94,12 +102,12 @@ def test_export_per_user_and_document(audit_path: Path) -> None:
     fill(audit_path)
     out = runner.invoke(app, ["export", "--user", "u-anna", "--config", str(DEFAULT)])
     assert out.exit_code == 0, out.output
-    recs = [json.loads(line) for line in out.output.splitlines()]
+    recs = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["objects"][0]["id"] for r in recs] == ["doc-1", "doc-3"]
     doc = runner.invoke(
         app, ["export", "--document", "doc-2", "--since", "2000-01-01", "--config", str(DEFAULT)]
     )
-    assert [json.loads(line)["user_id"] for line in doc.output.splitlines()] == ["u-bram"]
+    assert [json.loads(line)["user_id"] for line in doc.stdout.splitlines()] == ["u-bram"]
     none = runner.invoke(
         app, ["export", "--user", "u-anna", "--until", "2000-01-01", "--config", str(DEFAULT)]
     )
@@ -124,7 +132,7 @@ def test_egress_passes_on_the_default_config(audit_path: Path, tmp_path: Path) -
         app, ["egress", "--json", "--config", str(DEFAULT), "--deploy-dir", str(tmp_path / "no-deploy")]
     )
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["ok"] is True and report["violations"] == []
     assert report["endpoints"] == []
     assert report["self_test"]["ok"] is True
@@ -146,7 +154,7 @@ def test_egress_fails_on_a_public_endpoint(
         ["egress", "--json", "--no-self-test", "--config", str(DEFAULT), "--deploy-dir", str(tmp_path)],
     )
     assert result.exit_code == 1
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert [v["subject"] for v in report["violations"]] == ["store.url"]
     assert report["endpoints"][0]["class"] == "public"
     assert report["endpoints"][0]["on_allowlist"] is True  # configured, hence allowed by the guard...
@@ -157,7 +165,7 @@ def test_egress_fails_on_a_public_endpoint(
     assert "egress check FAILED: 1 violation(s)" in human.output
 
 
-def test_egress_fails_when_the_process_is_not_offline(
+def test_egress_forces_the_process_offline_and_fails_on_an_open_allowlist(
     audit_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("HF_HUB_OFFLINE")
@@ -166,8 +174,11 @@ def test_egress_fails_when_the_process_is_not_offline(
         app, ["egress", "--json", "--no-self-test", "--config", str(DEFAULT), "--deploy-dir", str(tmp_path)]
     )
     assert result.exit_code == 1
-    subjects = {v["subject"] for v in json.loads(result.output)["violations"]}
-    assert subjects == {"HF_HUB_OFFLINE", "0.0.0.0/0"}
+    report = json.loads(result.stdout)
+    assert [v["subject"] for v in report["violations"]] == ["0.0.0.0/0"]
+    ok = {f["subject"]: f["detail"] for f in report["findings"] if f["status"] == "ok"}
+    assert ok["HF_HUB_OFFLINE"] == "HF_HUB_OFFLINE=1"  # the command started like every process: offline
+    assert ok["runtime guard"] == "the egress guard is armed in this process"
 
 
 def test_egress_self_test_fails_when_the_guard_is_off(
@@ -176,7 +187,7 @@ def test_egress_self_test_fails_when_the_guard_is_off(
     monkeypatch.setenv("VRAAGBAAK_EGRESS__GUARD", "false")
     result = runner.invoke(app, ["egress", "--json", "--config", str(DEFAULT), "--deploy-dir", str(tmp_path)])
     assert result.exit_code == 1
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     subjects = {v["subject"] for v in report["violations"]}
     assert {"egress.guard", "guard installed", "refusals audited"} <= subjects
     assert report["self_test"]["ok"] is False
@@ -245,7 +256,7 @@ def test_egress_checks_the_deploy_files(
         app, ["egress", "--json", "--no-self-test", "--config", str(DEFAULT), "--deploy-dir", str(bad)]
     )
     assert result.exit_code == 1
-    violations = {v["subject"]: v["detail"] for v in json.loads(result.output)["violations"]}
+    violations = {v["subject"]: v["detail"] for v in json.loads(result.stdout)["violations"]}
     assert set(violations) == {
         "compose:qdrant qdrant telemetry",
         "compose:vllm vllm usage stats",
@@ -265,6 +276,6 @@ def test_egress_checks_the_deploy_files(
         app, ["egress", "--json", "--no-self-test", "--config", str(DEFAULT), "--deploy-dir", str(good)]
     )
     assert ok.exit_code == 0, ok.output
-    findings = [f["subject"] for f in json.loads(ok.output)["findings"] if f["area"] == "deploy"]
+    findings = [f["subject"] for f in json.loads(ok.stdout)["findings"] if f["area"] == "deploy"]
     where = "k8s/base" if kubectl else "k8s"
     assert f"k8s:{where}:StatefulSet/qdrant/qdrant qdrant telemetry" in findings

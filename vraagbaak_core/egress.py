@@ -40,7 +40,8 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -398,6 +399,17 @@ def reset_guard() -> None:
     with _INSTALL_LOCK:
         _STATE.allow = None
         _STATE.on_refused = None
+
+
+@contextmanager
+def guard_scope() -> Iterator[None]:
+    """Restore the guard's allow-list and callback on exit (tests that run guarded code in-process)."""
+    saved = (_STATE.allow, _STATE.on_refused)
+    try:
+        yield
+    finally:
+        with _INSTALL_LOCK:
+            _STATE.allow, _STATE.on_refused = saved
 
 
 def guard_active() -> bool:
