@@ -443,12 +443,15 @@ def _ports(svc: Doc) -> list[str]:
 
 def test_compose_network_isolation(compose: Doc) -> None:
     svcs = compose["services"]
-    assert set(svcs) == {"qdrant", "vllm", "api", "ingest"}
+    assert set(svcs) == {"qdrant", "vllm", "api", "ingest", "ops"}
     assert compose["networks"]["backend"]["internal"] is True
     assert not compose["networks"]["edge"].get("internal")
+    # the bridge name the host firewall rule in deploy/README.md matches on
+    assert compose["networks"]["edge"]["driver_opts"]["com.docker.network.bridge.name"] == "vb-edge"
     assert set(svcs["qdrant"]["networks"]) == {"backend"}
     assert set(svcs["vllm"]["networks"]) == {"backend"}
     assert set(svcs["ingest"]["networks"]) == {"backend"}
+    assert set(svcs["ops"]["networks"]) == {"backend"}
     assert set(svcs["api"]["networks"]) == {"backend", "edge"}
     published = {name: _ports(s) for name, s in svcs.items() if s.get("ports")}
     assert list(published) == ["api"] and len(published["api"]) == 1
@@ -469,7 +472,7 @@ def test_compose_services_are_hardened_and_healthy(compose: Doc) -> None:
     assert svcs["vllm"]["user"] == "10002:10002"
     assert svcs["api"]["build"]["dockerfile"] == "Dockerfile"
     assert Path(svcs["api"]["build"]["context"]).resolve() == ROOT
-    assert svcs["ingest"]["profiles"] == ["ingest"]
+    assert svcs["ingest"]["profiles"] == ["ingest"] and svcs["ops"]["profiles"] == ["ops"]
     assert svcs["ingest"]["command"][:2] == ["ingest", "/documents"]
     assert any(v.endswith(":/documents:ro") for v in svcs["ingest"]["volumes"])
 
