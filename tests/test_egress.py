@@ -189,6 +189,9 @@ def test_guard_refuses_resolving_names_off_the_list(tmp_path: Path) -> None:
         attempt("gethostbyname", lambda: socket.gethostbyname("huggingface.co"))
         attempt("connect_by_name", lambda: socket.socket().connect(("pypi.org", 443)))
         attempt("localhost", lambda: len(socket.getaddrinfo("localhost", 80)) > 0)
+        attempt("reverse", lambda: socket.gethostbyaddr("8.8.8.8"))
+        # an IP literal needs no DNS (a server may bind to its pod address); connect decides
+        attempt("literal", lambda: socket.getaddrinfo("10.1.2.3", 8000, type=socket.SOCK_STREAM)[0][4][0])
         """,
         cfg,
     )
@@ -200,8 +203,15 @@ def test_guard_refuses_resolving_names_off_the_list(tmp_path: Path) -> None:
     assert out["gethostbyname"][0] == "refused"
     assert out["connect_by_name"][0] == "refused" and "pypi.org:443" in out["connect_by_name"][1]
     assert out["localhost"] == ["ok", True]
+    assert out["reverse"][0] == "refused" and "connection to 8.8.8.8 " in out["reverse"][1]
+    assert out["literal"] == ["ok", "10.1.2.3"]
     kinds = [r["objects"][0]["id"] for r in read_records(tmp_path / "audit.jsonl")]
-    assert kinds == ["resolve:example.org", "resolve:huggingface.co", "connect:pypi.org:443"]
+    assert kinds == [
+        "resolve:example.org",
+        "resolve:huggingface.co",
+        "connect:pypi.org:443",
+        "connect:8.8.8.8",
+    ]
 
 
 def test_guard_allows_loopback(tmp_path: Path) -> None:

@@ -10,7 +10,9 @@ refused connection never sends a packet (not even a SYN or a DNS query):
 
 * ``socket.getaddrinfo`` / ``socket.gethostbyname`` / ``socket.gethostbyaddr``: name resolution is
   itself egress (a DNS query leaks the name), so only the hostnames of configured endpoints,
-  ``localhost`` and the machine's own hostname may be resolved; an IP literal must pass the address check.
+  ``localhost`` and the machine's own hostname may be resolved. An IP literal needs no lookup and
+  passes (binding a server to a pod address must work); its connection is checked at connect.
+  A reverse lookup (``gethostbyaddr``) of an address must pass the address check.
 * ``socket.connect`` / ``socket.sendto`` / ``socket.sendmsg``: AF_UNIX and AF_NETLINK are local and
   always allowed. For AF_INET/AF_INET6 the address must be loopback (or unspecified, which Linux maps to
   the local host), inside one of ``egress.allow_cidrs``, or an address that an allow-listed hostname
@@ -238,7 +240,7 @@ class Allowlist:
         if host is None or host == "":
             return None  # passive / local wildcard lookups
         if _ip(host) is not None:
-            return self.check_connect(host, port)
+            return None  # an IP literal needs no lookup; the connect check decides
         if self.host_allowed(host):
             return None
         return Refusal(
@@ -352,8 +354,13 @@ def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
     elif event == "socket.gethostbyname":
         refusal = allow.check_resolve(_hostname_arg(args[0]), None)
     elif event == "socket.gethostbyaddr":
-        name = _hostname_arg(args[0]) or ""
-        refusal = None if name == socket.gethostname() else allow.check_resolve(name, None)
+        name = _hostname_arg(args[0]) or ""  # a reverse lookup of an address is a DNS query too
+        if name == socket.gethostname():
+            refusal = None
+        elif _ip(name) is not None:
+            refusal = allow.check_connect(name, None)
+        else:
+            refusal = allow.check_resolve(name, None)
     else:  # sendto / sendmsg; sendmsg on a connected socket has address None
         if args[1] is None:
             return
