@@ -531,3 +531,13 @@ def test_dockerfile_is_pinned_offline_and_non_root() -> None:
             assert (ROOT / path).is_dir(), f"Dockerfile copies missing {path}"
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     assert {".git", ".venv", ".data", ".models", ".env"} <= set(ignored)
+
+
+def test_ops_scripts_are_posix_sh_and_mounted(compose: Doc) -> None:
+    scripts = sorted((COMPOSE_DIR / "ops").glob("*.sh"))
+    assert [p.name for p in scripts] == ["qdrant-restore.sh", "qdrant-snapshot.sh"]
+    for p in scripts:
+        proc = run(["sh", "-n", str(p)])
+        assert proc.returncode == 0, proc.stderr
+        assert os.access(p, os.X_OK), f"{p.name} is not executable"
+    assert any(v.endswith(":/ops:ro") for v in compose["services"]["ops"]["volumes"])
