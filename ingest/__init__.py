@@ -1,0 +1,1 @@
+"""Ingest: files to chunks to the vector store (parsing, chunking, labels, state)."""

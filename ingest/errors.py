@@ -1,0 +1,27 @@
+"""Errors of the ingest package. Every message is one line, fit for a run's report."""
+
+from __future__ import annotations
+
+
+class IngestError(Exception):
+    """Base class for ingest failures."""
+
+
+class LoadError(IngestError):
+    """A file could not be parsed; the message says why, in one line."""
+
+
+class UnsupportedFormat(LoadError):
+    """The content is not a document format Vraagbaak reads."""
+
+
+class LabelError(IngestError):
+    """A document's labels are missing or invalid (e.g. no groups and not --public)."""
+
+
+class ErasureError(IngestError):
+    """A deletion did not remove every chunk of a document."""
+
+
+class DocumentNotFound(IngestError):
+    """No document with that id is stored."""

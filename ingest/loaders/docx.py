@@ -1,0 +1,89 @@
+"""DOCX via python-docx: headings (Word's Heading/Kop/Title styles) start sections; tables kept."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from pathlib import PurePath
+
+from docx import Document
+from docx.table import Table
+from docx.text.paragraph import Paragraph
+from lxml.etree import XMLSyntaxError
+
+from ingest.errors import LoadError
+from ingest.loaders.limits import LoaderLimits, guard_zip
+from vraagbaak_core.types import Block, ParsedDocument
+
+_HEADING_STYLE = re.compile(r"^(heading|kop)\s*\d|^title$|^titel$", re.I)
+
+
+def _iter_body(doc: object) -> Iterator[Paragraph | Table]:
+    body = doc.element.body  # type: ignore[attr-defined]
+    for child in body.iterchildren():
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            yield Paragraph(child, doc)  # type: ignore[arg-type]
+        elif tag == "tbl":
+            yield Table(child, doc)  # type: ignore[arg-type]
+
+
+def _table_text(table: Table) -> str:
+    rows = []
+    for row in table.rows:
+        cells: list[str] = []
+        for cell in row.cells:
+            t = cell.text.strip()
+            if t and (not cells or cells[-1] != t):  # merged cells repeat their text
+                cells.append(t)
+        if cells:
+            rows.append(" | ".join(cells))
+    return "\n".join(rows)
+
+
+class DocxLoader:
+    formats: tuple[str, ...] = ("docx",)
+
+    def __init__(self, limits: LoaderLimits | None = None) -> None:
+        self.limits = limits or LoaderLimits()
+
+    def load(self, data: bytes, name: str) -> ParsedDocument:
+        guard_zip(data, self.limits)
+        try:
+            doc = Document(io.BytesIO(data))
+        except (zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError) as err:
+            raise LoadError(f"corrupt DOCX: {str(err)[:200] or type(err).__name__}") from None
+        blocks: list[Block] = []
+        heading: str | None = None
+        title = (doc.core_properties.title or "").strip()
+        first_heading: str | None = None
+        buf: list[str] = []
+
+        def flush() -> None:
+            body = "\n\n".join(buf).strip()
+            if body:
+                blocks.append(Block(text=body, heading=heading))
+            buf.clear()
+
+        for item in _iter_body(doc):
+            if isinstance(item, Table):
+                t = _table_text(item)
+                if t:
+                    buf.append(t)
+                continue
+            text = item.text.strip()
+            if not text:
+                continue
+            style = item.style.name if item.style is not None and item.style.name else ""
+            if _HEADING_STYLE.match(style):
+                flush()
+                heading = text
+                first_heading = first_heading or text
+            buf.append(text)
+        flush()
+        if not blocks:
+            raise LoadError("no text in DOCX document")
+        title = title or first_heading or PurePath(name).stem
+        return ParsedDocument(title=title, format="docx", blocks=blocks)

@@ -1,0 +1,79 @@
+"""HTML via selectolax (lexbor): the main text, without navigation, headers, footers and scripts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePath
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from ingest.errors import LoadError
+from ingest.loaders.text import decode_text
+from vraagbaak_core.types import Block, ParsedDocument
+
+_DROP = "script, style, noscript, template, nav, header, footer, aside, form, svg, iframe, object, " \
+    "[role=navigation], [role=banner], [role=contentinfo], [aria-hidden=true]"
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_BLOCKS = _HEADINGS | {"p", "li", "pre", "blockquote", "td", "th", "dt", "dd", "figcaption", "caption",
+                       "address"}
+_SPACES = re.compile(r"[ \t\u00a0]+")
+
+
+def _clean(text: str) -> str:
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _has_block_ancestor(node: LexborNode, root: LexborNode) -> bool:
+    parent = node.parent
+    while parent is not None and parent.mem_id != root.mem_id:
+        if parent.tag in _BLOCKS:
+            return True
+        parent = parent.parent
+    return False
+
+
+class HtmlLoader:
+    formats: tuple[str, ...] = ("html",)
+
+    def load(self, data: bytes, name: str) -> ParsedDocument:
+        tree = LexborHTMLParser(decode_text(data))
+        title_node = tree.css_first("title")
+        title = _clean(title_node.text()) if title_node is not None else ""
+        for node in tree.css(_DROP):
+            node.decompose()
+        root = tree.css_first("main") or tree.css_first("[role=main]") or tree.css_first("article")
+        root = root or tree.body
+        if root is None:
+            raise LoadError("HTML document without a body")
+        blocks: list[Block] = []
+        heading: str | None = None
+        first_heading: str | None = None
+        buf: list[str] = []
+
+        def flush() -> None:
+            body = "\n\n".join(buf).strip()
+            if body:
+                blocks.append(Block(text=body, heading=heading))
+            buf.clear()
+
+        for node in root.css("*"):
+            if node.tag not in _BLOCKS or _has_block_ancestor(node, root):
+                continue
+            text = _clean(node.text(deep=True, separator=" "))
+            if not text:
+                continue
+            if node.tag in _HEADINGS:
+                flush()
+                heading = text
+                first_heading = first_heading or text
+            buf.append(text)
+        flush()
+        if not blocks:  # text outside block elements (e.g. bare text in <div>s)
+            text = _clean(root.text(deep=True, separator="\n"))
+            if text:
+                blocks.append(Block(text=text))
+        if not blocks:
+            raise LoadError("no text in HTML document")
+        title = title or first_heading or PurePath(name).stem
+        return ParsedDocument(title=title, format="html", blocks=blocks)

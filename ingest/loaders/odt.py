@@ -1,0 +1,71 @@
+"""ODT (OpenDocument Text) via odfpy: ``text:h`` elements start sections."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import PurePath
+from typing import Any
+from xml.parsers.expat import ExpatError
+from xml.sax import SAXException
+
+from odf import teletype
+from odf.namespaces import TEXTNS
+from odf.opendocument import load as odf_load
+
+from ingest.errors import LoadError
+from ingest.loaders.limits import LoaderLimits, guard_zip
+from vraagbaak_core.types import Block, ParsedDocument
+
+_BLOCK_TAGS = {(TEXTNS, "p"), (TEXTNS, "h")}
+
+
+def _walk(node: Any) -> Any:
+    for child in node.childNodes:
+        if getattr(child, "qname", None) in _BLOCK_TAGS:
+            yield child
+        elif getattr(child, "childNodes", None):
+            yield from _walk(child)
+
+
+class OdtLoader:
+    formats: tuple[str, ...] = ("odt",)
+
+    def __init__(self, limits: LoaderLimits | None = None) -> None:
+        self.limits = limits or LoaderLimits()
+
+    def load(self, data: bytes, name: str) -> ParsedDocument:
+        guard_zip(data, self.limits)
+        try:
+            doc = odf_load(io.BytesIO(data))
+        except (zipfile.BadZipFile, KeyError, ValueError, ExpatError, SAXException) as err:
+            raise LoadError(f"corrupt ODT: {str(err)[:200] or type(err).__name__}") from None
+        title = ""
+        for el in doc.meta.childNodes:
+            if getattr(el, "qname", (None, None))[1] == "title":
+                title = teletype.extractText(el).strip()
+        blocks: list[Block] = []
+        heading: str | None = None
+        first_heading: str | None = None
+        buf: list[str] = []
+
+        def flush() -> None:
+            body = "\n\n".join(buf).strip()
+            if body:
+                blocks.append(Block(text=body, heading=heading))
+            buf.clear()
+
+        for el in _walk(doc.text):
+            text = teletype.extractText(el).strip()
+            if not text:
+                continue
+            if el.qname == (TEXTNS, "h"):
+                flush()
+                heading = text
+                first_heading = first_heading or text
+            buf.append(text)
+        flush()
+        if not blocks:
+            raise LoadError("no text in ODT document")
+        title = title or first_heading or PurePath(name).stem
+        return ParsedDocument(title=title, format="odt", blocks=blocks)

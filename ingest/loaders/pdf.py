@@ -1,0 +1,92 @@
+"""PDF via pypdf: one block per page (page numbers kept), section from the outline."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import PurePath
+from typing import Any
+
+from pypdf import PdfReader
+from pypdf.errors import FileNotDecryptedError, PyPdfError
+
+from ingest.errors import LoadError
+from ingest.loaders.limits import LoaderLimits
+from vraagbaak_core.types import Block, ParsedDocument
+
+# pypdf warns loudly about every oddity of real PDFs; the report carries what matters.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+
+def _outline_sections(reader: PdfReader) -> dict[int, str]:
+    """First-level-and-deeper outline titles by 0-based page index (best effort)."""
+    found: dict[int, str] = {}
+
+    def walk(items: list[Any]) -> None:
+        for item in items:
+            if isinstance(item, list):
+                walk(item)
+                continue
+            try:
+                page = reader.get_destination_page_number(item)
+                title = str(item.title).strip()
+            except (PyPdfError, AttributeError, KeyError, ValueError, TypeError, IndexError):
+                continue
+            if page is not None and page >= 0 and title and page not in found:
+                found[page] = title
+
+    try:
+        walk(list(reader.outline))
+    except (PyPdfError, AttributeError, KeyError, ValueError, TypeError, IndexError, RecursionError):
+        return {}
+    return found
+
+
+class PdfLoader:
+    formats: tuple[str, ...] = ("pdf",)
+
+    def __init__(self, limits: LoaderLimits | None = None) -> None:
+        self.limits = limits or LoaderLimits()
+
+    def load(self, data: bytes, name: str) -> ParsedDocument:
+        try:
+            return self._load(data, name)
+        except LoadError:
+            raise
+        except FileNotDecryptedError:
+            raise LoadError("encrypted PDF: a password is needed to read it") from None
+        except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, AssertionError,
+                RecursionError, OSError, ZeroDivisionError) as err:
+            msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise LoadError(f"corrupt or unreadable PDF: {msg[:200]}") from None
+
+    def _load(self, data: bytes, name: str) -> ParsedDocument:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            # Many PDFs are "encrypted" with an empty user password (only printing restricted).
+            try:
+                ok = reader.decrypt("")
+            except (PyPdfError, NotImplementedError, ValueError) as err:
+                raise LoadError(f"encrypted PDF that cannot be opened: {err}") from None
+            if not ok:
+                raise LoadError("encrypted PDF: a password is needed to read it")
+        n_pages = len(reader.pages)
+        if n_pages > self.limits.max_pages:
+            raise LoadError(f"too many pages: {n_pages} (limit {self.limits.max_pages}, ingest.max_pages)")
+        sections = _outline_sections(reader)
+        blocks: list[Block] = []
+        section: str | None = None
+        for i, page in enumerate(reader.pages):
+            section = sections.get(i, section)
+            text = (page.extract_text() or "").replace("\x00", "").strip()
+            if text:
+                blocks.append(Block(text=text, page=i + 1, heading=section))
+        if not blocks:
+            raise LoadError(f"no extractable text in {n_pages} page(s) (a scanned image PDF needs OCR first)")
+        title = ""
+        try:
+            meta = reader.metadata
+            title = str(meta.title).replace("\x00", "").strip() if meta is not None and meta.title else ""
+        except (PyPdfError, ValueError, KeyError, TypeError, AttributeError):
+            title = ""
+        return ParsedDocument(title=title or PurePath(name).stem, format="pdf", blocks=blocks)
