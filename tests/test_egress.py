@@ -190,6 +190,7 @@ def test_guard_refuses_resolving_names_off_the_list(tmp_path: Path) -> None:
         attempt("connect_by_name", lambda: socket.socket().connect(("pypi.org", 443)))
         attempt("localhost", lambda: len(socket.getaddrinfo("localhost", 80)) > 0)
         attempt("reverse", lambda: socket.gethostbyaddr("8.8.8.8"))
+        attempt("bytes_name", lambda: socket.getaddrinfo(b"xn--bcher-kva.example", 443))  # as anyio passes it
         # an IP literal needs no DNS (a server may bind to its pod address); connect decides
         attempt("literal", lambda: socket.getaddrinfo("10.1.2.3", 8000, type=socket.SOCK_STREAM)[0][4][0])
         """,
@@ -205,12 +206,14 @@ def test_guard_refuses_resolving_names_off_the_list(tmp_path: Path) -> None:
     assert out["localhost"] == ["ok", True]
     assert out["reverse"][0] == "refused" and "connection to 8.8.8.8 " in out["reverse"][1]
     assert out["literal"] == ["ok", "10.1.2.3"]
+    assert out["bytes_name"][0] == "refused" and "'xn--bcher-kva.example'" in out["bytes_name"][1]
     kinds = [r["objects"][0]["id"] for r in read_records(tmp_path / "audit.jsonl")]
     assert kinds == [
         "resolve:example.org",
         "resolve:huggingface.co",
         "connect:pypi.org:443",
         "connect:8.8.8.8",
+        "resolve:xn--bcher-kva.example",
     ]
 
 

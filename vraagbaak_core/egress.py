@@ -307,7 +307,7 @@ def _hostname_arg(value: object) -> str | None:
     if value is None:
         return None
     if isinstance(value, bytes):
-        return value.decode("idna", "replace")
+        return value.decode("ascii", "replace")  # bytes hostnames are IDNA-encoded ASCII
     return str(value)
 
 
