@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +228,7 @@ def test_every_image_is_pinned(rendered: dict[str, list[Doc]], overlay: str) -> 
         assert_pinned(c["image"], where)
     assert "qdrant/qdrant:v1.19.0-unprivileged" in images
     assert "vllm/vllm-openai:v0.30.0" in images
-    assert "registry.ziekenhuis.internal/vraagbaak:0.1.0" in images
+    assert "vraagbaak:0.1.0" in images
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -541,3 +542,48 @@ def test_ops_scripts_are_posix_sh_and_mounted(compose: Doc) -> None:
         assert proc.returncode == 0, proc.stderr
         assert os.access(p, os.X_OK), f"{p.name} is not executable"
     assert any(v.endswith(":/ops:ro") for v in compose["services"]["ops"]["volumes"])
+
+
+def _readme_yaml_blocks() -> list[str]:
+    text = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    return [textwrap.dedent(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+
+
+def test_readme_institution_overlay_renders_with_real_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The own-overlay recipe in deploy/README.md, rendered as written (path to the repo adjusted)."""
+    kustomization, idp = (b for b in _readme_yaml_blocks() if "bases:" in b or "kind: NetworkPolicy" in b)
+    inst = tmp_path / "institution"
+    inst.mkdir()
+    overlay = os.path.relpath(DEPLOY / "k8s" / "overlays" / "single-node", inst)
+    (inst / "kustomization.yaml").write_text(
+        kustomization.replace("../vraagbaak/deploy/k8s/overlays/single-node", overlay), encoding="utf-8"
+    )
+    (inst / "idp.yaml").write_text(idp, encoding="utf-8")
+    (inst / "secrets.env").write_text(
+        "QDRANT_API_KEY=q-Zk3v9LrT\nVLLM_API_KEY=v-8hYt2PqW\n", encoding="utf-8"
+    )
+    shutil.copy(DEPLOY / "k8s" / "base" / "config.yaml", inst / "config.yaml")
+
+    proc = run([tool("kubectl"), "kustomize", str(inst)])
+    assert proc.returncode == 0, proc.stderr
+    docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+
+    for _, c in containers(docs):
+        assert c["image"].startswith("registry.ziekenhuis.internal/"), c["image"]
+        assert_pinned(c["image"], c["name"])
+    secrets = [d for d in docs if d["kind"] == "Secret"]
+    assert len(secrets) == 1
+    assert base64.b64decode(secrets[0]["data"]["QDRANT_API_KEY"]).decode() == "q-Zk3v9LrT"
+    egress = _rules(docs, "Egress")
+    assert ("vraagbaak-api", "ip:10.20.30.40/32", "TCP", 443) in egress
+    assert not any(peer == "ip:192.0.2.10/32" for _, peer, _, _ in egress)
+    assert ("vraagbaak-api", "pod:qdrant", "TCP", 6333) in egress
+
+    # the API would start: real keys, the settings it reads in the pod
+    for key in [k for k in os.environ if k.startswith("VRAAGBAAK_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("VRAAGBAAK_STORE__API_KEY", "q-Zk3v9LrT")
+    monkeypatch.setenv("VRAAGBAAK_GENERATOR__API_KEY", "v-8hYt2PqW")
+    load_settings(inst / "config.yaml").check_serving_safety()
