@@ -27,7 +27,8 @@ COPY ingest ./ingest
 COPY serving ./serving
 COPY configs ./configs
 RUN pip install . \
- && useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin vraagbaak \
+ && groupadd --gid 10001 vraagbaak \
+ && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin vraagbaak \
  && mkdir -p /var/lib/vraagbaak/audit /var/lib/vraagbaak/ingest /etc/vraagbaak /models \
  && chown -R 10001:10001 /var/lib/vraagbaak
 
