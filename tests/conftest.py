@@ -1,0 +1,137 @@
+"""Shared fixtures, and a guard that fails any test opening a socket to a non-loopback address."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+EXAMPLES = ROOT / "examples" / "docs"
+MODEL_DIR = ROOT / ".models" / "smollm2-135m-instruct"
+
+# --------------------------------------------------------------------------- socket guard
+
+_ALLOWED_HOSTS: set[str] = set()
+if os.environ.get("QDRANT_URL"):
+    _ALLOWED_HOSTS.add(urlparse(os.environ["QDRANT_URL"]).hostname or "")
+_violations: list[str] = []
+
+
+def _loopback_or_allowed(host: Any) -> bool:
+    host = str(host)
+    if host in _ALLOWED_HOSTS or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _socket_guard(event: str, args: tuple[Any, ...]) -> None:
+    if event != "socket.connect":
+        return
+    sock, address = args[0], args[1]
+    if getattr(sock, "family", None) not in (socket.AF_INET, socket.AF_INET6):
+        return
+    if isinstance(address, tuple) and not _loopback_or_allowed(address[0]):
+        _violations.append(f"{address[0]}:{address[1]}")
+        raise ConnectionRefusedError(f"test guard: socket to non-loopback address {address[0]}:{address[1]}")
+
+
+sys.addaudithook(_socket_guard)
+
+
+@pytest.fixture(autouse=True)
+def _no_external_sockets() -> Iterator[None]:
+    before = len(_violations)
+    yield
+    new = _violations[before:]
+    if new:
+        pytest.fail(f"test opened a socket to a non-loopback address: {', '.join(new)}")
+
+
+# --------------------------------------------------------------------------- real components
+
+
+def _require_models() -> None:
+    if not (MODEL_DIR / "vraagbaak-prepare.json").is_file():
+        pytest.fail(f"{MODEL_DIR} is missing: run `make models` (make test does this first)")
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Any:
+    from retrieval.embedders import SentenceTransformerEmbedder
+    from vraagbaak_core.settings import EmbedderSettings
+
+    return SentenceTransformerEmbedder.from_settings(EmbedderSettings())
+
+
+@pytest.fixture(scope="session")
+def generator() -> Any:
+    _require_models()
+    from serving.generators.transformers_local import TransformersGenerator
+
+    return TransformersGenerator(MODEL_DIR, 2048)
+
+
+def make_settings(tmp: Path, **overrides: Any) -> Any:
+    """Settings for a test: the default config with every writable path under ``tmp``."""
+    from vraagbaak_core.settings import load_settings
+
+    base: dict[str, Any] = {
+        "data_dir": tmp,
+        "store": {"backend": "edge", "path": tmp / "qdrant-edge"},
+        "ingest": {"state_path": tmp / "state.sqlite"},
+        "audit": {"path": tmp / "audit.jsonl"},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return load_settings(None, **base)
+
+
+class LiveServer:
+    """A real uvicorn server on a free loopback port, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.time() + 60
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
