@@ -17,6 +17,7 @@ from serving.chat.service import ChatService
 from serving.generators import build_generator
 from serving.limits import ConcurrencyGate, RateLimiter
 from serving.metrics import Metrics
+from vraagbaak_core.audit import AuditLog
 from vraagbaak_core.ports import Embedder, Generator, VectorStore
 from vraagbaak_core.settings import PROJECT_ROOT, Settings
 from vraagbaak_core.types import Answer, Identity
@@ -35,8 +36,8 @@ class Components:
     authenticator: Authenticator
     gate: ConcurrencyGate
     rate_limiter: RateLimiter
+    audit: AuditLog
     metrics: Metrics = field(default_factory=Metrics)
-    audit: Any = None
     ingestor: Any = None
 
     # --- observations ---
@@ -51,17 +52,21 @@ class Components:
     # --- audit hooks (NEN 7513) ---
     def audit_question(self, request: Request, identity: Identity, query: str, answer: Answer) -> None:
         self.metrics.tokens.inc(max(1, len(answer.text) // 4))
-        if self.audit is None:
-            return
+        docs: dict[str, str] = {}
+        for h in answer.hits:
+            docs.setdefault(h.chunk.doc_id, h.chunk.classification)
         self.audit.chat_question(
-            identity=identity, client=_client(request), question=query,
-            hits=answer.hits, cited=[c.chunk_id for c in answer.citations], abstained=answer.abstained,
+            user_id=identity.user_id, role=_role(identity), question=query,
+            documents=sorted(docs.items()), chunk_ids=[h.chunk.chunk_id for h in answer.hits],
+            network_access_point=_client(request),
+            reason="abstained: nothing relevant retrieved" if answer.abstained else None,
         )
 
     def audit_auth_failure(self, request: Request, reason: str, identity: Identity | None = None) -> None:
-        if self.audit is None:
-            return
-        self.audit.auth_failure(client=_client(request), reason=reason, identity=identity)
+        self.audit.auth_failure(
+            reason=reason, network_access_point=_client(request),
+            user_id=identity.user_id if identity else None,
+        )
 
     async def aclose(self) -> None:
         await self.generator.aclose()
@@ -70,6 +75,13 @@ class Components:
 
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def _role(identity: Identity) -> str:
+    for role in ("admin", "auditor", "ingest", "staff"):
+        if role in identity.roles:
+            return role
+    return "none"
 
 
 def build_components(
@@ -93,4 +105,5 @@ def build_components(
         settings=settings, embedder=embedder, store=store, retriever=retriever, generator=generator, chat=chat,
         authenticator=Authenticator(settings.auth), gate=ConcurrencyGate(g.max_concurrent, g.max_queue),
         rate_limiter=RateLimiter(settings.limits.rate_per_minute), metrics=metrics or Metrics(),
+        audit=AuditLog.from_settings(settings),
     )
