@@ -1,0 +1,34 @@
+"""The access filter every search carries, built from the caller's identity on the server side.
+
+A chunk is visible when it shares a group with the caller (every caller is in
+``PUBLIC_GROUP``) and its classification level is at most the caller's clearance. A
+filter that a request asks for is intersected with this one, never substituted for it.
+"""
+
+from __future__ import annotations
+
+from vraagbaak_core.types import (
+    PUBLIC_GROUP,
+    Identity,
+    MatchAny,
+    RangeLte,
+    SearchFilter,
+    classification_level,
+)
+
+
+def access_filter(identity: Identity) -> SearchFilter:
+    """Groups ∪ {PUBLIC_GROUP} and classification_level ≤ level(clearance).
+
+    Raises ValueError for an unknown clearance label (never widens to "everything").
+    """
+    groups = tuple(sorted(set(identity.groups) | {PUBLIC_GROUP}))
+    level = classification_level(identity.clearance)
+    return SearchFilter(
+        must=(MatchAny(key="groups", values=groups), RangeLte(key="classification_level", value=level))
+    )
+
+
+def restrict(identity: Identity, request_filter: SearchFilter | None) -> SearchFilter:
+    """The access filter intersected with what the request asks for."""
+    return access_filter(identity).intersect(request_filter)

@@ -1,0 +1,202 @@
+"""Language-aware text analysis and the BM25-style sparse encoder.
+
+Pipeline per text: Unicode word tokens, lowercased, diacritics folded (NFKD with the
+combining marks stripped, so ``patiëntendossier`` and ``patientendossier`` are one term),
+stopwords of the text's language removed, Snowball stemming (PyStemmer) for that language.
+
+Dutch compounds: a long Dutch token (``compound_min_len`` letters or more) additionally
+yields its stemmed prefixes and suffixes of at least ``compound_min_part`` letters as
+extra terms with a lower weight, so ``dossier`` finds ``patiëntendossier`` and
+``handhygiëne`` finds ``hygiëne``. Pieces share the term space of whole words; pieces that
+are not words only ever meet the same pieces of the same compound.
+
+Term ids are the first 31 bits of blake2b(term): stable across processes and backends.
+
+Document weights are BM25's saturated, length-normalised term frequency
+``tf·(k1+1) / (tf + k1·(1 − b + b·dl/avg_len))`` with a configured ``avg_len`` (in analysed
+terms). The IDF factor comes from the store: the sparse vector is created with Qdrant's
+IDF modifier, so a sparse score is Σ idf(t)·w_doc(t)·w_query(t), i.e. BM25.
+A query vector holds each unique query term with weight 1 (compound pieces lower).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import Stemmer
+
+from retrieval.stopwords import DUTCH, ENGLISH, STOPWORDS
+from vraagbaak_core.settings import SparseSettings
+from vraagbaak_core.types import SparseVector
+
+Language = Literal["nl", "en"]
+LANGUAGES: tuple[Language, ...] = ("nl", "en")
+_SNOWBALL = {"nl": "dutch", "en": "english"}
+_WORD = re.compile(r"\w+", re.UNICODE)
+_NL_ONLY = DUTCH - ENGLISH
+_EN_ONLY = ENGLISH - DUTCH
+
+
+def fold(text: str) -> str:
+    """Lowercase and strip diacritics: NFKD, then drop combining marks."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def tokenize(text: str) -> list[str]:
+    """Folded word tokens; single letters are dropped, single digits kept."""
+    return [t for t in _WORD.findall(fold(text)) if len(t) > 1 or t.isdigit()]
+
+
+def language_scores(text: str) -> dict[Language, int]:
+    """How many tokens of ``text`` are stopwords found only in Dutch / only in English."""
+    tokens = _WORD.findall(fold(text))
+    return {
+        "nl": sum(1 for t in tokens if t in _NL_ONLY),
+        "en": sum(1 for t in tokens if t in _EN_ONLY),
+    }
+
+
+def guess_language(text: str) -> Language | None:
+    """``nl`` or ``en`` from stopword evidence; None when there is none (or a tie)."""
+    scores = language_scores(text)
+    if scores["nl"] == scores["en"]:
+        return None
+    return "nl" if scores["nl"] > scores["en"] else "en"
+
+
+def detect_language(text: str, default: Language = "nl") -> Language:
+    """``nl`` or ``en`` by stopword ratio (no model); ``default`` when there is no evidence."""
+    return guess_language(text) or default
+
+
+def term_id(term: str) -> int:
+    """Stable 31-bit id of a term (same in every process, backend and Python version)."""
+    digest = hashlib.blake2b(term.encode("utf-8"), digest_size=4).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFF
+
+
+@dataclass(frozen=True)
+class AnalyzerConfig:
+    k1: float = 1.2
+    b: float = 0.75
+    avg_len: float = 120.0
+    compound_min_len: int = 8
+    compound_min_part: int = 4
+    compound_weight: float = 0.3
+
+
+class Analyzer:
+    """Turns text into weighted terms for one language, or for both when unknown."""
+
+    def __init__(self, config: AnalyzerConfig | None = None) -> None:
+        self.config = config or AnalyzerConfig()
+        self._local = threading.local()  # PyStemmer objects are not thread-safe
+
+    def _stemmer(self, language: Language) -> Stemmer.Stemmer:
+        stemmers: dict[str, Stemmer.Stemmer] | None = getattr(self._local, "stemmers", None)
+        if stemmers is None:
+            stemmers = {lang: Stemmer.Stemmer(algo) for lang, algo in _SNOWBALL.items()}
+            self._local.stemmers = stemmers
+        return stemmers[language]
+
+    def compound_pieces(self, token: str) -> list[str]:
+        """Unstemmed prefixes and suffixes of a long (Dutch) token, each a candidate compound part."""
+        n, part = len(token), self.config.compound_min_part
+        if n < self.config.compound_min_len or not token.isalpha():
+            return []
+        suffixes = [token[i:] for i in range(part - 1, n - part + 1)]
+        prefixes = [token[:j] for j in range(part, n - part + 2)]
+        return suffixes + prefixes
+
+    def terms(
+        self, text: str, language: Language, stopwords: frozenset[str] | None = None
+    ) -> tuple[list[str], Counter[str]]:
+        """(stemmed word terms in order, compound piece counts) for ``text`` in ``language``."""
+        stop = STOPWORDS[language] if stopwords is None else stopwords
+        tokens = [t for t in tokenize(text) if t not in stop]
+        stemmer = self._stemmer(language)
+        words: list[str] = stemmer.stemWords(tokens)
+        pieces: Counter[str] = Counter()
+        if language == "nl":
+            min_part = self.config.compound_min_part
+            for token in tokens:
+                raw = self.compound_pieces(token)
+                if raw:
+                    pieces.update(p for p in set(stemmer.stemWords(raw)) if len(p) >= min_part)
+        return words, pieces
+
+    def document_weights(self, text: str, language: Language) -> dict[str, float]:
+        """BM25 term-frequency weights of a document (chunk); IDF is left to the store."""
+        words, pieces = self.terms(text, language)
+        tf: dict[str, float] = dict(Counter(words))
+        for piece, count in pieces.items():
+            tf[piece] = tf.get(piece, 0.0) + self.config.compound_weight * count
+        c = self.config
+        norm = c.k1 * (1.0 - c.b + c.b * len(words) / c.avg_len)
+        return {t: f * (c.k1 + 1.0) / (f + norm) for t, f in tf.items()}
+
+    def query_weights(self, text: str, language: Language | None = None) -> dict[str, float]:
+        """Unique query terms, weight 1 (compound pieces ``compound_weight``).
+
+        ``language=None`` guesses it from stopwords; without evidence both Dutch and
+        English analysis are applied (with both stopword lists) and their terms united.
+        """
+        lang = language or guess_language(text)
+        languages: Iterable[Language] = (lang,) if lang else LANGUAGES
+        stop = None if lang else DUTCH | ENGLISH
+        weights: dict[str, float] = {}
+        for language_ in languages:
+            words, pieces = self.terms(text, language_, stop)
+            for piece in pieces:
+                weights.setdefault(piece, self.config.compound_weight)
+            for word in words:
+                weights[word] = 1.0
+        return weights
+
+
+def to_sparse(weights: dict[str, float]) -> SparseVector:
+    """Hash terms to ids; colliding terms (rare) add up. Indices sorted ascending."""
+    by_id: dict[int, float] = {}
+    for term, weight in weights.items():
+        if weight > 0.0:
+            idx = term_id(term)
+            by_id[idx] = by_id.get(idx, 0.0) + weight
+    ids = sorted(by_id)
+    return SparseVector(indices=tuple(ids), values=tuple(by_id[i] for i in ids))
+
+
+class Bm25SparseEncoder:
+    """Implements ``vraagbaak_core.ports.SparseEncoder`` with :class:`Analyzer`."""
+
+    def __init__(self, config: AnalyzerConfig | None = None) -> None:
+        self.analyzer = Analyzer(config)
+
+    def encode_document(self, text: str, language: str) -> SparseVector:
+        lang: Language = "en" if language == "en" else "nl"
+        if language not in LANGUAGES:
+            lang = detect_language(text)
+        return to_sparse(self.analyzer.document_weights(text, lang))
+
+    def encode_query(self, text: str, language: str | None = None) -> SparseVector:
+        lang: Language | None = language if language in LANGUAGES else None  # type: ignore[assignment]
+        return to_sparse(self.analyzer.query_weights(text, lang))
+
+
+def encoder_from_settings(settings: SparseSettings) -> Bm25SparseEncoder:
+    return Bm25SparseEncoder(
+        AnalyzerConfig(
+            k1=settings.k1,
+            b=settings.b,
+            avg_len=settings.avg_len,
+            compound_min_len=settings.compound_min_len,
+            compound_weight=settings.compound_weight,
+        )
+    )

@@ -1,0 +1,182 @@
+"""The Retriever: access-filtered dense / sparse / hybrid search with result shaping.
+
+Every search carries ``access_filter(identity)``; a request filter is intersected with it.
+
+Relevance gate (so that serving can abstain instead of answering from noise): when the
+best hit is not relevant enough, ``search`` returns nothing.
+
+- ``dense``: the best cosine similarity must reach ``min_dense_score``;
+- ``sparse``: the best BM25 score must reach ``min_score``;
+- ``hybrid``: fused RRF scores are rank-based and say nothing about relevance, so the gate
+  is the best dense cosine among the visible chunks (one extra ``limit=1`` dense query with
+  the same filter) against ``min_dense_score``, plus ``min_score`` on the fused score.
+
+Shaping: at most ``max_chunks_per_doc`` chunks per document; adjacent chunks (index i and
+i+1) of one document merged into one hit that keeps the first chunk's id and page, with
+the texts joined (their overlap written once) and the better score; then ``top_k``.
+An optional reranker reorders the candidates before shaping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from retrieval.access import restrict
+from vraagbaak_core.ports import Embedder, Reranker, SparseEncoder, VectorStore
+from vraagbaak_core.settings import RetrievalSettings, Settings
+from vraagbaak_core.types import FusionParams, Hit, Identity, SearchFilter, SearchMode, StoreQuery
+
+
+def fusion_params(settings: RetrievalSettings) -> FusionParams:
+    f = settings.fusion
+    return FusionParams(method=f.method, k=f.k, weights=(f.dense_weight, f.sparse_weight))
+
+
+def join_overlapping(first: str, second: str, max_overlap: int = 2000) -> str:
+    """``first`` + ``second`` with the longest suffix of ``first`` that starts ``second`` written once."""
+    limit = min(len(first), len(second), max_overlap)
+    for size in range(limit, 0, -1):
+        if first.endswith(second[:size]):
+            return first + second[size:]
+    return f"{first}\n{second}"
+
+
+def merge_run(hits: Sequence[Hit]) -> Hit:
+    """One hit for a run of adjacent chunks of one document (sorted by index)."""
+    text = hits[0].chunk.text
+    for h in hits[1:]:
+        text = join_overlapping(text, h.chunk.text)
+    return Hit(chunk=replace(hits[0].chunk, text=text), score=max(h.score for h in hits))
+
+
+def shape(hits: Sequence[Hit], top_k: int, max_per_doc: int, merge_adjacent: bool) -> list[Hit]:
+    """Cap chunks per document, merge adjacent ones, keep the ``top_k`` best (hits come best first)."""
+    per_doc: dict[str, list[Hit]] = {}
+    rank: dict[str, int] = {}
+    for i, h in enumerate(hits):
+        kept = per_doc.setdefault(h.chunk.doc_id, [])
+        if len(kept) < max_per_doc and all(k.chunk.chunk_id != h.chunk.chunk_id for k in kept):
+            kept.append(h)
+            rank[h.chunk.chunk_id] = i
+    shaped: list[tuple[float, int, Hit]] = []
+    for kept in per_doc.values():
+        if not merge_adjacent:
+            shaped.extend((h.score, rank[h.chunk.chunk_id], h) for h in kept)
+            continue
+        ordered = sorted(kept, key=lambda h: h.chunk.index)
+        run = [ordered[0]]
+        for h in ordered[1:]:
+            if h.chunk.index == run[-1].chunk.index + 1:
+                run.append(h)
+                continue
+            shaped.append(
+                (max(x.score for x in run), min(rank[x.chunk.chunk_id] for x in run), merge_run(run))
+            )
+            run = [h]
+        shaped.append((max(x.score for x in run), min(rank[x.chunk.chunk_id] for x in run), merge_run(run)))
+    shaped.sort(key=lambda t: (-t[0], t[1]))
+    return [h for _, _, h in shaped[:top_k]]
+
+
+class Retriever:
+    def __init__(
+        self,
+        embedder: Embedder,
+        sparse_encoder: SparseEncoder,
+        store: VectorStore,
+        settings: RetrievalSettings,
+        reranker: Reranker | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.sparse_encoder = sparse_encoder
+        self.store = store
+        self.settings = settings
+        self.reranker = reranker
+        self.fusion = fusion_params(settings)
+
+    def _request(
+        self, query: str, flt: SearchFilter, mode: SearchMode, limit: int, prefetch_limit: int | None = None
+    ) -> StoreQuery:
+        dense = self.embedder.embed_query(query).tolist() if mode in ("dense", "hybrid") else None
+        sparse = self.sparse_encoder.encode_query(query) if mode in ("sparse", "hybrid") else None
+        return StoreQuery(
+            mode=mode,
+            limit=limit,
+            dense=dense,
+            sparse=sparse,
+            filter=flt,
+            prefetch_limit=max(prefetch_limit or self.settings.prefetch_limit, limit),
+            fusion=self.fusion,
+        )
+
+    def retrieve_raw(
+        self,
+        query: str,
+        identity: Identity,
+        request_filter: SearchFilter | None = None,
+        mode: SearchMode | None = None,
+        limit: int = 100,
+    ) -> list[Hit]:
+        """Chunks best first, access-filtered, without gate or shaping (for evaluation)."""
+        flt = restrict(identity, request_filter)
+        return self.store.query(self._request(query, flt, mode or self.settings.mode, limit))
+
+    def search(
+        self,
+        query: str,
+        identity: Identity,
+        request_filter: SearchFilter | None = None,
+        top_k: int | None = None,
+        mode: SearchMode | None = None,
+    ) -> list[Hit]:
+        """Shaped hits for ``query``, or ``[]`` when the best one is below the relevance gate."""
+        s = self.settings
+        mode = mode or s.mode
+        top_k = top_k or s.top_k
+        flt = restrict(identity, request_filter)
+        limit = top_k * (s.max_chunks_per_doc + 1)
+        if self.reranker is not None:
+            limit = max(limit, s.reranker.candidates)
+        request = self._request(query, flt, mode, limit)
+        hits = self.store.query(request)
+        if not hits or not self._passes_gate(request, hits[0].score):
+            return []
+        if self.reranker is not None:
+            hits = self.reranker.rerank(query, hits, len(hits))
+        return shape(hits, top_k, s.max_chunks_per_doc, s.merge_adjacent)
+
+    def _passes_gate(self, request: StoreQuery, best: float) -> bool:
+        s = self.settings
+        if best < s.min_score:
+            return False
+        if request.mode == "dense":
+            return best >= s.min_dense_score
+        if request.mode == "hybrid":
+            dense = self.store.query(replace(request, mode="dense", limit=1, sparse=None))
+            return bool(dense) and dense[0].score >= s.min_dense_score
+        return True
+
+
+def build_retriever(
+    settings: Settings, embedder: Embedder | None = None, store: VectorStore | None = None
+) -> Retriever:
+    """Wire embedder, sparse encoder, store and (if enabled) reranker from the settings."""
+    from retrieval.analysis import encoder_from_settings
+    from retrieval.stores import build_store
+
+    if embedder is None:
+        from retrieval.embedders import SentenceTransformerEmbedder
+
+        embedder = SentenceTransformerEmbedder.from_settings(settings.embedder)
+    if store is None:
+        store = build_store(settings)
+    store.ensure_collection(embedder.dimension)
+    reranker: Reranker | None = None
+    if settings.retrieval.reranker.enabled:
+        from retrieval.rerank import CrossEncoderReranker
+
+        reranker = CrossEncoderReranker.from_settings(settings)
+    return Retriever(
+        embedder, encoder_from_settings(settings.retrieval.sparse), store, settings.retrieval, reranker
+    )

@@ -1,0 +1,189 @@
+"""VectorStore adapter for Qdrant Edge (``qdrant-edge-py``): an in-process shard on disk.
+
+One shard directory = one collection, opened by one process at a time. Every write is
+followed by ``flush()``, so an acknowledged upsert or delete survives a SIGKILL.
+
+Scores: ``dense`` = cosine similarity; ``sparse`` = Σ idf·w_doc·w_query (BM25 with the
+IDF modifier); ``hybrid`` = the fused score (RRF: Σ 1/((rank+1)/weight + k − 1); DBSF: sum
+of the normalised input scores).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from retrieval.stores.common import (
+    DENSE,
+    INDEXED_FIELDS,
+    SPARSE,
+    check_query,
+    check_upsert,
+)
+from vraagbaak_core.types import Chunk, Hit, MatchAny, RangeLte, SearchFilter, StoredPoint, StoreQuery
+
+try:
+    import qdrant_edge as qe
+except ImportError as err:  # pragma: no cover - core dependency
+    raise ImportError("the Qdrant Edge store needs `qdrant-edge-py` (pip install qdrant-edge-py)") from err
+
+_SCROLL_PAGE = 1000
+
+
+def _to_filter(flt: SearchFilter | None) -> qe.Filter | None:
+    if flt is None or not flt.must:
+        return None
+    conditions: list[Any] = []
+    for cond in flt.must:
+        if isinstance(cond, MatchAny):
+            conditions.append(qe.FieldCondition(key=cond.key, match=qe.MatchAny(list(cond.values))))
+        elif isinstance(cond, RangeLte):
+            conditions.append(qe.FieldCondition(key=cond.key, range=qe.RangeFloat(lte=float(cond.value))))
+        else:  # pragma: no cover - exhaustive over Condition
+            raise TypeError(f"unsupported filter condition {cond!r}")
+    return qe.Filter(must=conditions)
+
+
+def _doc_filter(doc_id: str) -> qe.Filter:
+    return qe.Filter(must=[qe.FieldCondition(key="doc_id", match=qe.MatchValue(doc_id))])
+
+
+def _sparse(indices: Sequence[int], values: Sequence[float]) -> qe.SparseVector:
+    return qe.SparseVector(indices=list(indices), values=list(values))
+
+
+class EdgeStore:
+    """Implements ``vraagbaak_core.ports.VectorStore`` on a Qdrant Edge shard."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._shard: qe.EdgeShard | None = None
+        if (path / "edge_config.json").is_file():
+            self._shard = qe.EdgeShard.load(str(path))
+
+    @property
+    def shard(self) -> qe.EdgeShard:
+        if self._shard is None:
+            raise RuntimeError(f"no Qdrant Edge shard at {self.path}; call ensure_collection first")
+        return self._shard
+
+    def ensure_collection(self, dense_dim: int) -> None:
+        with self._lock:
+            if self._shard is not None:
+                have = self._shard_dim()
+                if have is not None and have != dense_dim:
+                    raise ValueError(
+                        f"the shard at {self.path} holds {have}-dim dense vectors, the embedder makes "
+                        f"{dense_dim}; re-ingest into a new store.path"
+                    )
+                return
+            self.path.mkdir(parents=True, exist_ok=True)
+            config = qe.EdgeConfig(
+                vectors={DENSE: qe.EdgeVectorParams(size=dense_dim, distance=qe.Distance.Cosine)},
+                sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            )
+            shard = qe.EdgeShard.create(str(self.path), config)
+            for name, kind in INDEXED_FIELDS.items():
+                schema = qe.PayloadSchemaType.Integer if kind == "integer" else qe.PayloadSchemaType.Keyword
+                shard.update(qe.UpdateOperation.create_field_index(name, schema))
+            shard.flush()
+            self._shard = shard
+
+    def _shard_dim(self) -> int | None:
+        import json
+
+        try:
+            cfg = json.loads((self.path / "edge_config.json").read_text())
+            return int(cfg["vectors"][DENSE]["size"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def upsert(self, points: Sequence[StoredPoint]) -> None:
+        if not points:
+            return
+        check_upsert(points)
+        batch = []
+        for p in points:
+            vector: dict[str, Any] = {DENSE: list(p.dense)}
+            if p.sparse is not None and not p.sparse.is_empty():
+                vector[SPARSE] = _sparse(p.sparse.indices, p.sparse.values)
+            batch.append(qe.Point(id=p.chunk.chunk_id, vector=vector, payload=p.chunk.payload()))
+        self.shard.update(qe.UpdateOperation.upsert_points(batch))
+        self.shard.flush()
+
+    def query(self, request: StoreQuery) -> list[Hit]:
+        check_query(request)
+        if self._shard is None:
+            return []
+        flt = _to_filter(request.filter)
+        dense_q = qe.Query.Nearest(list(request.dense), using=DENSE) if request.dense is not None else None
+        sparse_q = None
+        if request.sparse is not None and not request.sparse.is_empty():
+            sparse_q = qe.Query.Nearest(_sparse(request.sparse.indices, request.sparse.values), using=SPARSE)
+        if request.mode == "dense":
+            req = qe.QueryRequest(limit=request.limit, query=dense_q, filter=flt, with_payload=True)
+        elif request.mode == "sparse":
+            if sparse_q is None:
+                return []
+            req = qe.QueryRequest(limit=request.limit, query=sparse_q, filter=flt, with_payload=True)
+        else:
+            prefetches = [qe.Prefetch(limit=request.prefetch_limit, query=dense_q, filter=flt)]
+            weights = [request.fusion.weights[0]]
+            if sparse_q is not None:
+                prefetches.append(qe.Prefetch(limit=request.prefetch_limit, query=sparse_q, filter=flt))
+                weights.append(request.fusion.weights[1])
+            fusion: Any = (
+                qe.Fusion.Rrf(k=request.fusion.k, weights=weights)
+                if request.fusion.method == "rrf"
+                else qe.Fusion.Dbsf()
+            )
+            req = qe.QueryRequest(
+                limit=request.limit, prefetches=prefetches, query=fusion, filter=flt, with_payload=True
+            )
+        return [
+            Hit(chunk=Chunk.from_payload(dict(p.payload or {})), score=float(p.score))
+            for p in self.shard.query(req)
+        ]
+
+    def delete_points(self, point_ids: Sequence[str]) -> None:
+        if not point_ids or self._shard is None:
+            return
+        self.shard.update(qe.UpdateOperation.delete_points(list(point_ids)))
+        self.shard.flush()
+
+    def delete_document(self, doc_id: str) -> None:
+        if self._shard is None:
+            return
+        self.shard.update(qe.UpdateOperation.delete_points_by_filter(_doc_filter(doc_id)))
+        self.shard.flush()
+
+    def count(self, doc_id: str | None = None) -> int:
+        if self._shard is None:
+            return 0
+        flt = _doc_filter(doc_id) if doc_id is not None else None
+        return int(self.shard.count(qe.CountRequest(exact=True, filter=flt)))
+
+    def point_ids(self, doc_id: str) -> list[str]:
+        if self._shard is None:
+            return []
+        ids: list[str] = []
+        offset: Any = None
+        while True:
+            records, offset = self.shard.scroll(
+                qe.ScrollRequest(
+                    offset=offset, limit=_SCROLL_PAGE, filter=_doc_filter(doc_id), with_payload=False
+                )
+            )
+            ids.extend(str(r.id) for r in records)
+            if offset is None:
+                return ids
+
+    def close(self) -> None:
+        with self._lock:
+            if self._shard is not None:
+                self._shard.flush()
+                self._shard.close()
+                self._shard = None

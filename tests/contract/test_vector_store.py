@@ -1,0 +1,225 @@
+"""VectorStore contract: every adapter behaves the same (Haystack document-store test pattern).
+
+Runs against Qdrant Edge (a shard in tmp_path), qdrant-client's local mode (``:memory:``)
+and a real Qdrant server when ``QDRANT_URL`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from retrieval_fixtures import DOCS, corpus_points, embedder
+
+from retrieval.access import access_filter
+from retrieval.analysis import Bm25SparseEncoder
+from retrieval.stores.edge import EdgeStore
+from retrieval.stores.qdrant import QdrantStore
+from vraagbaak_core.ports import VectorStore
+from vraagbaak_core.types import (
+    FusionParams,
+    Identity,
+    MatchAny,
+    RangeLte,
+    SearchFilter,
+    SearchMode,
+    StoreQuery,
+)
+
+BACKENDS = ["edge", "qdrant-memory", "qdrant-server"]
+QUERIES = [
+    "Hoe laat mag ik op bezoek komen?",
+    "handen desinfecteren voor patiëntcontact",
+    "dossier inzien",
+    "Can visitors get an interpreter?",
+    "wachtwoord lengte",
+]
+
+
+def make_store(backend: str, tmp_path: Path) -> VectorStore:
+    if backend == "edge":
+        return EdgeStore(tmp_path / "shard")
+    if backend == "qdrant-memory":
+        return QdrantStore(":memory:", "contract")
+    url = os.environ.get("QDRANT_URL")
+    if not url:
+        pytest.skip("QDRANT_URL is not set: the real Qdrant server leg of the contract suite is skipped")
+    return QdrantStore(url, f"contract-{uuid.uuid4().hex[:10]}", api_key=os.environ.get("QDRANT_API_KEY"))
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
+    s = make_store(request.param, tmp_path)
+    s.ensure_collection(embedder().dimension)
+    s.upsert(list(corpus_points()))
+    yield s
+    drop = getattr(s, "drop_collection", None)
+    if request.param == "qdrant-server" and callable(drop):
+        drop()
+    s.close()
+
+
+def _request(query: str, mode: SearchMode, flt: SearchFilter | None = None, limit: int = 10) -> StoreQuery:
+    return StoreQuery(
+        mode=mode,
+        limit=limit,
+        dense=embedder().embed_query(query).tolist(),
+        sparse=Bm25SparseEncoder().encode_query(query),
+        filter=flt,
+        prefetch_limit=20,
+        fusion=FusionParams(method="rrf", k=60, weights=(1.0, 1.0)),
+    )
+
+
+def _ranking(store: VectorStore, request: StoreQuery) -> list[tuple[float, str]]:
+    """(score rounded, chunk id) best first; equal scores sorted by id so ties compare equal."""
+    hits = store.query(request)
+    return sorted(((round(h.score, 4), h.chunk.chunk_id) for h in hits), key=lambda t: (-t[0], t[1]))
+
+
+@pytest.fixture(scope="module")
+def both_stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, VectorStore]]:
+    """Edge and qdrant-client local mode holding the same corpus (read-only tests)."""
+    stores = {}
+    for backend in ("edge", "qdrant-memory"):
+        s = make_store(backend, tmp_path_factory.mktemp(backend))
+        s.ensure_collection(embedder().dimension)
+        s.upsert(list(corpus_points()))
+        stores[backend] = s
+    yield stores
+    for s in stores.values():
+        s.close()
+
+
+def _all_backends_rankings(
+    stores: dict[str, VectorStore], request: StoreQuery
+) -> dict[str, list[tuple[float, str]]]:
+    return {name: _ranking(s, request) for name, s in stores.items()}
+
+
+class TestVectorStoreContract:
+    def test_count_and_upsert_payload_round_trip(self, store: VectorStore) -> None:
+        total = sum(len(texts) for *_, texts in DOCS.values())
+        assert store.count() == total
+        assert store.count("hygiene") == 4
+        original = corpus_points()[3].chunk
+        hit = store.query(_request(original.text, "dense", limit=1))[0]
+        assert hit.chunk == original
+        assert hit.score == pytest.approx(1.0, abs=1e-3)  # cosine similarity of the same text
+
+    def test_idempotent_upsert(self, store: VectorStore) -> None:
+        before = store.count()
+        store.upsert(list(corpus_points())[:5])
+        store.upsert(list(corpus_points()))
+        assert store.count() == before
+
+    def test_upsert_replaces_payload(self, store: VectorStore) -> None:
+        p = corpus_points()[0]
+        changed = replace(p, chunk=replace(p.chunk, title="Nieuwe titel"))
+        store.upsert([changed])
+        hits = store.query(_request(p.chunk.text, "dense", limit=1))
+        assert hits[0].chunk.chunk_id == p.chunk.chunk_id
+        assert hits[0].chunk.title == "Nieuwe titel"
+
+    @pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
+    def test_modes_return_relevant_chunk_first(self, store: VectorStore, mode: SearchMode) -> None:
+        hits = store.query(_request("handalcohol desinfecteren", mode))
+        assert hits, mode
+        assert hits[0].chunk.doc_id == "hygiene"
+        scores = [h.score for h in hits]
+        assert scores == sorted(scores, reverse=True)
+
+    def test_sparse_matches_only_chunks_sharing_a_term(self, store: VectorStore) -> None:
+        hits = store.query(_request("norovirus", "sparse"))
+        assert [h.chunk.doc_id for h in hits] == ["bezoek"]
+        assert store.query(_request("de het een", "sparse")) == []  # stopwords only: nothing to match
+
+    def test_filter_match_any_on_list_field(self, store: VectorStore) -> None:
+        flt = SearchFilter(must=(MatchAny("groups", ("apotheek",)),))
+        for mode in ("dense", "sparse", "hybrid"):
+            hits = store.query(_request("medicatie controleren insuline", mode, flt))  # type: ignore[arg-type]
+            assert hits and {h.chunk.doc_id for h in hits} == {"medicatie"}
+
+    def test_filter_range_lte(self, store: VectorStore) -> None:
+        flt = SearchFilter(must=(RangeLte("classification_level", 0),))
+        for mode in ("dense", "sparse", "hybrid"):
+            hits = store.query(_request("wachtwoord salaris onderzoek bezoek", mode, flt, limit=50))  # type: ignore[arg-type]
+            assert hits
+            assert {h.chunk.classification for h in hits} == {"openbaar"}
+
+    def test_access_filter_conjunction(self, store: VectorStore) -> None:
+        ident = Identity(user_id="u", groups=frozenset({"verpleging"}), clearance="intern")
+        hits = store.query(_request("protocol", "dense", access_filter(ident), limit=50))
+        docs = {h.chunk.doc_id for h in hits}
+        assert docs == {"bezoek", "hygiene", "dossier", "medicatie", "valpreventie", "visitors"}
+
+    def test_delete_document_then_count_zero(self, store: VectorStore) -> None:
+        ids = store.point_ids("hygiene")
+        assert len(ids) == 4 and all(uuid.UUID(i) for i in ids)
+        total = store.count()
+        store.delete_document("hygiene")
+        assert store.count("hygiene") == 0
+        assert store.point_ids("hygiene") == []
+        assert store.count() == total - 4
+        hits = store.query(_request("handhygiëne", "hybrid", limit=50))
+        assert all(h.chunk.doc_id != "hygiene" for h in hits)
+
+    def test_delete_points(self, store: VectorStore) -> None:
+        ids = store.point_ids("bezoek")
+        store.delete_points(ids[:1])
+        assert store.count("bezoek") == 2
+        assert set(store.point_ids("bezoek")) == set(ids[1:])
+
+    def test_ensure_collection_is_idempotent_and_checks_dimension(self, store: VectorStore) -> None:
+        store.ensure_collection(embedder().dimension)
+        assert store.count() > 0
+        with pytest.raises(ValueError, match="dim"):
+            store.ensure_collection(embedder().dimension + 1)
+
+    def test_bad_point_id_is_refused(self, store: VectorStore) -> None:
+        p = corpus_points()[0]
+        with pytest.raises(ValueError, match="UUID"):
+            store.upsert([replace(p, chunk=replace(p.chunk, chunk_id="not-a-uuid"))])
+
+
+@pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
+@pytest.mark.parametrize("query", QUERIES)
+def test_same_top10_on_edge_and_qdrant_client(
+    both_stores: dict[str, VectorStore], mode: SearchMode, query: str
+) -> None:
+    rankings = _all_backends_rankings(both_stores, _request(query, mode))
+    assert rankings["edge"], f"no hits for {query!r} ({mode})"
+    assert [i for _, i in rankings["edge"]] == [i for _, i in rankings["qdrant-memory"]]
+    edge_scores = [s for s, _ in rankings["edge"]]
+    local_scores = [s for s, _ in rankings["qdrant-memory"]]
+    assert edge_scores == pytest.approx(local_scores, abs=2e-3)
+
+
+def test_same_top10_with_weighted_rrf_and_dbsf(both_stores: dict[str, VectorStore]) -> None:
+    for fusion in (FusionParams("rrf", 10, (1.0, 0.5)), FusionParams("dbsf")):
+        request = replace(_request("bezoek voor patiënten", "hybrid"), fusion=fusion)
+        rankings = _all_backends_rankings(both_stores, request)
+        assert [i for _, i in rankings["edge"]] == [i for _, i in rankings["qdrant-memory"]], fusion
+
+
+def test_edge_write_survives_reopen(tmp_path: Path) -> None:
+    s = EdgeStore(tmp_path / "shard")
+    s.ensure_collection(embedder().dimension)
+    s.upsert(list(corpus_points()))
+    s.delete_document("salaris")
+    s.close()
+    again = EdgeStore(tmp_path / "shard")
+    assert again.count() == len(corpus_points()) - 1
+    assert again.count("salaris") == 0
+    again.close()
+
+
+def test_empty_edge_store_before_creation(tmp_path: Path) -> None:
+    s = EdgeStore(tmp_path / "none")
+    assert s.count() == 0
+    assert s.point_ids("x") == []
+    assert s.query(_request("bezoek", "dense")) == []
