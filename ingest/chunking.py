@@ -24,7 +24,7 @@ from typing import Protocol
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from vraagbaak_core.types import ParsedDocument
+from vraagbaak_core.types import Block, ParsedDocument
 
 SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ": ", ", ", " ", ""]
 
@@ -209,7 +209,7 @@ class Chunker:
     def chunk(self, doc: ParsedDocument) -> list[ChunkDraft]:
         """Every chunk of the document; raises ChunkTooLong rather than return one that would not fit."""
         drafts: list[ChunkDraft] = []
-        for block in doc.blocks:
+        for block in _merge_tiny(doc.blocks):
             for piece in self.split_text(block.text):
                 for text in [piece] if self._count(piece) <= self.max_tokens else self._fit(piece):
                     n = self._count(text)
@@ -217,3 +217,25 @@ class Chunker:
                         raise ChunkTooLong(f"chunk of {n} tokens exceeds the maximum {self.max_tokens}")
                     drafts.append(ChunkDraft(len(drafts), text, block.page, block.heading, n))
         return drafts
+
+
+_TINY_CHARS = 80
+
+
+def _merge_tiny(blocks: list[Block]) -> list[Block]:
+    """Fold a tiny block (a bare title or heading line) into the next block on the same page."""
+    out: list[Block] = []
+    carry: Block | None = None
+    for block in blocks:
+        if carry is not None and carry.page == block.page:
+            block = Block(f"{carry.text}\n\n{block.text}", block.page, block.heading)
+        elif carry is not None:
+            out.append(carry)
+        carry = None
+        if len(block.text) < _TINY_CHARS:
+            carry = block
+        else:
+            out.append(block)
+    if carry is not None:
+        out.append(carry)
+    return out

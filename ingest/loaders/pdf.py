@@ -8,7 +8,7 @@ from pathlib import PurePath
 from typing import Any
 
 from pypdf import PdfReader
-from pypdf.errors import FileNotDecryptedError, PyPdfError
+from pypdf.errors import FileNotDecryptedError, LimitReachedError, PyPdfError
 
 from ingest.errors import LoadError
 from ingest.loaders.limits import LoaderLimits
@@ -55,6 +55,8 @@ class PdfLoader:
             raise
         except FileNotDecryptedError:
             raise LoadError("encrypted PDF: a password is needed to read it") from None
+        except LimitReachedError as err:
+            raise LoadError(f"decompression bomb: a PDF stream exceeds the size limit ({err})") from None
         except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, AssertionError,
                 RecursionError, OSError, ZeroDivisionError) as err:
             msg = str(err).splitlines()[0] if str(err) else type(err).__name__

@@ -45,6 +45,23 @@ def _utf16_without_bom(data: bytes) -> str | None:
         return None
 
 
+_WESTERN_EXTRA = set("‘’‚“”„–—…€•‹›™ŠšŽžŒœŸˆ˜†‡‰ƒ")
+
+
+def _western(data: bytes) -> str | None:
+    """cp1252 (a superset of latin-1's printable range), the usual non-UTF encoding of Dutch text,
+    when every byte decodes and the non-ASCII characters are Western European letters/punctuation."""
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    non_ascii = [ch for ch in text[:100000] if ord(ch) > 0x7F]
+    if not non_ascii:
+        return text
+    western = sum(1 for ch in non_ascii if ch.isalpha() or ch in _WESTERN_EXTRA or 0xA0 <= ord(ch) <= 0xBF)
+    return text if western / len(non_ascii) >= 0.95 else None
+
+
 def decode_text(data: bytes) -> str:
     """Decode bytes that should be text, or raise LoadError('binary data ...')."""
     if not data:
@@ -70,6 +87,8 @@ def decode_text(data: bytes) -> str:
             text = None
     if text is None and data[:4096].count(0):
         text = _utf16_without_bom(data)
+    if text is None:
+        text = _western(data)
     if text is None:
         best = from_bytes(data[: 1 << 20]).best()
         if best is None or best.encoding is None:

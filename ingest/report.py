@@ -1,0 +1,109 @@
+"""What an ingest run did: per document, and the summary (added, updated, unchanged, deleted, failed)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Status = Literal["added", "updated", "unchanged", "deleted", "failed"]
+STATUSES: tuple[Status, ...] = ("added", "updated", "unchanged", "deleted", "failed")
+
+
+@dataclass
+class DocumentResult:
+    source: str
+    status: Status
+    doc_id: str | None = None
+    chunks: int = 0
+    reason: str = ""
+    title: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class IngestReport:
+    results: list[DocumentResult] = field(default_factory=list)
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    chunks_embedded: int = 0
+
+    def with_status(self, status: Status) -> list[DocumentResult]:
+        return [r for r in self.results if r.status == status]
+
+    @property
+    def added(self) -> list[DocumentResult]:
+        return self.with_status("added")
+
+    @property
+    def updated(self) -> list[DocumentResult]:
+        return self.with_status("updated")
+
+    @property
+    def unchanged(self) -> list[DocumentResult]:
+        return self.with_status("unchanged")
+
+    @property
+    def deleted(self) -> list[DocumentResult]:
+        return self.with_status("deleted")
+
+    @property
+    def failed(self) -> list[DocumentResult]:
+        return self.with_status("failed")
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def counts(self) -> dict[str, int]:
+        return {s: len(self.with_status(s)) for s in STATUSES}
+
+    def summary(self) -> str:
+        c = self.counts()
+        return (
+            f"{c['added']} added, {c['updated']} updated, {c['unchanged']} unchanged, "
+            f"{c['deleted']} deleted, {c['failed']} failed; "
+            f"{self.chunks_embedded} chunks embedded in {self.seconds:.1f} s"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "counts": self.counts(),
+            "chunks_embedded": self.chunks_embedded,
+            "seconds": round(self.seconds, 3),
+            "embed_seconds": round(self.embed_seconds, 3),
+            "documents": [r.to_dict() for r in self.results],
+            "failed": [{"source": r.source, "reason": r.reason} for r in self.failed],
+        }
+
+
+@dataclass(frozen=True)
+class ProgressUpdate:
+    files_total: int
+    files_done: int
+    chunks_embedded: int
+    current: str | None = None
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A stored document as ``documents list`` / ``GET /api/documents`` show it."""
+
+    doc_id: str
+    source: str
+    title: str
+    format: str
+    groups: tuple[str, ...]
+    classification: str
+    language: str
+    chunks: int
+    sha256: str
+    size: int
+    ingested_at: str
+    status: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["groups"] = list(self.groups)
+        return d

@@ -1,0 +1,209 @@
+"""The ingest state file (SQLite): what was ingested, so reruns are incremental and crash-safe.
+
+One row per document. The order of writes makes a SIGKILL at any point recoverable:
+
+1. ``begin_write``: the row gets ``status='writing'`` and ``pending_ids`` = the new chunk ids
+   (the committed ``chunk_ids`` of the previous version stay as they are);
+2. the new points are upserted into the store (new ids never collide with other documents');
+3. ``commit_write``: one transaction sets the new sha256, labels and ``chunk_ids``,
+   ``status='done'`` and ``stale_ids`` = old ids that are not in the new set;
+4. the stale points are deleted from the store, then ``clear_stale``.
+
+Search never sees a gap: the old chunks are deleted only after the new ones are written.
+:meth:`IngestState.unfinished` lists rows left in ``writing``/``deleting`` or with stale ids,
+and the Ingestor's ``recover()`` finishes or undoes them before a run.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id         TEXT PRIMARY KEY,
+    source         TEXT NOT NULL,
+    root           TEXT NOT NULL,
+    sha256         TEXT NOT NULL DEFAULT '',
+    labels_fp      TEXT NOT NULL DEFAULT '',
+    title          TEXT NOT NULL DEFAULT '',
+    format         TEXT NOT NULL DEFAULT '',
+    groups         TEXT NOT NULL DEFAULT '[]',
+    classification TEXT NOT NULL DEFAULT '',
+    language       TEXT NOT NULL DEFAULT '',
+    size           INTEGER NOT NULL DEFAULT 0,
+    chunk_ids      TEXT NOT NULL DEFAULT '[]',
+    pending_ids    TEXT,
+    stale_ids      TEXT,
+    status         TEXT NOT NULL CHECK (status IN ('writing', 'done', 'deleting')),
+    ingested_at    TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS documents_root ON documents (root);
+"""
+
+
+@dataclass
+class DocRecord:
+    doc_id: str
+    source: str
+    root: str
+    sha256: str = ""
+    labels_fp: str = ""
+    title: str = ""
+    format: str = ""
+    groups: tuple[str, ...] = ()
+    classification: str = ""
+    language: str = ""
+    size: int = 0
+    chunk_ids: list[str] = field(default_factory=list)
+    pending_ids: list[str] | None = None
+    stale_ids: list[str] | None = None
+    status: str = "done"
+    ingested_at: str = ""
+
+    @property
+    def committed(self) -> bool:
+        """A version of this document is fully written (maybe with a newer one in progress)."""
+        return bool(self.sha256)
+
+
+def _row(r: sqlite3.Row) -> DocRecord:
+    return DocRecord(
+        doc_id=r["doc_id"],
+        source=r["source"],
+        root=r["root"],
+        sha256=r["sha256"],
+        labels_fp=r["labels_fp"],
+        title=r["title"],
+        format=r["format"],
+        groups=tuple(json.loads(r["groups"])),
+        classification=r["classification"],
+        language=r["language"],
+        size=r["size"],
+        chunk_ids=json.loads(r["chunk_ids"]),
+        pending_ids=json.loads(r["pending_ids"]) if r["pending_ids"] is not None else None,
+        stale_ids=json.loads(r["stale_ids"]) if r["stale_ids"] is not None else None,
+        status=r["status"],
+        ingested_at=r["ingested_at"],
+    )
+
+
+class StateError(RuntimeError):
+    pass
+
+
+class IngestState:
+    """SQLite in WAL mode with ``synchronous=FULL``; safe to share between threads of one process."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            raise StateError(f"{path}: state schema version {version}, this Vraagbaak reads {SCHEMA_VERSION}")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group several writes into one durable commit (one fsync)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def get(self, doc_id: str) -> DocRecord | None:
+        with self._lock:
+            r = self._db.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        return _row(r) if r is not None else None
+
+    def all(self) -> list[DocRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM documents ORDER BY source").fetchall()
+        return [_row(r) for r in rows]
+
+    def in_roots(self, roots: Iterable[str]) -> list[DocRecord]:
+        roots = list(roots)
+        if not roots:
+            return []
+        marks = ",".join("?" for _ in roots)
+        with self._lock:
+            rows = self._db.execute(f"SELECT * FROM documents WHERE root IN ({marks})", roots).fetchall()
+        return [_row(r) for r in rows]
+
+    def unfinished(self) -> list[DocRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM documents WHERE status != 'done' OR stale_ids IS NOT NULL"
+            ).fetchall()
+        return [_row(r) for r in rows]
+
+    # --- the write protocol (callers group these in transaction() where they batch) ---
+
+    def begin_write(self, doc_id: str, source: str, root: str, pending_ids: list[str]) -> None:
+        with self._lock:
+            self._db.execute(
+                """INSERT INTO documents (doc_id, source, root, pending_ids, status)
+                   VALUES (?, ?, ?, ?, 'writing')
+                   ON CONFLICT (doc_id)
+                   DO UPDATE SET pending_ids = excluded.pending_ids, status = 'writing'""",
+                (doc_id, source, root, json.dumps(pending_ids)),
+            )
+
+    def commit_write(self, rec: DocRecord, stale_ids: list[str]) -> None:
+        with self._lock:
+            self._db.execute(
+                """UPDATE documents SET source=?, root=?, sha256=?, labels_fp=?, title=?, format=?, groups=?,
+                   classification=?, language=?, size=?, chunk_ids=?, pending_ids=NULL, stale_ids=?,
+                   status='done', ingested_at=? WHERE doc_id=?""",
+                (
+                    rec.source, rec.root, rec.sha256, rec.labels_fp, rec.title, rec.format,
+                    json.dumps(list(rec.groups)), rec.classification, rec.language, rec.size,
+                    json.dumps(rec.chunk_ids), json.dumps(stale_ids) if stale_ids else None,
+                    rec.ingested_at, rec.doc_id,
+                ),
+            )
+
+    def clear_stale(self, doc_id: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE documents SET stale_ids = NULL WHERE doc_id = ?", (doc_id,))
+
+    def abandon_write(self, doc_id: str) -> None:
+        """Forget an unfinished write: back to the committed version, or no row if there was none."""
+        with self._lock:
+            self._db.execute("DELETE FROM documents WHERE doc_id = ? AND sha256 = ''", (doc_id,))
+            self._db.execute(
+                "UPDATE documents SET pending_ids = NULL, status = 'done' "
+                "WHERE doc_id = ? AND status = 'writing'",
+                (doc_id,),
+            )
+
+    def begin_delete(self, doc_id: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE documents SET status = 'deleting' WHERE doc_id = ?", (doc_id,))
+
+    def remove(self, doc_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

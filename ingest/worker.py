@@ -1,0 +1,357 @@
+"""Parsing and chunking in worker processes with memory and time limits.
+
+A decompression bomb, a pathological PDF or a parser bug must fail one file, never the run.
+Each worker is a ``spawn``-ed process that sets ``RLIMIT_AS`` (``ingest.worker_memory_mb``)
+on itself, reads, hashes, parses and chunks files, and answers with a :class:`ParseResult`.
+A dispatcher thread in the parent hands out tasks, enforces ``ingest.worker_timeout_s`` per
+file (kills the worker), notices a worker that died (a signal, the OOM killer) and starts a
+new one; results go into a bounded queue, so parsing runs ahead of embedding but not unboundedly.
+
+Why not ``concurrent.futures.ProcessPoolExecutor``: it cannot stop one hung task, and a worker
+that dies breaks the whole pool and every pending future with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any, Literal
+
+from ingest.chunking import ChunkDraft
+from ingest.loaders.limits import LoaderLimits
+
+log = logging.getLogger(__name__)
+
+_RECYCLE_AFTER = 2000  # tasks per worker process before a fresh one (bounds fragmentation)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    limits: LoaderLimits = field(default_factory=LoaderLimits)
+    memory_mb: int = 1536
+    timeout_s: float = 120.0
+    max_bytes: int = 50 * 1024 * 1024
+    tokenizer_dir: str | None = None  # a model directory with tokenizer.json; None: no chunking in workers
+    max_tokens: int = 256
+    chunk_tokens: int | None = None
+    chunk_overlap: int = 32
+
+
+@dataclass(frozen=True)
+class ParseTask:
+    key: int
+    name: str
+    path: str | None = None
+    data: bytes | None = None
+    known_sha256: str | None = None  # answer "unchanged" without parsing when the content matches
+
+
+@dataclass
+class ParseResult:
+    key: int
+    status: Literal["parsed", "unchanged", "failed"]
+    reason: str = ""
+    sha256: str = ""
+    size: int = 0
+    title: str = ""
+    format: str = ""
+    language: str = ""
+    text_sample: str = ""
+    blocks: list[Any] = field(default_factory=list)  # Block, when chunking happens in the parent
+    drafts: list[ChunkDraft] | None = None
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------- the worker process
+
+
+class _WorkerState:
+    def __init__(self, config: WorkerConfig) -> None:
+        from ingest.chunking import Chunker, FileTokenCounter
+        from ingest.loaders import build_loaders
+
+        self.config = config
+        self.loaders = build_loaders(config.limits)
+        self.chunker: Chunker | None = None
+        if config.tokenizer_dir is not None:
+            counter = FileTokenCounter(Path(config.tokenizer_dir), config.max_tokens)
+            self.chunker = Chunker(counter, config.chunk_tokens, config.chunk_overlap)
+
+    def run(self, task: ParseTask) -> ParseResult:
+        from ingest.detect import detect_format
+        from ingest.errors import LoadError
+        from retrieval.analysis import detect_language
+
+        t0 = time.perf_counter()
+        if task.data is not None:
+            data = task.data
+        else:
+            assert task.path is not None
+            with open(task.path, "rb") as fh:
+                data = fh.read(self.config.max_bytes + 1)
+        size = len(data)
+        if size > self.config.max_bytes:
+            limit_mb = self.config.max_bytes / 2**20
+            reason = f"file too large (limit {limit_mb:.0f} MB, ingest.max_file_mb)"
+            return ParseResult(task.key, "failed", reason)
+        sha = hashlib.sha256(data).hexdigest()
+        if task.known_sha256 == sha:
+            return ParseResult(task.key, "unchanged", sha256=sha, size=size)
+        try:
+            fmt = detect_format(data, task.name)
+            doc = self.loaders[fmt].load(data, task.name)
+        except LoadError as err:
+            return ParseResult(task.key, "failed", str(err), sha256=sha, size=size)
+        text = doc.text
+        language = detect_language(text[:20000])
+        result = ParseResult(
+            task.key, "parsed", sha256=sha, size=size, title=doc.title, format=doc.format, language=language
+        )
+        if self.chunker is not None:
+            result.drafts = self.chunker.chunk(doc)
+            if not result.drafts:
+                return ParseResult(task.key, "failed", "no text to index", sha256=sha, size=size)
+        else:
+            result.blocks = doc.blocks
+        result.seconds = time.perf_counter() - t0
+        return result
+
+
+def _set_memory_limit(memory_mb: int) -> None:
+    try:
+        import resource
+
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError) as err:  # non-POSIX: time limits still apply
+        log.warning("could not set the parser memory limit: %s", err)
+
+
+def _worker_main(conn: Connection, config: WorkerConfig) -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    state = _WorkerState(config)  # imports before the limit: they are not the file's fault
+    _set_memory_limit(config.memory_mb)
+    done = 0
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        restart = False
+        try:
+            result = state.run(task)
+        except MemoryError:
+            result = ParseResult(
+                task.key, "failed",
+                f"parser exceeded the memory limit ({config.memory_mb} MB, ingest.worker_memory_mb): "
+                "a decompression bomb or an oversized document",
+            )
+            restart = True
+        except RecursionError:
+            result = ParseResult(task.key, "failed", "document nested too deeply to parse")
+        except OSError as err:
+            result = ParseResult(task.key, "failed", f"cannot read file: {err.strerror or err}")
+        except Exception as err:  # noqa: BLE001 - a parser bug must fail this one file, never the run
+            first = str(err).splitlines()[0][:200] if str(err) else ""
+            reason = f"parser error: {type(err).__name__}: {first}".rstrip(": ")
+            result = ParseResult(task.key, "failed", reason)
+        try:
+            conn.send(result)
+        except MemoryError:
+            conn.send(ParseResult(task.key, "failed", "parsed document too large to hand over"))
+            restart = True
+        done += 1
+        if restart or done >= _RECYCLE_AFTER:
+            return
+
+
+# ---------------------------------------------------------------- the parent side
+
+
+@dataclass
+class _Slot:
+    proc: BaseProcess
+    conn: Connection
+    task: ParseTask | None = None
+    started: float = 0.0
+
+
+class ParserPool:
+    """Worker processes fed by a dispatcher thread; ``get()`` returns results as they finish."""
+
+    def __init__(self, config: WorkerConfig, workers: int = 1, max_ready: int = 64) -> None:
+        self.config = config
+        self.n_workers = max(1, workers)
+        self._ctx = multiprocessing.get_context("spawn")
+        self._tasks: deque[ParseTask] = deque()
+        self._results: queue.Queue[ParseResult] = queue.Queue(maxsize=max(1, max_ready))
+        self._slots: list[_Slot] = []
+        self._cv = threading.Condition()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self.restarts = 0
+
+    # -- public
+
+    def submit(self, task: ParseTask) -> None:
+        with self._cv:
+            self._tasks.append(task)
+            self._cv.notify()
+        self._ensure_thread()
+
+    def get(self, timeout: float | None = None) -> ParseResult | None:
+        try:
+            return self._results.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        for slot in self._slots:
+            self._stop_slot(slot, graceful=True)
+        self._slots = []
+
+    def __enter__(self) -> ParserPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- dispatcher
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop = False
+            self._thread = threading.Thread(target=self._loop, name="ingest-dispatch", daemon=True)
+            self._thread.start()
+
+    def _spawn(self) -> _Slot:
+        parent, child = self._ctx.Pipe(duplex=True)
+        proc = self._ctx.Process(target=_worker_main, args=(child, self.config), name="vraagbaak-parser",
+                                 daemon=True)
+        proc.start()
+        child.close()
+        return _Slot(proc, parent)
+
+    def _stop_slot(self, slot: _Slot, graceful: bool = False) -> None:
+        if graceful and slot.proc.is_alive():
+            try:
+                slot.conn.send(None)
+            except (OSError, ValueError):
+                pass
+            slot.proc.join(timeout=5)
+        if slot.proc.is_alive():
+            slot.proc.kill()
+            slot.proc.join(timeout=5)
+        slot.conn.close()
+
+    def _replace(self, slot: _Slot) -> None:
+        self._stop_slot(slot)
+        self._slots.remove(slot)
+        self.restarts += 1
+
+    def _put(self, result: ParseResult) -> None:
+        while True:
+            try:
+                self._results.put(result, timeout=0.5)
+                return
+            except queue.Full:
+                if self._stop:
+                    return
+
+    def _dispatch(self) -> None:
+        with self._cv:
+            while len(self._slots) < self.n_workers and len(self._slots) < len(self._tasks) + self._busy():
+                self._slots.append(self._spawn())
+            for slot in self._slots:
+                if slot.task is None and self._tasks:
+                    task = self._tasks.popleft()
+                    try:
+                        slot.conn.send(task)
+                    except (OSError, ValueError):
+                        self._tasks.appendleft(task)
+                        continue
+                    slot.task, slot.started = task, time.monotonic()
+
+    def _busy(self) -> int:
+        return sum(1 for s in self._slots if s.task is not None)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                if self._stop:
+                    return
+                if not self._tasks and not self._busy():
+                    self._cv.wait(timeout=0.5)
+                    continue
+            self._dispatch()
+            busy = [s for s in self._slots if s.task is not None]
+            if not busy:
+                time.sleep(0.01)
+                continue
+            now = time.monotonic()
+            next_deadline = min(s.started + self.config.timeout_s for s in busy)
+            wait_s = max(0.0, min(0.5, next_deadline - now))
+            handles: list[Any] = [s.conn for s in busy] + [s.proc.sentinel for s in busy]
+            multiprocessing.connection.wait(handles, timeout=wait_s)
+            for slot in busy:
+                self._check(slot)
+
+    def _check(self, slot: _Slot) -> None:
+        task = slot.task
+        assert task is not None
+        if slot.conn.poll():
+            try:
+                result: ParseResult = slot.conn.recv()
+            except (EOFError, OSError):
+                result = None  # type: ignore[assignment]
+            if result is not None:
+                slot.task = None
+                self._put(result)
+                if not slot.proc.is_alive() or result.reason.startswith("parser exceeded the memory"):
+                    slot.proc.join(timeout=5)
+                    self._replace(slot)
+                return
+        if not slot.proc.is_alive():
+            code = slot.proc.exitcode
+            how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            reason = f"parser process died ({how}); the file may be a bomb or trigger a parser crash"
+            if code == 0:  # it recycled itself between tasks (cannot have had this task)
+                self._tasks.appendleft(task)
+                slot.task = None
+                self._replace(slot)
+                return
+            log.warning("parser worker died on %s (%s)", task.name, how)
+            slot.task = None
+            self._replace(slot)
+            self._put(ParseResult(task.key, "failed", reason))
+            return
+        if time.monotonic() - slot.started > self.config.timeout_s:
+            log.warning("parser worker timed out on %s", task.name)
+            slot.task = None
+            self._replace(slot)
+            self._put(
+                ParseResult(
+                    task.key, "failed",
+                    f"parsing took longer than {self.config.timeout_s:g} s (ingest.worker_timeout_s)",
+                )
+            )
