@@ -1,0 +1,121 @@
+"""Every format parsed from real files: text, title, page numbers and section headings kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fixtures.make_docs import (
+    SECTIONS_NL,
+    make_docx,
+    make_html,
+    make_markdown,
+    make_odt,
+    make_pdf,
+    make_text,
+)
+
+from ingest.errors import LoadError
+from ingest.loaders import LoaderLimits, parse
+from vraagbaak_core.ports import Loader
+
+DUTCH = "Café één ’s middags — naïef. Patiënten krijgen hun medicatie om acht uur."
+
+
+def _check_sections(doc_blocks: list, expect_title_block: bool = False) -> None:
+    headings = [b.heading for b in doc_blocks]
+    assert "Handhygiëne" in headings and "Sieraden" in headings
+    hyg = next(b for b in doc_blocks if b.heading == "Handhygiëne")
+    assert "veertig seconden" in hyg.text
+    sier = next(b for b in doc_blocks if b.heading == "Sieraden")
+    assert "polshorloges" in sier.text and "veertig" not in sier.text
+
+
+def test_pdf_keeps_page_numbers_and_title(tmp_path: Path) -> None:
+    pages = ["Eerste pagina over bezoek", "Tweede pagina (handhygiene)"]
+    p = make_pdf(tmp_path / "p.pdf", pages, title="Protocol")
+    doc = parse(p.read_bytes(), p.name)
+    assert doc.format == "pdf" and doc.title == "Protocol"
+    assert [(b.page, b.text) for b in doc.blocks] == [
+        (1, "Eerste pagina over bezoek"),
+        (2, "Tweede pagina (handhygiene)"),
+    ]
+
+
+def test_docx_headings_and_tables(tmp_path: Path) -> None:
+    table = [["Ruimte", "Frequentie"], ["OK", "dagelijks"]]
+    p = make_docx(tmp_path / "b.docx", "Beleid hygiëne", SECTIONS_NL, table=table)
+    doc = parse(p.read_bytes(), p.name)
+    assert doc.format == "docx" and doc.title == "Beleid hygiëne"
+    _check_sections(doc.blocks)
+    assert "OK | dagelijks" in doc.text
+
+
+def test_odt_headings(tmp_path: Path) -> None:
+    p = make_odt(tmp_path / "c.odt", "Odt titel", SECTIONS_NL)
+    doc = parse(p.read_bytes(), p.name)
+    assert doc.format == "odt" and doc.title == "Odt titel"
+    _check_sections(doc.blocks)
+
+
+def test_html_main_text_without_navigation(tmp_path: Path) -> None:
+    p = make_html(tmp_path / "d.html", "Html titel", SECTIONS_NL)
+    doc = parse(p.read_bytes(), p.name)
+    assert doc.format == "html" and doc.title == "Html titel"
+    _check_sections(doc.blocks)
+    for noise in ("KOPTEKST", "NAVIGATIE", "ZIJBALK", "VOETTEKST", "MENUSCRIPT", "color: red"):
+        assert noise not in doc.text
+
+
+def test_html_in_cp1252(tmp_path: Path) -> None:
+    p = make_html(tmp_path / "w.htm", "Titel", SECTIONS_NL, encoding="cp1252")
+    assert "Handhygiëne" in parse(p.read_bytes(), p.name).text
+
+
+def test_markdown_headings(tmp_path: Path) -> None:
+    p = make_markdown(tmp_path / "e.md", "Md titel", SECTIONS_NL)
+    doc = parse(p.read_bytes(), p.name)
+    assert doc.format == "markdown" and doc.title == "Md titel"
+    _check_sections(doc.blocks)
+
+
+def test_markdown_fenced_code_is_not_a_heading() -> None:
+    doc = parse(b"# T\n\n```\n# not a heading\n```\n\n## Echt\n\ntekst", "x.md")
+    assert [b.heading for b in doc.blocks] == ["T", "Echt"]
+
+
+@pytest.mark.parametrize(
+    "encoding", ["utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16", "utf-16-le", "utf-16-be"]
+)
+def test_text_in_common_encodings(tmp_path: Path, encoding: str) -> None:
+    text = DUTCH if encoding != "latin-1" else DUTCH.replace("’", "'").replace("—", "-")
+    p = make_text(tmp_path / f"t-{encoding}.txt", text, encoding)
+    doc = parse(p.read_bytes(), p.name)
+    assert doc.format == "text" and doc.text == text and doc.title == f"t-{encoding}"
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (bytes(range(256)) * 50, "binary data"),
+        (b"\x00\x01\x02\x03" * 1000, "binary data"),
+        (b"   \n\t  ", "no text"),
+    ],
+)
+def test_binary_junk_with_txt_name_is_rejected(data: bytes, reason: str) -> None:
+    with pytest.raises(LoadError, match=reason):
+        parse(data, "junk.txt")
+
+
+def test_pdf_page_limit(tmp_path: Path) -> None:
+    p = make_pdf(tmp_path / "p.pdf", ["a", "b", "c"])
+    with pytest.raises(LoadError, match=r"too many pages: 3 \(limit 2"):
+        parse(p.read_bytes(), p.name, LoaderLimits(max_pages=2))
+
+
+def test_loaders_implement_the_port() -> None:
+    from ingest.loaders import build_loaders
+
+    loaders = build_loaders()
+    assert set(loaders) == {"pdf", "docx", "odt", "html", "markdown", "text"}
+    assert all(isinstance(x, Loader) for x in loaders.values())
