@@ -15,7 +15,8 @@ Precedence, lowest first: ``ingest.default_classification`` from settings, the m
 top-level defaults, the command-line flags, then matching manifest rules in file order.
 A document that ends up without groups is refused unless it is public (``--public`` or
 ``public: true``): no silent world-readable documents. Public documents get the group
-``PUBLIC_GROUP`` and, unless stated otherwise, the classification ``openbaar``.
+``PUBLIC_GROUP`` and the classification ``openbaar`` unless the layer that makes them public
+states another.
 """
 
 from __future__ import annotations
@@ -158,6 +159,8 @@ def resolve_labels(
             classification = layer.classification
         if layer.public is not None:
             public = layer.public
+            if public and layer.classification is None:
+                classification = "openbaar"  # made public here: world-readable unless this layer says so
     final_groups = tuple(dict.fromkeys(groups or ()))
     if public:
         final_groups = (PUBLIC_GROUP, *(g for g in final_groups if g != PUBLIC_GROUP))
