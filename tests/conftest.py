@@ -6,10 +6,7 @@ import ipaddress
 import os
 import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -20,10 +17,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
-EXAMPLES = ROOT / "examples" / "docs"
-MODEL_DIR = ROOT / ".models" / "smollm2-135m-instruct"
+from support import MODEL_DIR
 
 # --------------------------------------------------------------------------- socket guard
 
@@ -88,50 +82,3 @@ def generator() -> Any:
     from serving.generators.transformers_local import TransformersGenerator
 
     return TransformersGenerator(MODEL_DIR, 2048)
-
-
-def make_settings(tmp: Path, **overrides: Any) -> Any:
-    """Settings for a test: the default config with every writable path under ``tmp``."""
-    from vraagbaak_core.settings import load_settings
-
-    base: dict[str, Any] = {
-        "data_dir": tmp,
-        "store": {"backend": "edge", "path": tmp / "qdrant-edge"},
-        "ingest": {"state_path": tmp / "state.sqlite"},
-        "audit": {"path": tmp / "audit.jsonl"},
-    }
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = {**base[key], **value}
-        else:
-            base[key] = value
-    return load_settings(None, **base)
-
-
-class LiveServer:
-    """A real uvicorn server on a free loopback port, in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        sock.close()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.time() + 60
-        while not self.server.started:
-            if time.time() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)

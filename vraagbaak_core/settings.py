@@ -7,6 +7,7 @@ overridden with a double underscore: ``VRAAGBAAK_STORE__URL=http://qdrant:6333``
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +21,13 @@ from pydantic_settings import (
 
 from vraagbaak_core.types import CLASSIFICATIONS, SearchMode
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+# Relative paths in settings resolve against VRAAGBAAK_HOME, else the source checkout (when
+# running from it), else the working directory (an installed package, e.g. in the image).
+PROJECT_ROOT = Path(
+    os.environ.get("VRAAGBAAK_HOME")
+    or (_SOURCE_ROOT if (_SOURCE_ROOT / "configs").is_dir() else Path.cwd())
+)
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
 
 UNSAFE_SECRETS = {"changethis", "changeme", "secret", "password", ""}

@@ -218,6 +218,7 @@ class Citation:
     page: int | None = None
     section: str | None = None
     source: str = ""
+    method: str = "marker"  # "marker": the model wrote [n]; "overlap": attributed by shared words
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from retrieval.analysis import tokenize
 from vraagbaak_core.types import Citation, Hit
 
 MARKER = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
@@ -67,7 +68,30 @@ class MarkerFilter:
         return self._clean(rest)
 
 
-def build_citations(cited: list[int], hits: list[Hit], snippet_chars: int = 240) -> list[Citation]:
+def _content_words(text: str) -> set[str]:
+    """Words that carry content: numbers (times, doses, codes) and words of 5+ letters, folded."""
+    return {w for w in tokenize(text) if len(w) >= 5 or any(ch.isdigit() for ch in w)}
+
+
+def attribute(answer: str, hits: list[Hit], min_shared: int = 2) -> list[int]:
+    """Sources (1-based) whose content words the answer reuses, best first.
+
+    Used only when the model cited nothing: a source counts when it shares at least
+    ``min_shared`` content words with the answer and at least half as many as the best one.
+    """
+    words = _content_words(answer)
+    if not words:
+        return []
+    shared = [(len(words & _content_words(h.chunk.text + " " + h.chunk.title)), i + 1) for i, h in enumerate(hits)]
+    best = max(n for n, _ in shared)
+    if best < min_shared:
+        return []
+    return [i for n, i in sorted(shared, key=lambda t: (-t[0], t[1])) if n >= min_shared and 2 * n >= best]
+
+
+def build_citations(
+    cited: list[int], hits: list[Hit], method: str = "marker", snippet_chars: int = 240
+) -> list[Citation]:
     out = []
     for n in cited:
         c = hits[n - 1].chunk
@@ -77,7 +101,7 @@ def build_citations(cited: list[int], hits: list[Hit], snippet_chars: int = 240)
         out.append(
             Citation(
                 n=n, doc_id=c.doc_id, title=c.title, chunk_id=c.chunk_id, score=hits[n - 1].score,
-                snippet=snippet, page=c.page, section=c.section, source=c.source,
+                snippet=snippet, page=c.page, section=c.section, source=c.source, method=method,
             )
         )
     return out

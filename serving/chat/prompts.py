@@ -15,9 +15,9 @@ import yaml
 
 from vraagbaak_core.types import Hit
 
-_CONTROL_TOKENS = re.compile(
-    r"<\|[^|>]{1,40}\|>|</?s>|\[/?INST\]|<<\/?SYS>>|</?(?:bron|source)\b[^>]*>", re.IGNORECASE
-)
+_CONTROL_TOKENS = re.compile(r"<\|[^|>]{1,40}\|>|</?s>|\[/?INST\]|<<\/?SYS>>", re.IGNORECASE)
+# A source may not open what looks like another numbered source: "[3] ..." inside a text.
+_FAKE_SOURCE = re.compile(r"(^|\n)\s*\[(\d+)\]")
 _INJECTION = re.compile(
     r"[^.!?\n]*(?:"
     r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,60}\b(?:instructions?|rules|prompts?|guidelines)\b"
@@ -32,31 +32,35 @@ _INJECTION = re.compile(
 class PromptTemplate:
     language: str
     system: str
+    user: str
     source: str
+    where_page: str
+    where_section: str
     abstain: str
     redacted: str
 
     def render_source(self, n: int, hit: Hit) -> str:
         c = hit.chunk
         where = ""
-        if c.page is not None:
-            where += f' pagina="{c.page}"' if self.language == "nl" else f' page="{c.page}"'
         if c.section:
-            sec = _attr(c.section)
-            where += f' sectie="{sec}"' if self.language == "nl" else f' section="{sec}"'
-        return self.source.format(n=n, title=_attr(c.title), where=where, text=self.sanitise(c.text))
+            where += self.where_section.format(section=_oneline(c.section))
+        if c.page is not None:
+            where += self.where_page.format(page=c.page)
+        text = " ".join(self.sanitise(c.text).split())
+        return self.source.format(n=n, title=_oneline(c.title), where=where, text=text)
 
-    def render_system(self, hits: list[Hit]) -> str:
+    def render_user(self, hits: list[Hit], question: str) -> str:
         sources = "\n".join(self.render_source(i + 1, h) for i, h in enumerate(hits))
-        return self.system.format(sources=sources)
+        return self.user.format(sources=sources, question=question.strip())
 
     def sanitise(self, text: str) -> str:
         text = _CONTROL_TOKENS.sub(" ", text)
+        text = _FAKE_SOURCE.sub(r"\1(\2)", text)
         return _INJECTION.sub(" " + self.redacted, text)
 
 
-def _attr(value: str) -> str:
-    return value.replace('"', "'").replace("\n", " ")[:200]
+def _oneline(value: str) -> str:
+    return " ".join(value.split())[:200]
 
 
 class PromptBook:
@@ -73,13 +77,7 @@ class PromptBook:
         templates: dict[str, PromptTemplate] = {}
         for path in sorted(directory.glob("*.yaml")):
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            t = PromptTemplate(
-                language=str(data["language"]),
-                system=str(data["system"]),
-                source=str(data["source"]),
-                abstain=str(data["abstain"]),
-                redacted=str(data["redacted"]),
-            )
+            t = PromptTemplate(**{k: str(data[k]) for k in PromptTemplate.__dataclass_fields__})
             templates[t.language] = t
         if not templates:
             raise FileNotFoundError(f"no prompt templates (*.yaml) in {directory}")

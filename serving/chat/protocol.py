@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vraagbaak_core.types import Citation
+from vraagbaak_core.types import Citation, Hit
 
 
 class TextPart(BaseModel):
@@ -73,19 +73,40 @@ class WireCitation(BaseModel):
     score: float
     snippet: str
     source: str = ""
+    method: Literal["marker", "overlap"] = "marker"
 
     @classmethod
     def of(cls, c: Citation) -> WireCitation:
         return cls(
             n=c.n, doc_id=c.doc_id, title=c.title, page=c.page, section=c.section,
             chunk_id=c.chunk_id, score=round(c.score, 6), snippet=c.snippet, source=c.source,
+            method="overlap" if c.method == "overlap" else "marker",
         )
+
+
+class WireSource(BaseModel):
+    """A passage that was given to the model as source ``[n]`` (cited or not)."""
+
+    n: int
+    doc_id: str
+    title: str
+    page: int | None = None
+    section: str | None = None
+    chunk_id: str
+    score: float
+
+    @classmethod
+    def of(cls, n: int, hit: Hit) -> WireSource:
+        c = hit.chunk
+        return cls(n=n, doc_id=c.doc_id, title=c.title, page=c.page, section=c.section, chunk_id=c.chunk_id,
+                   score=round(hit.score, 6))
 
 
 class ResponseMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
     citations: list[WireCitation] = []
+    sources: list[WireSource] = []
     abstained: bool = False
 
 

@@ -21,6 +21,7 @@ from serving.chat.protocol import (
     RequestFilter,
     ResponseMessage,
     WireCitation,
+    WireSource,
     chunk_payload,
     completion_id,
 )
@@ -135,6 +136,7 @@ def _response(model: str, answer: Answer) -> ChatCompletionResponse:
     msg = ResponseMessage(
         content=answer.text,
         citations=[WireCitation.of(c) for c in answer.citations],
+        sources=[WireSource.of(i + 1, h) for i, h in enumerate(answer.hits)],
         abstained=answer.abstained,
     )
     return ChatCompletionResponse(model=model, choices=[Choice(message=msg)])
@@ -155,6 +157,7 @@ def _final(cid: str, created: int, model: str, answer: Answer) -> dict[str, Any]
     return chunk_payload(
         cid, created, model, {}, "stop",
         citations=[WireCitation.of(c).model_dump() for c in answer.citations],
+        sources=[WireSource.of(i + 1, h).model_dump() for i, h in enumerate(answer.hits)],
         abstained=answer.abstained,
     )
 

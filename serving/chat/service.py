@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from retrieval.analysis import detect_language
-from serving.chat.citations import MarkerFilter, build_citations, clean_markers
+from serving.chat.citations import MarkerFilter, attribute, build_citations, clean_markers
 from serving.chat.prompts import PromptBook, PromptTemplate
 from vraagbaak_core.ports import Generator
 from vraagbaak_core.types import (
@@ -121,17 +121,23 @@ class ChatService:
         params: GenerationParams,
     ) -> tuple[list[ChatMessage], int]:
         """The prompt that fits the context window: drop the lowest-ranked sources first, then old turns."""
-        convo = [m for m in messages if m.role in ("user", "assistant")][-(MAX_HISTORY_MESSAGES + 1) :]
+        convo = [m for m in messages if m.role in ("user", "assistant")]
+        last_user = max(i for i, m in enumerate(convo) if m.role == "user")
+        history, question = convo[:last_user][-MAX_HISTORY_MESSAGES:], convo[last_user].content
         budget = self.generator.context_window - params.max_tokens
         n = len(hits)
         while True:
-            prompt = [ChatMessage("system", template.render_system(hits[:n])), *convo]
+            prompt = [
+                ChatMessage("system", template.system),
+                *history,
+                ChatMessage("user", template.render_user(hits[:n], question)),
+            ]
             if self.generator.count_tokens(prompt) <= budget:
                 return prompt, n
             if n > 1:
                 n -= 1
-            elif len(convo) > 1:
-                convo = convo[1:]
+            elif history:
+                history = history[1:]
             else:
                 return prompt, n  # the generator truncates what still does not fit
 
@@ -143,7 +149,7 @@ class ChatService:
             return self.abstention(prep)
         raw = await self.generator.generate(prep.prompt, params)
         text, cited = clean_markers(raw, len(prep.hits))
-        return Answer(text=text.strip(), citations=self._citations(cited, prep), hits=prep.hits)
+        return self._finish(text, cited, prep)
 
     async def stream(self, prep: Prepared, params: GenerationParams) -> AsyncIterator[StreamDelta | StreamEnd]:
         if prep.abstain and prep.prompt == []:
@@ -166,10 +172,14 @@ class ChatService:
         if tail:
             parts.append(tail)
             yield StreamDelta(tail)
-        yield StreamEnd(
-            Answer(text="".join(parts).strip(), citations=self._citations(filt.cited, prep), hits=prep.hits)
-        )
+        yield StreamEnd(self._finish("".join(parts), filt.cited, prep))
 
     @staticmethod
-    def _citations(cited: list[int], prep: Prepared) -> list[Citation]:
-        return build_citations(cited, prep.hits) if prep.hits else []
+    def _finish(text: str, cited: list[int], prep: Prepared) -> Answer:
+        """Citations are the sources the answer points at; with no marker at all, the sources
+        whose words the answer demonstrably uses (see :func:`attribute`)."""
+        method = "marker"
+        if not cited and prep.hits:
+            cited, method = attribute(text, prep.hits), "overlap"
+        citations: list[Citation] = build_citations(cited, prep.hits, method) if prep.hits else []
+        return Answer(text=text.strip(), citations=citations, hits=prep.hits)

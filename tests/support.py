@@ -1,0 +1,61 @@
+"""Helpers shared by tests (import as ``from support import ...``)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+EXAMPLES = ROOT / "examples" / "docs"
+MODEL_DIR = ROOT / ".models" / "smollm2-135m-instruct"
+
+
+def make_settings(tmp: Path, **overrides: Any) -> Any:
+    """Settings for a test: the default config with every writable path under ``tmp``."""
+    from vraagbaak_core.settings import load_settings
+
+    base: dict[str, Any] = {
+        "data_dir": tmp,
+        "store": {"backend": "edge", "path": tmp / "qdrant-edge"},
+        "ingest": {"state_path": tmp / "state.sqlite"},
+        "audit": {"path": tmp / "audit.jsonl"},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return load_settings(None, **base)
+
+
+class LiveServer:
+    """A real uvicorn server on a free loopback port, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.time() + 60
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
