@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ingest.chunking import ChunkDraft
+from ingest.detect import detect_format
+from ingest.errors import LoadError
 from ingest.loaders.limits import LoaderLimits
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,9 @@ class _WorkerState:
     def __init__(self, config: WorkerConfig) -> None:
         from ingest.chunking import Chunker, FileTokenCounter
         from ingest.loaders import build_loaders
+        from retrieval.analysis import detect_language
+
+        self.detect_language = detect_language
 
         self.config = config
         self.loaders = build_loaders(config.limits)
@@ -89,10 +94,6 @@ class _WorkerState:
             self.chunker = Chunker(counter, config.chunk_tokens, config.chunk_overlap)
 
     def run(self, task: ParseTask) -> ParseResult:
-        from ingest.detect import detect_format
-        from ingest.errors import LoadError
-        from retrieval.analysis import detect_language
-
         t0 = time.perf_counter()
         if task.data is not None:
             data = task.data
@@ -114,7 +115,7 @@ class _WorkerState:
         except LoadError as err:
             return ParseResult(task.key, "failed", str(err), sha256=sha, size=size)
         text = doc.text
-        language = detect_language(text[:20000])
+        language = self.detect_language(text[:20000])
         result = ParseResult(
             task.key, "parsed", sha256=sha, size=size, title=doc.title, format=doc.format, language=language
         )
@@ -143,6 +144,7 @@ def _worker_main(conn: Connection, config: WorkerConfig) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     state = _WorkerState(config)  # imports before the limit: they are not the file's fault
     _set_memory_limit(config.memory_mb)
+    conn.send("ready")  # the time limit starts with the task, not with the imports
     done = 0
     while True:
         try:
@@ -188,6 +190,7 @@ class _Slot:
     conn: Connection
     task: ParseTask | None = None
     started: float = 0.0
+    ready: bool = False
 
 
 class ParserPool:
@@ -204,6 +207,7 @@ class ParserPool:
         self._stop = False
         self._thread: threading.Thread | None = None
         self.restarts = 0
+        self._start_failures = 0
 
     # -- public
 
@@ -283,7 +287,7 @@ class ParserPool:
             while len(self._slots) < self.n_workers and len(self._slots) < len(self._tasks) + self._busy():
                 self._slots.append(self._spawn())
             for slot in self._slots:
-                if slot.task is None and self._tasks:
+                if slot.ready and slot.task is None and self._tasks:
                     task = self._tasks.popleft()
                     try:
                         slot.conn.send(task)
@@ -291,6 +295,14 @@ class ParserPool:
                         self._tasks.appendleft(task)
                         continue
                     slot.task, slot.started = task, time.monotonic()
+
+    def _fail_all(self, reason: str) -> None:
+        with self._cv:
+            tasks = list(self._tasks)
+            self._tasks.clear()
+        for task in tasks:
+            self._put(ParseResult(task.key, "failed", reason))
+        self._start_failures = 0
 
     def _busy(self) -> int:
         return sum(1 for s in self._slots if s.task is not None)
@@ -304,48 +316,57 @@ class ParserPool:
                     self._cv.wait(timeout=0.5)
                     continue
             self._dispatch()
-            busy = [s for s in self._slots if s.task is not None]
-            if not busy:
-                time.sleep(0.01)
-                continue
-            now = time.monotonic()
-            next_deadline = min(s.started + self.config.timeout_s for s in busy)
-            wait_s = max(0.0, min(0.5, next_deadline - now))
-            handles: list[Any] = [s.conn for s in busy] + [s.proc.sentinel for s in busy]
+            slots = list(self._slots)
+            busy = [s for s in slots if s.task is not None]
+            wait_s = 0.5
+            if busy:
+                next_deadline = min(s.started + self.config.timeout_s for s in busy)
+                wait_s = max(0.0, min(0.5, next_deadline - time.monotonic()))
+            handles: list[Any] = [s.conn for s in slots] + [s.proc.sentinel for s in slots]
             multiprocessing.connection.wait(handles, timeout=wait_s)
-            for slot in busy:
+            for slot in slots:
                 self._check(slot)
 
     def _check(self, slot: _Slot) -> None:
         task = slot.task
-        assert task is not None
         if slot.conn.poll():
             try:
-                result: ParseResult = slot.conn.recv()
+                msg: Any = slot.conn.recv()
             except (EOFError, OSError):
-                result = None  # type: ignore[assignment]
-            if result is not None:
+                msg = None
+            if msg == "ready":
+                slot.ready = True
+                self._start_failures = 0
+                return
+            if isinstance(msg, ParseResult):
                 slot.task = None
-                self._put(result)
-                if not slot.proc.is_alive() or result.reason.startswith("parser exceeded the memory"):
+                self._put(msg)
+                if msg.reason.startswith("parser exceeded the memory"):
                     slot.proc.join(timeout=5)
                     self._replace(slot)
                 return
         if not slot.proc.is_alive():
             code = slot.proc.exitcode
-            how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-            reason = f"parser process died ({how}); the file may be a bomb or trigger a parser crash"
-            if code == 0:  # it recycled itself between tasks (cannot have had this task)
-                self._tasks.appendleft(task)
-                slot.task = None
-                self._replace(slot)
-                return
-            log.warning("parser worker died on %s (%s)", task.name, how)
-            slot.task = None
             self._replace(slot)
-            self._put(ParseResult(task.key, "failed", reason))
+            if not slot.ready:
+                self._start_failures += 1
+                if self._start_failures >= 3:
+                    self._fail_all(f"parser worker cannot start (exit code {code}); see the log")
+                return
+            if task is None or code == 0:  # it recycled itself; a task sent meanwhile goes again
+                if task is not None:
+                    with self._cv:
+                        self._tasks.appendleft(task)
+                return
+            slot.task = None
+            how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            log.warning("parser worker died on %s (%s)", task.name, how)
+            self._put(ParseResult(
+                task.key, "failed",
+                f"parser process died ({how}); the file may be a bomb or trigger a parser crash",
+            ))
             return
-        if time.monotonic() - slot.started > self.config.timeout_s:
+        if task is not None and time.monotonic() - slot.started > self.config.timeout_s:
             log.warning("parser worker timed out on %s", task.name)
             slot.task = None
             self._replace(slot)
