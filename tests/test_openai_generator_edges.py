@@ -272,3 +272,22 @@ def test_factory_builds_the_http_client_for_the_openai_backend(tmp_path: object)
     assert isinstance(g, OpenAIHTTPGenerator)
     assert g.model_name == "m"
     asyncio.run(g.aclose())
+
+
+def test_upstream_down_is_unavailable_not_a_hang() -> None:
+    async def run() -> None:
+        g = OpenAIHTTPGenerator(f"http://127.0.0.1:{free_port()}/v1", served_model_name="x", retries=1,
+                                retry_backoff_s=0.05)
+        try:
+            assert not await g.ready()
+            with pytest.raises(GeneratorUnavailable) as info:
+                await g.generate(MESSAGES, PARAMS)
+            assert info.value.retry_after > 0
+            with pytest.raises(GeneratorUnavailable):
+                await collect(g.stream(MESSAGES, PARAMS), [])
+        finally:
+            await g.aclose()
+
+    t0 = time.monotonic()
+    asyncio.run(run())
+    assert time.monotonic() - t0 < 5

@@ -40,3 +40,8 @@ def vllm(vllm_session: VllmServer) -> VllmServer:
     """The session's server, restarted if an earlier test stopped it."""
     vllm_session.ensure_running()
     return vllm_session
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that kill the server run last, so it is started only once per session."""
+    items.sort(key=lambda item: "killed" in item.name)
