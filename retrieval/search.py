@@ -9,7 +9,10 @@ best hit is not relevant enough, ``search`` returns nothing.
 - ``sparse``: the best BM25 score must reach ``min_score``;
 - ``hybrid``: fused RRF scores are rank-based and say nothing about relevance, so the gate
   is the best dense cosine among the visible chunks (one extra ``limit=1`` dense query with
-  the same filter) against ``min_dense_score``, plus ``min_score`` on the fused score.
+  the same filter) against ``min_dense_score``, plus ``min_score`` on the fused score, plus
+  at least one lexical match among the visible chunks (one ``limit=1`` sparse query). The
+  packaged English-centred embedder gives unrelated Dutch texts cosines of 0.4 and more, so
+  the lexical condition is what lets an off-topic Dutch question abstain.
 
 Shaping: at most ``max_chunks_per_doc`` chunks per document; adjacent chunks (index i and
 i+1) of one document merged into one hit that keeps the first chunk's id and page, with
@@ -154,7 +157,11 @@ class Retriever:
             return best >= s.min_dense_score
         if request.mode == "hybrid":
             dense = self.store.query(replace(request, mode="dense", limit=1, sparse=None))
-            return bool(dense) and dense[0].score >= s.min_dense_score
+            if not dense or dense[0].score < s.min_dense_score:
+                return False
+            if request.sparse is None or request.sparse.is_empty():
+                return False
+            return bool(self.store.query(replace(request, mode="sparse", limit=1, dense=None)))
         return True
 
 

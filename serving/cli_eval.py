@@ -35,6 +35,12 @@ from vraagbaak_core.types import PUBLIC_GROUP, Identity, SearchMode
 
 app = typer.Typer(help="Evaluate retrieval quality.", no_args_is_help=True)
 
+
+@app.callback()
+def _group() -> None:
+    """Evaluate retrieval quality on BEIR-format question sets."""
+
+
 EVAL_IDENTITY = Identity(user_id="eval", groups=frozenset({PUBLIC_GROUP}), clearance="openbaar")
 
 
