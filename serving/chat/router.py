@@ -66,6 +66,17 @@ def request_filter(f: RequestFilter | None) -> SearchFilter | None:
     return SearchFilter(tuple(must))
 
 
+def _check_limits(req: ChatCompletionRequest, comps: Components) -> None:
+    lim = comps.settings.limits
+    if len(req.messages) > lim.max_messages:
+        raise ApiError(400, f"too many messages ({len(req.messages)}; at most {lim.max_messages})",
+                       code="too_many_messages")
+    for i, m in enumerate(req.messages):
+        if len(m.text()) > lim.max_message_chars:
+            raise ApiError(400, f"messages.{i} is too long ({len(m.text())} characters; at most "
+                           f"{lim.max_message_chars})", code="message_too_long")
+
+
 def _messages(req: ChatCompletionRequest) -> list[ChatMessage]:
     out = []
     for m in req.messages:
@@ -100,6 +111,7 @@ async def chat_completions(
     identity: Annotated[Identity, Depends(require_role("staff"))],
 ) -> ChatCompletionResponse | StreamingResponse:
     comps = _components(request)
+    _check_limits(body, comps)
     if body.model not in (RAG_MODEL, comps.generator.model_name):
         raise ApiError(404, f"model {body.model!r} does not exist; use {RAG_MODEL!r}", "not_found",
                        "model_not_found")
