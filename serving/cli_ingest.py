@@ -1,0 +1,196 @@
+"""``vraagbaak ingest`` and ``vraagbaak documents list/delete``: the IT face of ``ingest``.
+
+Mounted by ``serving.cli``: ``app.command("ingest")(ingest_command)`` and
+``app.add_typer(documents_app, name="documents")``. Exit codes: 0 all well, 1 some files
+failed (the summary says which and why), 2 bad configuration or arguments, 3 an erasure
+that could not be verified.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from serving.cli import ConfigOpt, boot
+
+if TYPE_CHECKING:
+    from ingest.pipeline import Ingestor
+    from ingest.report import IngestReport, ProgressUpdate
+    from vraagbaak_core.settings import Settings
+
+documents_app = typer.Typer(help="List and erase stored documents.", no_args_is_help=True)
+
+GroupsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--groups", "-g", help="access groups (repeat or comma-separate); needed unless --public"),
+]
+
+
+def _build(settings: Settings) -> Ingestor:
+    from ingest.pipeline import Ingestor
+
+    return Ingestor.from_settings(settings)
+
+
+def _split_groups(groups: list[str] | None) -> tuple[str, ...]:
+    out: list[str] = []
+    for g in groups or []:
+        out.extend(x.strip() for x in g.split(",") if x.strip())
+    return tuple(dict.fromkeys(out))
+
+
+def ingest_command(
+    paths: Annotated[list[Path], typer.Argument(help="files and folders to ingest")],
+    groups: GroupsOpt = None,
+    classification: Annotated[
+        str | None, typer.Option("--classification", help="openbaar, intern, vertrouwelijk or geheim")
+    ] = None,
+    public: Annotated[
+        bool, typer.Option("--public", help="world-readable: every user may see these")
+    ] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="remove stored documents that are gone from the given folders")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Ingest files and folders: new and changed documents are embedded, unchanged ones skipped."""
+    from ingest.errors import LabelError
+    from ingest.manifest import Labels
+
+    settings = boot(config)
+    try:
+        labels = Labels(groups=_split_groups(groups), classification=classification, public=public)
+    except LabelError as err:
+        typer.secho(f"ingest: {err}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    ingestor = _build(settings)
+    try:
+        if json_out:
+            report = ingestor.ingest_paths(paths, labels, prune=prune)
+        else:
+            report = _with_progress(ingestor, paths, labels, prune)
+    finally:
+        ingestor.close()
+        ingestor.store.close()
+    if json_out:
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_summary(report)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _with_progress(ingestor: Ingestor, paths: list[Path], labels: object, prune: bool) -> IngestReport:
+    from ingest.manifest import Labels
+
+    assert isinstance(labels, Labels)
+    console = Console(stderr=True)
+    t0 = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files · {task.fields[chunks]} chunks · {task.fields[rate]} chunks/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("ingest", total=None, chunks=0, rate="0.0")
+
+        def update(u: ProgressUpdate) -> None:
+            elapsed = max(1e-6, time.perf_counter() - t0)
+            progress.update(
+                task, total=u.files_total, completed=u.files_done, chunks=u.chunks_embedded,
+                rate=f"{u.chunks_embedded / elapsed:.1f}",
+            )
+
+        return ingestor.ingest_paths(paths, labels, prune=prune, progress=update)
+
+
+def _print_summary(report: IngestReport) -> None:
+    console = Console()
+    table = Table(title="Ingest summary")
+    table.add_column("status")
+    table.add_column("documents", justify="right")
+    table.add_column("chunks", justify="right")
+    for status in ("added", "updated", "unchanged", "deleted", "failed"):
+        rows = report.with_status(status)  # type: ignore[arg-type]
+        table.add_row(status, str(len(rows)), str(sum(r.chunks for r in rows)))
+    console.print(table)
+    if report.failed:
+        failed = Table(title="Failed files", show_lines=False)
+        failed.add_column("file", overflow="fold")
+        failed.add_column("reason", overflow="fold")
+        for r in report.failed:
+            failed.add_row(r.source, r.reason)
+        console.print(failed)
+    rate = report.chunks_embedded / report.seconds if report.seconds else 0.0
+    console.print(f"{report.summary()} ({rate:.1f} chunks/s)")
+
+
+@documents_app.command("list")
+def documents_list(
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Show stored documents with their labels and chunk counts."""
+    settings = boot(config)
+    ingestor = _build(settings)
+    try:
+        docs = ingestor.list_documents()
+    finally:
+        ingestor.close()
+        ingestor.store.close()
+    if json_out:
+        typer.echo(json.dumps([d.to_dict() for d in docs], ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{len(docs)} documents")
+    for col in ("id", "source", "title", "groups", "classification", "lang", "chunks", "ingested"):
+        table.add_column(col, overflow="fold")
+    for d in docs:
+        table.add_row(
+            d.doc_id, d.source, d.title, ", ".join(d.groups), d.classification, d.language, str(d.chunks),
+            d.ingested_at,
+        )
+    Console().print(table)
+
+
+@documents_app.command("delete")
+def documents_delete(
+    doc_id: Annotated[str, typer.Argument(help="document id (see `vraagbaak documents list`)")],
+    config: ConfigOpt = None,
+) -> None:
+    """Erase every chunk and vector of a document, then verify that none is left."""
+    from ingest.errors import DocumentNotFound, ErasureError
+
+    settings = boot(config)
+    ingestor = _build(settings)
+    try:
+        removed = ingestor.delete_document(doc_id)
+    except DocumentNotFound as err:
+        typer.secho(f"documents delete: {err}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    except ErasureError as err:
+        typer.secho(f"documents delete: NOT VERIFIED: {err}", fg="red", err=True)
+        raise typer.Exit(3) from None
+    finally:
+        ingestor.close()
+        ingestor.store.close()
+    typer.echo(f"deleted {doc_id}: {removed} chunks removed; verified: 0 left in the store")

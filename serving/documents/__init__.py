@@ -1,0 +1,1 @@
+"""Document management API: upload (bytes only), list, erase with verification."""

@@ -1,0 +1,112 @@
+"""Thin router for ``/api/documents``: upload (multipart, bytes only), list, delete.
+
+Every route needs the ``ingest`` role. The Ingestor is read from ``app.state.ingestor`` or
+``app.state.components.ingestor``; without one the routes answer 503. An upload is never a
+URL or a server-side path: only the uploaded bytes and their file name (used as the source
+``uploads/<name>`` and as a format hint) reach the Ingestor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from ingest.errors import DocumentNotFound, ErasureError, LabelError
+from ingest.manifest import Labels
+from ingest.pipeline import Ingestor
+from serving.documents.protocol import DeleteResult, DocumentList, DocumentOut, UploadResult
+from serving.errors import ApiError
+from vraagbaak_core.types import Identity
+
+RequireIngest = Callable[..., Awaitable[Identity]] | Callable[..., Identity]
+
+
+def get_ingestor(request: Request) -> Ingestor:
+    state = request.app.state
+    ingestor = getattr(state, "ingestor", None)
+    if ingestor is None:
+        comps = getattr(state, "components", None)
+        ingestor = getattr(comps, "ingestor", None)
+    if ingestor is None:
+        raise ApiError(
+            503, "document ingest is not enabled on this server", "service_unavailable", "no_ingest"
+        )
+    assert isinstance(ingestor, Ingestor)
+    return ingestor
+
+
+def _groups(raw: str | None) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(g.strip() for g in (raw or "").split(",") if g.strip()))
+
+
+def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
+    if require_ingest is None:
+        from serving.auth import require_role
+
+        require_ingest = require_role("ingest")
+    # the ingest role is checked for every route here, before any request body is read
+    router = APIRouter(prefix="/api/documents", tags=["documents"], dependencies=[Depends(require_ingest)])
+
+    @router.post("", status_code=status.HTTP_201_CREATED, response_model=UploadResult)
+    async def upload(
+        request: Request,
+        file: Annotated[UploadFile, File(description="the document's bytes")],
+        groups: Annotated[str | None, Form(description="comma-separated access groups")] = None,
+        classification: Annotated[str | None, Form()] = None,
+        public: Annotated[bool, Form(description="world-readable")] = False,
+    ) -> Any:
+        ingestor = get_ingestor(request)
+        try:
+            labels = Labels(groups=_groups(groups), classification=classification, public=public)
+        except LabelError as err:
+            raise ApiError(400, str(err), "invalid_request_error", "invalid_labels") from None
+        limit = ingestor.max_bytes
+        data = await file.read(limit + 1)
+        if len(data) > limit:
+            raise ApiError(413, f"file larger than {limit // 2**20} MB (ingest.max_file_mb)",
+                           "invalid_request_error", "too_large")
+        try:
+            result = await run_in_threadpool(ingestor.ingest_bytes, data, file.filename or "", labels)
+        except LabelError as err:
+            raise ApiError(400, str(err), "invalid_request_error", "invalid_labels") from None
+        if result.status == "failed":
+            raise ApiError(422, f"{result.source}: {result.reason}", "invalid_request_error", "unprocessable")
+        body = UploadResult(
+            doc_id=result.doc_id, source=result.source, status=result.status,  # type: ignore[arg-type]
+            chunks=result.chunks, title=result.title,
+        )
+        code = status.HTTP_200_OK if result.status == "unchanged" else status.HTTP_201_CREATED
+        return JSONResponse(body.model_dump(), status_code=code)
+
+    @router.get("", response_model=DocumentList)
+    async def list_documents(request: Request) -> DocumentList:
+        ingestor = get_ingestor(request)
+        docs = await run_in_threadpool(ingestor.list_documents)
+        return DocumentList(
+            data=[
+                DocumentOut(
+                    doc_id=d.doc_id, source=d.source, title=d.title, format=d.format, groups=list(d.groups),
+                    classification=d.classification, language=d.language, chunks=d.chunks, sha256=d.sha256,
+                    size=d.size, ingested_at=d.ingested_at,
+                )
+                for d in docs
+            ]
+        )
+
+    @router.delete("/{doc_id}", response_model=DeleteResult)
+    async def delete_document(request: Request, doc_id: str) -> DeleteResult:
+        ingestor = get_ingestor(request)
+        try:
+            removed = await run_in_threadpool(ingestor.delete_document, doc_id)
+        except DocumentNotFound as err:
+            raise ApiError(404, str(err), "not_found", "document_not_found") from None
+        except ErasureError as err:
+            msg = f"erasure not verified: {err}"
+            raise ApiError(500, msg, "server_error", "erasure_unverified") from None
+        return DeleteResult(doc_id=doc_id, deleted_chunks=removed)
+
+    return router
