@@ -15,7 +15,8 @@ best hit is not relevant enough, ``search`` returns nothing.
   the lexical condition is what lets an off-topic Dutch question abstain.
 
 Shaping: at most ``max_chunks_per_doc`` chunks per document; adjacent chunks (index i and
-i+1) of one document merged into one hit that keeps the first chunk's id and page, with
+i+1, on the same page) of one document merged into one hit that keeps the first chunk's id
+and page (so a citation's page is always exact), with
 the texts joined (their overlap written once) and the better score; then ``top_k``.
 An optional reranker reorders the candidates before shaping.
 """
@@ -70,7 +71,7 @@ def shape(hits: Sequence[Hit], top_k: int, max_per_doc: int, merge_adjacent: boo
         ordered = sorted(kept, key=lambda h: h.chunk.index)
         run = [ordered[0]]
         for h in ordered[1:]:
-            if h.chunk.index == run[-1].chunk.index + 1:
+            if h.chunk.index == run[-1].chunk.index + 1 and h.chunk.page == run[-1].chunk.page:
                 run.append(h)
                 continue
             shaped.append(
