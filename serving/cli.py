@@ -144,10 +144,13 @@ def ask(question: str, config: ConfigOpt = None,
     params = GenerationParams(max_tokens=settings.generator.max_tokens, temperature=settings.generator.temperature)
     prep = comps.chat.prepare([ChatMessage("user", question)], identity, params)
     answer = comps.chat.abstention(prep) if prep.abstain else asyncio.run(comps.chat.answer(prep, params))
+    comps.audit_question(None, identity, prep.query, answer)
     if as_json:
         typer.echo(json.dumps({
             "answer": answer.text, "abstained": answer.abstained,
             "citations": [c.__dict__ for c in answer.citations],
+            "sources": [{"n": i + 1, "doc_id": h.chunk.doc_id, "title": h.chunk.title, "page": h.chunk.page,
+                         "chunk_id": h.chunk.chunk_id, "score": h.score} for i, h in enumerate(answer.hits)],
         }, ensure_ascii=False, indent=2))
     else:
         _print_answer(answer)
