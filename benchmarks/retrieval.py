@@ -23,6 +23,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -47,7 +50,7 @@ from retrieval.stores.qdrant import QdrantStore  # noqa: E402
 from serving.cli_eval import EVAL_IDENTITY, load_beir  # noqa: E402
 from vraagbaak_core.ports import VectorStore  # noqa: E402
 from vraagbaak_core.settings import load_settings  # noqa: E402
-from vraagbaak_core.types import FusionParams, SparseVector, StoreQuery  # noqa: E402
+from vraagbaak_core.types import Chunk, FusionParams, SparseVector, StoreQuery  # noqa: E402
 
 SCIFACT = ROOT / ".." / "shared" / "data" / "scifact"
 FAQ = ROOT / "benchmarks" / "data" / "faq_en"
@@ -78,6 +81,8 @@ class Indexed:
     retriever: Retriever
     qvecs: dict[str, tuple[list[float], SparseVector]]
     index_s: float
+    chunks: list[Chunk]
+    dense: NDArray[np.float32]
 
 
 def build(
@@ -103,7 +108,7 @@ def build(
         qid: (embedder.embed_query(text).tolist(), encoder.encode_query(text))
         for qid, text in queries.items()
     }
-    return Indexed(dataset, store, retriever, qvecs, index_s)
+    return Indexed(dataset, store, retriever, qvecs, index_s, chunks, dense)
 
 
 def fused_run(ix: Indexed, fusion: FusionParams, mode: str = "hybrid") -> EvalRun:
@@ -141,7 +146,12 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     settings = load_settings(args.config)
     embedder = SentenceTransformerEmbedder.from_settings(settings.embedder)
@@ -169,15 +179,7 @@ def main() -> None:
         if not args.no_peer:
             peer = QdrantStore(":memory:", "scifact-peer")
             peer.ensure_collection(embedder.dimension)
-            chunks = corpus_chunks(
-                sci.dataset.corpus.values(), embedder.count_tokens, embedder.max_tokens, detect_language
-            )
-            index_chunks(
-                peer,
-                chunks,
-                cached_embeddings(embedder, [c.text for c in chunks]),
-                sci.retriever.sparse_encoder,
-            )
+            index_chunks(peer, sci.chunks, sci.dense, sci.retriever.sparse_encoder)
             peer_retriever = Retriever(embedder, sci.retriever.sparse_encoder, peer, settings.retrieval)
             peer_runs = evaluate_modes(peer_retriever, sci.dataset, ["hybrid"], EVAL_IDENTITY, DEPTH)
             pm = peer_runs["hybrid"].metrics(qrels)

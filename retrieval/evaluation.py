@@ -99,16 +99,34 @@ def corpus_chunks(
     count_tokens: Callable[[str], int],
     max_tokens: int,
     language: Callable[[str], str],
+    count_tokens_batch: Callable[[Sequence[str]], list[int]] | None = None,
 ) -> list[Chunk]:
     """One chunk per document, or several when title + text exceed ``max_tokens``.
 
     Every chunk text starts with the document title. ``language(text)`` picks the chunk's
-    language (e.g. ``retrieval.analysis.detect_language`` or a constant).
+    language (e.g. ``retrieval.analysis.detect_language`` or a constant). With
+    ``count_tokens_batch`` the token counts are computed in batches (same result, faster).
     """
+    docs = list(corpus)
+    prefixes = [f"{d.title}\n\n" if d.title else "" for d in docs]
+    count = count_tokens
+    if count_tokens_batch is not None:
+        fulls = [p + d.text for p, d in zip(prefixes, docs, strict=True)]
+        known = dict(zip(fulls, count_tokens_batch(fulls), strict=True))
+        long_docs = [(p, d) for p, d in zip(prefixes, docs, strict=True) if known[p + d.text] > max_tokens]
+        units = {""} | {p for p, _ in long_docs}
+        for _, d in long_docs:
+            units.update(_SENTENCE.split(d.text))
+        unit_list = sorted(units)
+        known.update(zip(unit_list, count_tokens_batch(unit_list), strict=True))
+
+        def count(text: str) -> int:
+            n = known.get(text)
+            return count_tokens(text) if n is None else n
+
     chunks: list[Chunk] = []
-    for doc in corpus:
-        prefix = f"{doc.title}\n\n" if doc.title else ""
-        for i, piece in enumerate(split_to_fit(doc.text, count_tokens, max_tokens, prefix)):
+    for doc, prefix in zip(docs, prefixes, strict=True):
+        for i, piece in enumerate(split_to_fit(doc.text, count, max_tokens, prefix)):
             text = prefix + piece
             chunks.append(
                 Chunk(

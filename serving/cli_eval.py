@@ -30,6 +30,7 @@ from retrieval.evaluation import (
 )
 from retrieval.search import Retriever
 from retrieval.stores import build_store
+from vraagbaak_core.ports import Embedder
 from vraagbaak_core.settings import ConfigError, Settings, load_settings
 from vraagbaak_core.types import PUBLIC_GROUP, Identity, SearchMode
 
@@ -94,14 +95,22 @@ def evaluate_folder(
     backend: Literal["edge", "qdrant"],
     language: str = "auto",
     depth: int = 100,
+    embedder: Embedder | None = None,
 ) -> dict[str, Metrics]:
     """Ingest ``dataset`` into a fresh collection and evaluate each mode."""
-    from retrieval.embedders import SentenceTransformerEmbedder
+    if embedder is None:
+        from retrieval.embedders import SentenceTransformerEmbedder
 
-    embedder = SentenceTransformerEmbedder.from_settings(settings.embedder)
+        embedder = SentenceTransformerEmbedder.from_settings(settings.embedder)
     encoder = encoder_from_settings(settings.retrieval.sparse)
     pick = detect_language if language == "auto" else (lambda _t: language)
-    chunks = corpus_chunks(dataset.corpus.values(), embedder.count_tokens, embedder.max_tokens, pick)
+    chunks = corpus_chunks(
+        dataset.corpus.values(),
+        embedder.count_tokens,
+        embedder.max_tokens,
+        pick,
+        getattr(embedder, "count_tokens_batch", None),
+    )
     dense = embedder.embed_documents([c.text for c in chunks])
     with tempfile.TemporaryDirectory(prefix="vraagbaak-eval-") as tmp:
         if backend == "edge":

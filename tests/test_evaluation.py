@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
-from retrieval_fixtures import DOCS
+from retrieval_fixtures import DOCS, embedder
 from typer.testing import CliRunner
 
 from retrieval.evaluation import (
@@ -21,7 +21,8 @@ from retrieval.evaluation import (
     recall_at,
     split_to_fit,
 )
-from serving.cli_eval import BeirFormatError, app, load_beir
+from serving.cli_eval import BeirFormatError, app, evaluate_folder, load_beir, metrics_table
+from vraagbaak_core.settings import load_settings
 from vraagbaak_core.types import Chunk, Hit
 
 
@@ -124,13 +125,12 @@ def test_load_beir_errors_name_the_file(tmp_path: Path) -> None:
         load_beir(folder)
 
 
-@pytest.mark.parametrize("backend", ["edge", "qdrant"])
-def test_eval_retrieval_cli_json(tmp_path: Path, backend: str) -> None:
+def test_eval_retrieval_cli_json(tmp_path: Path) -> None:
     folder = write_beir(tmp_path / "set")
-    result = CliRunner().invoke(app, ["retrieval", str(folder), "--backend", backend, "--json"])
+    result = CliRunner().invoke(app, ["retrieval", str(folder), "--backend", "edge", "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout[result.stdout.index("{") :])
-    assert out["backend"] == backend and set(out["results"]) == {"dense", "sparse", "hybrid"}
+    assert out["backend"] == "edge" and set(out["results"]) == {"dense", "sparse", "hybrid"}
     for mode, m in out["results"].items():
         assert m["queries"] == 5
         assert 0.0 <= m["ndcg@10"] <= 1.0 and m["latency_p50_ms"] > 0
@@ -139,10 +139,20 @@ def test_eval_retrieval_cli_json(tmp_path: Path, backend: str) -> None:
     assert out["results"]["sparse"]["mrr@10"] >= 0.8
 
 
-def test_eval_retrieval_cli_table_and_bad_folder(tmp_path: Path) -> None:
-    folder = write_beir(tmp_path / "set")
-    result = CliRunner().invoke(app, ["retrieval", str(folder), "--mode", "sparse"])
-    assert result.exit_code == 0, result.output
-    assert "nDCG@10" in result.stdout and "sparse" in result.stdout
+def test_evaluate_folder_on_qdrant_client_matches_edge(tmp_path: Path) -> None:
+    ds = load_beir(write_beir(tmp_path / "set"))
+    settings = load_settings()
+    edge = evaluate_folder(settings, ds, ["sparse", "hybrid"], "edge", embedder=embedder())
+    local = evaluate_folder(settings, ds, ["sparse", "hybrid"], "qdrant", embedder=embedder())
+    for mode in ("sparse", "hybrid"):
+        assert local[mode].ndcg_at_10 == pytest.approx(edge[mode].ndcg_at_10, abs=1e-6)
+    table = metrics_table("set", local)
+    assert [c.header for c in table.columns][:2] == ["mode", "nDCG@10"] and table.row_count == 2
+
+
+def test_eval_retrieval_cli_errors(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["retrieval", str(tmp_path / "missing")])
     assert bad.exit_code == 2 and "corpus.jsonl" in bad.output
+    folder = write_beir(tmp_path / "set")
+    wrong = CliRunner().invoke(app, ["retrieval", str(folder), "--mode", "fuzzy"])
+    assert wrong.exit_code == 2 and "dense|sparse|hybrid" in wrong.output
