@@ -46,8 +46,24 @@ ingest-examples: models
 run: ingest-examples
 	$(VB) serve --demo
 
-run-vllm: models
-	scripts/run-vllm
+VLLM_PORT ?= 8001
+VLLM_MODEL ?= .models/smollm2-135m-instruct
+VLLM_EAGER := $(shell grep -qw avx512f /proc/cpuinfo || echo "-- --enforce-eager")
+
+# The three-process shape, locally: vLLM CPU server, the API, the embedded store (in the API process).
+run-vllm: ingest-examples
+	scripts/vllm-cpu install
+	@mkdir -p .cache
+	@scripts/vllm-cpu serve $(VLLM_MODEL) --port $(VLLM_PORT) --served-model-name smollm2 $(VLLM_EAGER) \
+	  > .cache/vllm-serve.log 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT INT TERM; \
+	echo "vLLM starting on 127.0.0.1:$(VLLM_PORT) (log: .cache/vllm-serve.log; about 1-5 minutes on CPU)"; \
+	until $(PY) -c "import httpx,sys; sys.exit(httpx.get('http://127.0.0.1:$(VLLM_PORT)/v1/models').status_code!=200)" 2>/dev/null; do \
+	  kill -0 $$pid 2>/dev/null || { echo "vLLM exited:"; tail -30 .cache/vllm-serve.log; exit 1; }; sleep 2; done; \
+	VRAAGBAAK_GENERATOR__BACKEND=openai \
+	VRAAGBAAK_GENERATOR__BASE_URL=http://127.0.0.1:$(VLLM_PORT)/v1 \
+	VRAAGBAAK_GENERATOR__SERVED_MODEL_NAME=smollm2 \
+	$(VB) serve --demo
 
 # --- tests and lint ----------------------------------------------------------------------------
 deploy-tools: $(STAMP)

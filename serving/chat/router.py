@@ -139,9 +139,19 @@ async def chat_completions(
             answer = await comps.chat.answer(prep, params)
             comps.audit_question(request, identity, prep.query, answer)
             return _response(model, answer)
-    # Streaming holds its slot for as long as the stream runs.
+    # Streaming holds its slot for as long as the stream runs. The first piece is awaited before
+    # the response starts, so an unreachable or full upstream is still a clean 503 with Retry-After.
     await comps.gate.acquire()
-    return _sse(_stream_events(request, comps, prep, params, model, identity))
+    t0 = time.perf_counter()
+    stream = comps.chat.stream(prep, params)
+    try:
+        first = await anext(stream)
+    except BaseException:
+        comps.gate.release()
+        await stream.aclose()  # type: ignore[attr-defined]
+        raise
+    comps.observe_ttft(time.perf_counter() - t0)
+    return _sse(_stream_events(request, comps, prep.query, stream, first, model, identity))
 
 
 def _response(model: str, answer: Answer) -> ChatCompletionResponse:
@@ -181,28 +191,30 @@ async def _abstain_events(model: str, answer: Answer) -> AsyncIterator[dict[str,
 
 
 async def _stream_events(
-    request: Request, comps: Components, prep: Any, params: GenerationParams, model: str, identity: Identity
+    request: Request,
+    comps: Components,
+    query: str,
+    stream: AsyncIterator[StreamDelta | StreamEnd],
+    first: StreamDelta | StreamEnd,
+    model: str,
+    identity: Identity,
 ) -> AsyncIterator[dict[str, Any]]:
     cid, created = completion_id(), int(time.time())
-    t0 = time.perf_counter()
-    first = True
+
+    def event(ev: StreamDelta | StreamEnd) -> dict[str, Any]:
+        if isinstance(ev, StreamDelta):
+            return chunk_payload(cid, created, model, {"content": ev.text})
+        comps.audit_question(request, identity, query, ev.answer)
+        return _final(cid, created, model, ev.answer)
+
     try:
         yield chunk_payload(cid, created, model, {"role": "assistant", "content": ""})
-        stream = comps.chat.stream(prep, params)
-        try:
-            async for ev in stream:
-                if isinstance(ev, StreamDelta):
-                    if first:
-                        comps.observe_ttft(time.perf_counter() - t0)
-                        first = False
-                    yield chunk_payload(cid, created, model, {"content": ev.text})
-                elif isinstance(ev, StreamEnd):
-                    comps.audit_question(request, identity, prep.query, ev.answer)
-                    yield _final(cid, created, model, ev.answer)
-        finally:
-            await stream.aclose()  # type: ignore[attr-defined]
+        yield event(first)
+        async for ev in stream:
+            yield event(ev)
     except GeneratorError as err:
         log.warning("stream ended by generator error: %s", type(err).__name__)
         yield {"error": {"message": str(err), "type": "generator_error", "code": "generator_error"}}
     finally:
+        await stream.aclose()  # type: ignore[attr-defined]
         comps.gate.release()
