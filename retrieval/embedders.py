@@ -70,7 +70,9 @@ class SentenceTransformerEmbedder:
 
     @property
     def max_tokens(self) -> int:
-        return int(self._model.max_seq_length)
+        length = self._model.max_seq_length
+        assert length is not None
+        return int(length)
 
     @property
     def name(self) -> str:
@@ -97,4 +99,5 @@ class SentenceTransformerEmbedder:
         return np.asarray(vecs, dtype=np.float32)
 
     def embed_query(self, text: str) -> NDArray[np.float32]:
-        return self.embed_documents([text])[0]
+        vec: NDArray[np.float32] = self.embed_documents([text])[0]
+        return vec

@@ -88,8 +88,7 @@ def models_verify(directory: Path, config: ConfigOpt = None,
     from vraagbaak_core.model_manifest import ManifestError, verify_manifest, write_manifest
 
     if write:
-        n = len(write_manifest(directory))
-        typer.echo(f"wrote manifest for {n} files in {directory}")
+        typer.echo(f"wrote {write_manifest(directory)}")
         return
     try:
         problems = verify_manifest(directory)

@@ -13,6 +13,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vraagbaak_core.model_manifest import compute_manifest, sha256_file, verify_manifest, write_manifest
 from vraagbaak_core.modelpaths import resolve_model_dir
@@ -53,7 +54,7 @@ def _convert(gguf: Path, out: Path) -> None:
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+    model: Any = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
     # The weights are de-quantized to float32 on load; drop the GGUF quantizer so the
     # checkpoint is a plain one that transformers and vLLM load without `gguf`.
     model.hf_quantizer = None

@@ -230,3 +230,15 @@ def test_generator_runs_in_the_event_loop_without_blocking(api: dict[str, Any]) 
             return a.status_code, b.status_code
 
     assert asyncio.run(both()) == (200, 200)
+
+
+def test_logs_never_hold_document_text_or_answers(api: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    r = _ask(api, "Hoe lang moet ik handalcohol inwrijven?")
+    answer = r.choices[0].message.content
+    logged = "\n".join(rec.getMessage() for rec in caplog.records)
+    assert "minimaal 30 seconden" not in logged and "Hoe lang moet ik handalcohol" not in logged
+    if len(answer) > 20:
+        assert answer[:20] not in logged

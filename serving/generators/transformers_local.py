@@ -36,7 +36,7 @@ class TransformersGenerator:
         self._model: Any = AutoModelForCausalLM.from_pretrained(
             model_dir, local_files_only=True, dtype=torch.float32
         )
-        self._model.eval()
+        self._model.eval()  # type: ignore[no-untyped-call]
         model_max = int(getattr(self._model.config, "max_position_embeddings", context_window))
         self._context_window = min(context_window, model_max)
         self._lock = threading.Lock()
@@ -105,9 +105,9 @@ class TransformersGenerator:
             with self._lock, self._torch.inference_mode():
                 try:
                     self._model.generate(**kwargs)
-                except BaseException as err:  # surfaced to the caller below
+                except BaseException as err:  # noqa: BLE001 - surfaced to the caller below
                     failure.append(err)
-                    streamer.end()
+                    streamer.end()  # type: ignore[no-untyped-call]
 
         thread = threading.Thread(target=run, name="generate", daemon=True)
         thread.start()
