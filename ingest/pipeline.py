@@ -188,11 +188,23 @@ class Ingestor:
                 for f in files:
                     source = _rel(f, root)
                     doc_id = doc_id_for(source)
+                    if doc_id in seen:  # the same relative path under two roots in one run
+                        report.results.append(DocumentResult(
+                            source, "failed", doc_id,
+                            reason=f"same relative path as another file in this run ({f}); ingest the roots "
+                            "separately or rename one",
+                        ))
+                        continue
                     seen.add(doc_id)
                     item = self._item(len(items), source, str(root), f.name, doc_id, labels, manifest, report)
                     if item is None:
                         continue
-                    size = f.stat().st_size
+                    try:
+                        size = f.stat().st_size
+                    except OSError as err:
+                        reason = f"cannot read: {err.strerror or err}"
+                        report.results.append(DocumentResult(source, "failed", doc_id, reason=reason))
+                        continue
                     if size > self.max_bytes:
                         report.results.append(DocumentResult(
                             source, "failed", doc_id,
