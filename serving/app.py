@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from serving.auth import require_role
 from serving.chat.router import router as chat_router
+from serving.documents.router import make_router as make_documents_router
 from serving.components import Components, build_components
 from serving.errors import envelope, install_error_handlers
 from serving.metrics import Metrics, install_metrics_middleware
@@ -49,6 +50,7 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
     install_error_handlers(app)
     _install_body_limit(app, settings.limits.max_body_bytes, settings.limits.max_upload_mb)
     app.include_router(chat_router)
+    app.include_router(make_documents_router())
     _install_ops(app)
     if settings.server.docs:
         _install_local_docs(app)

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import Request
 
+from ingest.pipeline import Ingestor
 from retrieval.embedders import SentenceTransformerEmbedder
 from retrieval.search import Retriever, build_retriever
 from retrieval.stores import build_store
@@ -38,7 +39,7 @@ class Components:
     rate_limiter: RateLimiter
     audit: AuditLog
     metrics: Metrics = field(default_factory=Metrics)
-    ingestor: Any = None
+    ingestor: Ingestor | None = None
 
     # --- observations ---
     def observe_retrieval(self, ms: float, abstained: bool) -> None:
@@ -70,6 +71,8 @@ class Components:
 
     async def aclose(self) -> None:
         await self.generator.aclose()
+        if self.ingestor is not None:
+            self.ingestor.close()
         self.store.close()
 
 
@@ -97,10 +100,11 @@ def build_components(
     generator = generator or build_generator(settings)
     prompts = PromptBook.load(root(settings.prompts.templates_dir), settings.prompts.default_language)
     chat = ChatService(retriever, generator, prompts, settings.retrieval.top_k)
+    ingestor = Ingestor.from_settings(settings, embedder=embedder, store=store)
     g = settings.generator
     return Components(
         settings=settings, embedder=embedder, store=store, retriever=retriever, generator=generator, chat=chat,
         authenticator=Authenticator(settings.auth), gate=ConcurrencyGate(g.max_concurrent, g.max_queue),
         rate_limiter=RateLimiter(settings.limits.rate_per_minute), metrics=metrics or Metrics(),
-        audit=AuditLog.from_settings(settings),
+        audit=AuditLog.from_settings(settings), ingestor=ingestor,
     )

@@ -67,7 +67,6 @@ def rsa_key() -> Any:
 def server(tmp_path_factory: pytest.TempPathFactory, embedder: Any, generator: Any, rsa_key: Any
            ) -> Iterator[dict[str, Any]]:
     from ingest.manifest import Labels
-    from ingest.pipeline import Ingestor
     from serving.app import create_app
     from serving.components import build_components
 
@@ -91,11 +90,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, embedder: Any, generator: A
     )
     failing = FailingGenerator(generator)
     comps = build_components(settings, embedder=embedder, generator=failing)
-    ing = Ingestor.from_settings(settings, embedder=comps.embedder, store=comps.store)
+    ing = comps.ingestor
     for name in ("a", "b"):
         rep = ing.ingest_paths([tmp / "docs" / name], Labels(groups=(f"afdeling-{name}",)))
         assert not rep.failed
-    ing.close()
     with LiveServer(create_app(settings, comps)) as srv:
         yield {"url": srv.url, "gen": failing, "comps": comps, "tmp": tmp, "settings": settings}
 

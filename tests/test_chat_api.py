@@ -44,7 +44,6 @@ class CountingGenerator:
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory, embedder: Any, generator: Any) -> Iterator[dict[str, Any]]:
     from ingest.manifest import Labels
-    from ingest.pipeline import Ingestor
     from serving.app import create_app
     from serving.components import build_components
 
@@ -57,15 +56,15 @@ def api(tmp_path_factory: pytest.TempPathFactory, embedder: Any, generator: Any)
     settings = make_settings(tmp, generator={"max_tokens": 48})
     counting = CountingGenerator(generator)
     comps = build_components(settings, embedder=embedder, generator=counting)
-    ingestor = Ingestor.from_settings(settings, embedder=comps.embedder, store=comps.store)
+    ingestor = comps.ingestor
     report = ingestor.ingest_paths([docs], Labels())
     assert not report.failed, report.failed
-    comps.ingestor = ingestor
     app = create_app(settings, comps)
     with LiveServer(app) as server:
         client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="dev", max_retries=0, timeout=300)
         yield {"url": server.url, "client": client, "comps": comps, "generator": counting, "settings": settings}
     ingestor.close()
+    comps.store.close()
 
 
 def _ask(api: dict[str, Any], question: str, **kw: Any) -> Any:
@@ -242,3 +241,19 @@ def test_logs_never_hold_document_text_or_answers(api: dict[str, Any], caplog: p
     assert "minimaal 30 seconden" not in logged and "Hoe lang moet ik handalcohol" not in logged
     if len(answer) > 20:
         assert answer[:20] not in logged
+
+
+def test_it_uploads_then_erases_a_document_through_the_api(api: dict[str, Any]) -> None:
+    url = api["url"]
+    text = "Parkeerbeleid. Medewerkers parkeren op parkeerterrein P3 achter de wasserij, nooit op P1."
+    files = {"file": ("parkeren medewerkers.txt", text.encode(), "text/plain")}
+    r = httpx.post(f"{url}/api/documents", files=files, data={"groups": "iedereen", "classification": "intern"})
+    assert r.status_code == 201, r.text
+    doc_id = r.json()["doc_id"]
+    msg = _ask(api, "Waar parkeren medewerkers?").choices[0].message
+    assert msg.sources[0]["doc_id"] == doc_id
+    d = httpx.delete(f"{url}/api/documents/{doc_id}")
+    assert d.status_code == 200 and d.json()["verified"] is True
+    assert api["comps"].store.count(doc_id) == 0
+    msg = _ask(api, "Waar parkeren medewerkers?").choices[0].message
+    assert doc_id not in {s["doc_id"] for s in msg.sources}
