@@ -325,6 +325,8 @@ class Ingestor:
                 max_tokens=self.embedder.max_tokens,
                 chunk_tokens=ing.chunk_tokens,
                 chunk_overlap=ing.chunk_overlap,
+                audit_path=str(self.settings.resolve(self.settings.audit.path)),
+                audit_source_id=self.settings.audit.source_id,
             )
             self._pool = ParserPool(config, workers=ing.workers, max_ready=64)
         return self._pool

@@ -48,6 +48,8 @@ class WorkerConfig:
     max_tokens: int = 256
     chunk_tokens: int | None = None
     chunk_overlap: int = 32
+    audit_path: str | None = None  # where a refused egress attempt of a worker is recorded
+    audit_source_id: str = "vraagbaak"
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,25 @@ def _set_memory_limit(memory_mb: int) -> None:
         log.warning("could not set the parser memory limit: %s", err)
 
 
+def _guard_worker(config: WorkerConfig) -> None:
+    """Workers parse bytes and need no network at all: loopback only, before any other import."""
+    from vraagbaak_core.egress import Allowlist, Refusal, force_offline_env, install_guard
+
+    force_offline_env()
+    on_refused = None
+    if config.audit_path is not None:
+        from vraagbaak_core.audit import AuditLog
+
+        log = AuditLog(Path(config.audit_path), source_id=config.audit_source_id)
+
+        def on_refused(refusal: Refusal) -> None:
+            log.egress_refused(refusal.destination, refusal.message, kind=refusal.kind)
+
+    install_guard(Allowlist.build([], ()), on_refused)
+
+
 def _worker_main(conn: Connection, config: WorkerConfig) -> None:
+    _guard_worker(config)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ["OMP_NUM_THREADS"] = "1"
     state = _WorkerState(config)  # imports before the limit: they are not the file's fault

@@ -26,6 +26,8 @@ from rich.progress import (
 from rich.table import Table
 
 from serving.cli import ConfigOpt, boot
+from serving.ingest_audit import audit_erasure, audit_results, cli_actor
+from vraagbaak_core.audit import AuditLog
 
 if TYPE_CHECKING:
     from ingest.pipeline import Ingestor
@@ -84,6 +86,9 @@ def ingest_command(
             report = ingestor.ingest_paths(paths, labels, prune=prune)
         else:
             report = _with_progress(ingestor, paths, labels, prune)
+        user, nap = cli_actor()
+        audit_results(AuditLog.from_settings(settings), ingestor, report.results, user_id=user,
+                      network_access_point=nap)
     finally:
         ingestor.close()
         ingestor.store.close()
@@ -182,14 +187,22 @@ def documents_delete(
 
     settings = boot(config)
     ingestor = _build(settings)
+    audit = AuditLog.from_settings(settings)
+    user, nap = cli_actor()
     try:
+        classification = ingestor.get_document(doc_id).classification
         removed = ingestor.delete_document(doc_id)
     except DocumentNotFound as err:
         typer.secho(f"documents delete: {err}", fg="red", err=True)
         raise typer.Exit(1) from None
     except ErasureError as err:
+        audit_erasure(audit, doc_id, classification, user_id=user, network_access_point=nap, ok=False,
+                      reason=f"erasure not verified: {err}")
         typer.secho(f"documents delete: NOT VERIFIED: {err}", fg="red", err=True)
         raise typer.Exit(3) from None
+    else:
+        audit_erasure(audit, doc_id, classification, user_id=user, network_access_point=nap, ok=True,
+                      reason=f"{removed} chunks removed, 0 left")
     finally:
         ingestor.close()
         ingestor.store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -257,3 +258,25 @@ def test_it_uploads_then_erases_a_document_through_the_api(api: dict[str, Any]) 
     assert api["comps"].store.count(doc_id) == 0
     msg = _ask(api, "Waar parkeren medewerkers?").choices[0].message
     assert doc_id not in {s["doc_id"] for s in msg.sources}
+
+
+def test_ingest_update_and_erasure_are_audited(api: dict[str, Any]) -> None:
+    from vraagbaak_core.audit import read_records
+
+    url = api["url"]
+    path = Path(api["settings"].audit.path)
+    n0 = sum(1 for _ in read_records(path))
+    form = {"groups": "iedereen", "classification": "intern"}
+    up = httpx.post(f"{url}/api/documents", files={"file": ("rooster.txt", b"Dienstrooster: vroege dienst 07:00.")},
+                    data=form).json()
+    httpx.post(f"{url}/api/documents", files={"file": ("rooster.txt", b"Dienstrooster: vroege dienst 07:30.")},
+               data=form)
+    httpx.delete(f"{url}/api/documents/{up['doc_id']}")
+    new = list(read_records(path))[n0:]
+    kinds = [(r["event_type"], r["action"], r["outcome"]) for r in new]
+    assert kinds == [("document.ingest", "C", "success"), ("document.update", "U", "success"),
+                     ("document.delete", "D", "success")]
+    for r in new:
+        assert r["objects"] == [{"type": "document", "id": up["doc_id"], "classification": "intern"}]
+        assert r["user_id"] == "dev" and r["network_access_point"] == "127.0.0.1"
+        assert "Dienstrooster" not in json.dumps(r)

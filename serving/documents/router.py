@@ -20,6 +20,8 @@ from ingest.manifest import Labels
 from ingest.pipeline import Ingestor
 from serving.documents.protocol import DeleteResult, DocumentList, DocumentOut, UploadResult
 from serving.errors import ApiError
+from serving.ingest_audit import audit_erasure, audit_results
+from vraagbaak_core.audit import AuditLog
 from vraagbaak_core.types import Identity
 
 RequireIngest = Callable[..., Awaitable[Identity]] | Callable[..., Identity]
@@ -37,6 +39,21 @@ def get_ingestor(request: Request) -> Ingestor:
         )
     assert isinstance(ingestor, Ingestor)
     return ingestor
+
+
+def _audit(request: Request) -> AuditLog | None:
+    comps = getattr(request.app.state, "components", None)
+    audit = getattr(comps, "audit", None)
+    return audit if isinstance(audit, AuditLog) else None
+
+
+def _actor(request: Request) -> str:
+    identity = getattr(request.state, "identity", None)
+    return identity.user_id if isinstance(identity, Identity) else "unknown"
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 def _groups(raw: str | None) -> tuple[str, ...]:
@@ -73,6 +90,9 @@ def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
             result = await run_in_threadpool(ingestor.ingest_bytes, data, file.filename or "", labels)
         except LabelError as err:
             raise ApiError(400, str(err), "invalid_request_error", "invalid_labels") from None
+        audit = _audit(request)
+        if audit is not None:
+            audit_results(audit, ingestor, [result], user_id=_actor(request), network_access_point=_client(request))
         if result.status == "failed":
             raise ApiError(422, f"{result.source}: {result.reason}", "invalid_request_error", "unprocessable")
         body = UploadResult(
@@ -100,13 +120,21 @@ def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
     @router.delete("/{doc_id}", response_model=DeleteResult)
     async def delete_document(request: Request, doc_id: str) -> DeleteResult:
         ingestor = get_ingestor(request)
+        audit = _audit(request)
         try:
+            classification = ingestor.get_document(doc_id).classification
             removed = await run_in_threadpool(ingestor.delete_document, doc_id)
         except DocumentNotFound as err:
             raise ApiError(404, str(err), "not_found", "document_not_found") from None
         except ErasureError as err:
             msg = f"erasure not verified: {err}"
+            if audit is not None:
+                audit_erasure(audit, doc_id, classification, user_id=_actor(request),
+                              network_access_point=_client(request), ok=False, reason=msg)
             raise ApiError(500, msg, "server_error", "erasure_unverified") from None
+        if audit is not None:
+            audit_erasure(audit, doc_id, classification, user_id=_actor(request),
+                          network_access_point=_client(request), ok=True, reason=f"{removed} chunks removed, 0 left")
         return DeleteResult(doc_id=doc_id, deleted_chunks=removed)
 
     return router

@@ -1,0 +1,57 @@
+"""NEN 7513 records for IT's changes: every ingest (C), update (U) and erasure (D), successful or not.
+
+Written where the actor is known (the documents API and the CLI); ``ingest`` itself stays free of
+who-did-it concerns.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from collections.abc import Iterable
+from typing import Literal
+
+from ingest.pipeline import Ingestor
+from ingest.report import DocumentResult
+from vraagbaak_core.audit import AuditLog
+
+EventType = Literal["document.ingest", "document.update", "document.delete"]
+_EVENTS: dict[str, EventType] = {
+    "added": "document.ingest",
+    "updated": "document.update",
+    "deleted": "document.delete",
+    "failed": "document.ingest",
+}
+
+
+def cli_actor() -> tuple[str, str]:
+    """The operating-system user and host, for changes made on the command line."""
+    return f"os:{getpass.getuser()}", f"local:{socket.gethostname()}"
+
+
+def audit_results(
+    audit: AuditLog, ingestor: Ingestor, results: Iterable[DocumentResult], *, user_id: str,
+    network_access_point: str, role: str = "ingest",
+) -> None:
+    """One record per document that changed (or failed to); unchanged documents are not a change."""
+    labels = {d.doc_id: d.classification for d in ingestor.list_documents()}
+    for r in results:
+        event = _EVENTS.get(r.status)
+        if event is None or r.doc_id is None:
+            continue
+        audit.document_change(
+            event, document_id=r.doc_id, classification=labels.get(r.doc_id), user_id=user_id, role=role,
+            network_access_point=network_access_point,
+            outcome="failure" if r.status == "failed" else "success",
+            reason=f"{r.source}: {r.reason}" if r.status == "failed" else r.source,
+        )
+
+
+def audit_erasure(
+    audit: AuditLog, doc_id: str, classification: str | None, *, user_id: str, network_access_point: str,
+    ok: bool, reason: str | None = None, role: str = "ingest",
+) -> None:
+    audit.document_change(
+        "document.delete", document_id=doc_id, classification=classification, user_id=user_id, role=role,
+        network_access_point=network_access_point, outcome="success" if ok else "failure", reason=reason,
+    )
