@@ -14,8 +14,8 @@ from fastapi.staticfiles import StaticFiles
 
 from serving.auth import require_role
 from serving.chat.router import router as chat_router
-from serving.documents.router import make_router as make_documents_router
 from serving.components import Components, build_components
+from serving.documents.router import make_router as make_documents_router
 from serving.errors import envelope, install_error_handlers
 from serving.metrics import Metrics, install_metrics_middleware
 from vraagbaak_core import __version__

@@ -16,8 +16,8 @@ import jwt
 import openai
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-
 from support import LiveServer, make_settings
+
 from vraagbaak_core.errors import GeneratorError
 from vraagbaak_core.types import ChatMessage, GenerationParams
 

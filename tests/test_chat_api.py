@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import openai
 import pytest
-
 from support import EXAMPLES, LiveServer, make_settings
 
 HANDHYGIENE = "Protocol handhygiëne"
