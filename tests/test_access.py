@@ -24,10 +24,8 @@ from vraagbaak_core.types import (
 
 QUERIES = [
     "salarisschalen raad van bestuur",
-    "wachtwoord multifactorauthenticatie",
-    "research data export approval",
-    "handhygiëne protocol",
-    "bezoektijden",
+    "wachtwoord multifactorauthenticatie research data export",
+    "handhygiëne protocol medicatie",
 ]
 # Request filters a caller might send, including ones that try to widen access.
 REQUEST_FILTERS: list[SearchFilter | None] = [
