@@ -41,12 +41,16 @@ def choose_dtype(setting: str) -> str:
 class SentenceTransformerEmbedder:
     """Implements ``vraagbaak_core.ports.Embedder``."""
 
-    def __init__(self, model_dir: Path, dtype: str = "auto", batch_size: int = 64) -> None:
+    def __init__(
+        self, model_dir: Path, dtype: str = "auto", batch_size: int = 64, threads: int | None = None
+    ) -> None:
         try:
             import torch
             from sentence_transformers import SentenceTransformer
         except ImportError as err:  # pragma: no cover - dependency is core
             raise ImportError("the sentence-transformers embedder needs `sentence-transformers`") from err
+        if threads:
+            torch.set_num_threads(threads)  # process-wide: torch has one intra-op pool
         self.model_dir = model_dir
         self.dtype = choose_dtype(dtype)
         self.batch_size = batch_size
@@ -60,7 +64,7 @@ class SentenceTransformerEmbedder:
 
     @classmethod
     def from_settings(cls, settings: EmbedderSettings, root: Path | None = None) -> SentenceTransformerEmbedder:
-        return cls(resolve_model_dir(settings.model, root), settings.dtype, settings.batch_size)
+        return cls(resolve_model_dir(settings.model, root), settings.dtype, settings.batch_size, settings.threads)
 
     @cached_property
     def dimension(self) -> int:

