@@ -6,7 +6,6 @@ import io
 import re
 import zipfile
 from collections.abc import Iterator
-from pathlib import PurePath
 
 from docx import Document
 from docx.table import Table
@@ -15,7 +14,8 @@ from lxml.etree import XMLSyntaxError
 
 from ingest.errors import LoadError
 from ingest.loaders.limits import LoaderLimits, guard_zip
-from vraagbaak_core.types import Block, ParsedDocument
+from ingest.loaders.sections import Sections
+from vraagbaak_core.types import ParsedDocument
 
 _HEADING_STYLE = re.compile(r"^(heading|kop)\s*\d|^title$|^titel$", re.I)
 
@@ -55,35 +55,20 @@ class DocxLoader:
             doc = Document(io.BytesIO(data))
         except (zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError) as err:
             raise LoadError(f"corrupt DOCX: {str(err)[:200] or type(err).__name__}") from None
-        blocks: list[Block] = []
-        heading: str | None = None
         title = (doc.core_properties.title or "").strip()
-        first_heading: str | None = None
-        buf: list[str] = []
-
-        def flush() -> None:
-            body = "\n\n".join(buf).strip()
-            if body:
-                blocks.append(Block(text=body, heading=heading))
-            buf.clear()
-
+        sections = Sections()
         for item in _iter_body(doc):
             if isinstance(item, Table):
                 t = _table_text(item)
                 if t:
-                    buf.append(t)
+                    sections.add(t)
                 continue
             text = item.text.strip()
             if not text:
                 continue
             style = item.style.name if item.style is not None and item.style.name else ""
             if _HEADING_STYLE.match(style):
-                flush()
-                heading = text
-                first_heading = first_heading or text
-            buf.append(text)
-        flush()
-        if not blocks:
-            raise LoadError("no text in DOCX document")
-        title = title or first_heading or PurePath(name).stem
-        return ParsedDocument(title=title, format="docx", blocks=blocks)
+                sections.add_heading(text)
+            else:
+                sections.add(text)
+        return sections.document(title, "docx", name)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import PurePath
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from ingest.errors import LoadError
+from ingest.loaders.sections import Sections
 from ingest.loaders.text import decode_text
-from vraagbaak_core.types import Block, ParsedDocument
+from vraagbaak_core.types import ParsedDocument
 
 _DROP = "script, style, noscript, template, nav, header, footer, aside, form, svg, iframe, object, " \
     "[role=navigation], [role=banner], [role=contentinfo], [aria-hidden=true]"
@@ -46,17 +46,7 @@ class HtmlLoader:
         root = root or tree.body
         if root is None:
             raise LoadError("HTML document without a body")
-        blocks: list[Block] = []
-        heading: str | None = None
-        first_heading: str | None = None
-        buf: list[str] = []
-
-        def flush() -> None:
-            body = "\n\n".join(buf).strip()
-            if body:
-                blocks.append(Block(text=body, heading=heading))
-            buf.clear()
-
+        sections = Sections()
         for node in root.css("*"):
             if node.tag not in _BLOCKS or _has_block_ancestor(node, root):
                 continue
@@ -64,16 +54,10 @@ class HtmlLoader:
             if not text:
                 continue
             if node.tag in _HEADINGS:
-                flush()
-                heading = text
-                first_heading = first_heading or text
-            buf.append(text)
-        flush()
-        if not blocks:  # text outside block elements (e.g. bare text in <div>s)
-            text = _clean(root.text(deep=True, separator="\n"))
-            if text:
-                blocks.append(Block(text=text))
-        if not blocks:
-            raise LoadError("no text in HTML document")
-        title = title or first_heading or PurePath(name).stem
-        return ParsedDocument(title=title, format="html", blocks=blocks)
+                sections.add_heading(text)
+            else:
+                sections.add(text)
+        sections.flush()
+        if not sections.blocks:  # text outside block elements (e.g. bare text in <div>s)
+            sections.add(_clean(root.text(deep=True, separator="\n")))
+        return sections.document(title, "html", name)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import zipfile
-from pathlib import PurePath
 from typing import Any
 from xml.parsers.expat import ExpatError
 from xml.sax import SAXException
@@ -15,7 +14,8 @@ from odf.opendocument import load as odf_load
 
 from ingest.errors import LoadError
 from ingest.loaders.limits import LoaderLimits, guard_zip
-from vraagbaak_core.types import Block, ParsedDocument
+from ingest.loaders.sections import Sections
+from vraagbaak_core.types import ParsedDocument
 
 _BLOCK_TAGS = {(TEXTNS, "p"), (TEXTNS, "h")}
 
@@ -44,28 +44,13 @@ class OdtLoader:
         for el in doc.meta.childNodes:
             if getattr(el, "qname", (None, None))[1] == "title":
                 title = teletype.extractText(el).strip()
-        blocks: list[Block] = []
-        heading: str | None = None
-        first_heading: str | None = None
-        buf: list[str] = []
-
-        def flush() -> None:
-            body = "\n\n".join(buf).strip()
-            if body:
-                blocks.append(Block(text=body, heading=heading))
-            buf.clear()
-
+        sections = Sections()
         for el in _walk(doc.text):
             text = teletype.extractText(el).strip()
             if not text:
                 continue
             if el.qname == (TEXTNS, "h"):
-                flush()
-                heading = text
-                first_heading = first_heading or text
-            buf.append(text)
-        flush()
-        if not blocks:
-            raise LoadError("no text in ODT document")
-        title = title or first_heading or PurePath(name).stem
-        return ParsedDocument(title=title, format="odt", blocks=blocks)
+                sections.add_heading(text)
+            else:
+                sections.add(text)
+        return sections.document(title, "odt", name)
