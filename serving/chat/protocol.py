@@ -63,27 +63,6 @@ class ChatCompletionRequest(BaseModel):
         return v
 
 
-class WireCitation(BaseModel):
-    n: int
-    doc_id: str
-    title: str
-    page: int | None = None
-    section: str | None = None
-    chunk_id: str
-    score: float
-    snippet: str
-    source: str = ""
-    method: Literal["marker", "overlap"] = "marker"
-
-    @classmethod
-    def of(cls, c: Citation) -> WireCitation:
-        return cls(
-            n=c.n, doc_id=c.doc_id, title=c.title, page=c.page, section=c.section,
-            chunk_id=c.chunk_id, score=round(c.score, 6), snippet=c.snippet, source=c.source,
-            method="overlap" if c.method == "overlap" else "marker",
-        )
-
-
 class WireSource(BaseModel):
     """A passage that was given to the model as source ``[n]`` (cited or not)."""
 
@@ -100,6 +79,22 @@ class WireSource(BaseModel):
         c = hit.chunk
         return cls(n=n, doc_id=c.doc_id, title=c.title, page=c.page, section=c.section, chunk_id=c.chunk_id,
                    score=round(hit.score, 6))
+
+
+class WireCitation(WireSource):
+    """A source the answer cites, with a snippet of the cited passage."""
+
+    snippet: str
+    source: str = ""
+    method: Literal["marker", "overlap"] = "marker"
+
+    @classmethod
+    def of_citation(cls, c: Citation) -> WireCitation:
+        return cls(
+            n=c.n, doc_id=c.doc_id, title=c.title, page=c.page, section=c.section,
+            chunk_id=c.chunk_id, score=round(c.score, 6), snippet=c.snippet, source=c.source,
+            method="overlap" if c.method == "overlap" else "marker",
+        )
 
 
 class ResponseMessage(BaseModel):

@@ -157,7 +157,7 @@ async def chat_completions(
 def _response(model: str, answer: Answer) -> ChatCompletionResponse:
     msg = ResponseMessage(
         content=answer.text,
-        citations=[WireCitation.of(c) for c in answer.citations],
+        citations=[WireCitation.of_citation(c) for c in answer.citations],
         sources=[WireSource.of(i + 1, h) for i, h in enumerate(answer.hits)],
         abstained=answer.abstained,
     )
@@ -178,7 +178,7 @@ def _sse(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
 def _final(cid: str, created: int, model: str, answer: Answer) -> dict[str, Any]:
     return chunk_payload(
         cid, created, model, {}, "stop",
-        citations=[WireCitation.of(c).model_dump() for c in answer.citations],
+        citations=[WireCitation.of_citation(c).model_dump() for c in answer.citations],
         sources=[WireSource.of(i + 1, h).model_dump() for i, h in enumerate(answer.hits)],
         abstained=answer.abstained,
     )
