@@ -122,7 +122,7 @@ def _print_answer(answer: Any) -> None:
     if answer.citations:
         typer.echo("\nBronnen / sources:")
         for c in answer.citations:
-            where = f", p. {c.page}" if c.page is not None else (f", § {c.section}" if c.section else "")
+            where = (f", p. {c.page}" if c.page is not None else "") + (f", § {c.section}" if c.section else "")
             typer.echo(f"  [{c.n}] {c.title}{where}  ({c.source or c.doc_id}, score {c.score:.3f})")
     elif not answer.abstained and answer.hits:
         typer.echo("\n(no source was cited; retrieved: "
@@ -199,6 +199,7 @@ def _demo(host: str, port: int) -> None:
     lines = [f"\n=== Vraag: {DEMO_QUESTION}", f"=== Antwoord: {msg['content']}"]
     for c in msg.get("citations", []):
         where = f", p. {c['page']}" if c.get("page") is not None else ""
+        where += f", § {c['section']}" if c.get("section") else ""
         lines.append(f"    [{c['n']}] {c['title']}{where} — {c['source']}")
     lines.append("\nTry it yourself:")
     lines.append(
