@@ -49,7 +49,7 @@ from retrieval.stores.edge import EdgeStore  # noqa: E402
 from retrieval.stores.qdrant import QdrantStore  # noqa: E402
 from serving.cli_eval import EVAL_IDENTITY, load_beir  # noqa: E402
 from vraagbaak_core.ports import VectorStore  # noqa: E402
-from vraagbaak_core.settings import load_settings  # noqa: E402
+from vraagbaak_core.settings import Settings, load_settings  # noqa: E402
 from vraagbaak_core.types import Chunk, FusionParams, SparseVector, StoreQuery  # noqa: E402
 
 SCIFACT = ROOT / ".." / "shared" / "data" / "scifact"
@@ -73,6 +73,16 @@ PEER_QUERIES = 60  # qdrant-client local mode scores in Python: ~1.5 s a query o
 
 def fusion_label(f: FusionParams) -> str:
     return "dbsf" if f.method == "dbsf" else f"rrf k={f.k} w={f.weights[0]:g}/{f.weights[1]:g}"
+
+
+def adaptive_note(settings: Settings) -> str:
+    f = settings.retrieval.fusion
+    if not f.adaptive:
+        return ""
+    return (
+        f" where the best sparse hit covers ≥ {f.coverage_fuse_from:g} of the query's terms; "
+        f"rrf k={f.band_k} w=1/{f.band_sparse_weight:g} from {f.coverage_dense_below:g}; dense only below"
+    )
 
 
 @dataclass
@@ -170,7 +180,7 @@ def main() -> None:
         lines += [
             f"### SciFact ({len(sci.dataset.corpus)} docs, {len(sci.qvecs)} test queries), Qdrant Edge",
             "",
-            f"Default settings: hybrid = {fusion_label(default_fusion)}, prefetch "
+            f"Default settings: hybrid = {fusion_label(default_fusion)}{adaptive_note(settings)}, prefetch "
             f"{max(settings.retrieval.prefetch_limit, int(DEPTH * 1.2))} per input.",
             "",
             header,
@@ -230,7 +240,7 @@ def main() -> None:
             if faq:
                 cells.append(ndcg(fused_run(faq, fusion), faq))
             cells += [ndcg(sr, sci, dense_wins), ndcg(sr, sci, sparse_wins)]
-            mark = " (default)" if fusion == default_fusion else ""
+            mark = " (default fusion; fixed, not adaptive)" if fusion == default_fusion else ""
             lines.append(f"| {fusion_label(fusion)}{mark} | " + " | ".join(cells) + " |")
         lines += [
             "",

@@ -149,3 +149,32 @@ def test_build_retriever_from_settings(tmp_path: object) -> None:
     hits = r.search("bezoektijden", PUBLIC)
     assert hits and all(PUBLIC_GROUP in h.chunk.groups for h in hits)
     r.store.close()
+
+
+EVERYONE = Identity(
+    "auditor", groups=frozenset({"verpleging", "apotheek", "ict", "onderzoek", "directie"}), clearance="geheim"
+)
+
+
+def _ranking(r: Retriever, question: str, mode: str) -> list[tuple[str, int]]:
+    hits = r.retrieve_raw(question, EVERYONE, mode=mode, limit=5)  # type: ignore[arg-type]
+    return [(h.chunk.doc_id, h.chunk.index) for h in hits]
+
+
+def test_adaptive_fusion_ranks_a_paraphrase_like_dense(store: EdgeStore) -> None:
+    """BM25's only hit for this paraphrase is noise (one common term); the fusion must not promote it."""
+    question = "Who may read my medical records?"
+    adaptive, static = make(store), make(store, fusion={"adaptive": False})
+    sparse_top = _ranking(adaptive, question, "sparse")[0]
+    assert sparse_top[0] == "medicatie"
+    assert _ranking(static, question, "hybrid")[0] == sparse_top  # fixed fusion puts the noise first
+    assert _ranking(adaptive, question, "hybrid") == _ranking(adaptive, question, "dense")
+
+
+def test_adaptive_fusion_still_fuses_a_term_heavy_query(store: EdgeStore) -> None:
+    question = "interpreters patient service desk"
+    adaptive, static = make(store), make(store, fusion={"adaptive": False})
+    fused = _ranking(adaptive, question, "hybrid")
+    assert fused == _ranking(static, question, "hybrid")
+    assert fused != _ranking(adaptive, question, "dense")
+    assert fused[0] == ("visitors", 0)

@@ -99,6 +99,15 @@ class FusionSettings(_Section):
     k: int = Field(default=60, ge=1)
     dense_weight: float = Field(default=1.0, ge=0.0)
     sparse_weight: float = Field(default=1.0, ge=0.0)
+    # Query-adaptive fusion by lexical coverage (retrieval.search.lexical_coverage): the share of
+    # the query's terms found in the best sparse hit. Below ``coverage_dense_below`` (a paraphrase
+    # BM25 cannot match) hybrid ranks by dense alone; below ``coverage_fuse_from`` it uses a
+    # dense-leaning RRF (``band_k``, sparse weight ``band_sparse_weight``); from there the fusion above.
+    adaptive: bool = True
+    coverage_dense_below: float = Field(default=0.35, ge=0.0, le=1.0)
+    coverage_fuse_from: float = Field(default=0.6, ge=0.0, le=1.0)
+    band_k: int = Field(default=5, ge=1)
+    band_sparse_weight: float = Field(default=0.25, gt=0.0)
 
 
 class SparseSettings(_Section):
