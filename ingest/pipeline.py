@@ -254,21 +254,13 @@ class Ingestor:
             return self._erase(doc_id)
 
     def list_documents(self) -> list[DocumentInfo]:
-        return [
-            DocumentInfo(
-                doc_id=r.doc_id, source=r.source, title=r.title, format=r.format, groups=r.groups,
-                classification=r.classification, language=r.language, chunks=len(r.chunk_ids),
-                sha256=r.sha256, size=r.size, ingested_at=r.ingested_at, status=r.status,
-            )
-            for r in self.state.all()
-            if r.committed
-        ]
+        return [_info(r) for r in self.state.all() if r.committed]
 
     def get_document(self, doc_id: str) -> DocumentInfo:
-        for info in self.list_documents():
-            if info.doc_id == doc_id:
-                return info
-        raise DocumentNotFound(f"no document with id {doc_id}")
+        rec = self.state.get(doc_id)
+        if rec is None or not rec.committed:
+            raise DocumentNotFound(f"no document with id {doc_id}")
+        return _info(rec)
 
     def recover(self) -> int:
         """Finish or undo what a killed run left half-done; the number of documents repaired."""
@@ -484,6 +476,14 @@ class Ingestor:
             raise ErasureError(f"{after} chunks of document {doc_id} remain in the store after deletion")
         self.state.remove(doc_id)
         return before
+
+
+def _info(r: DocRecord) -> DocumentInfo:
+    return DocumentInfo(
+        doc_id=r.doc_id, source=r.source, title=r.title, format=r.format, groups=r.groups,
+        classification=r.classification, language=r.language, chunks=len(r.chunk_ids),
+        sha256=r.sha256, size=r.size, ingested_at=r.ingested_at, status=r.status,
+    )
 
 
 def _rel(path: Path, root: Path) -> str:

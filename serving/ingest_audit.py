@@ -11,6 +11,7 @@ import socket
 from collections.abc import Iterable
 from typing import Literal
 
+from ingest.errors import DocumentNotFound
 from ingest.pipeline import Ingestor
 from ingest.report import DocumentResult
 from vraagbaak_core.audit import AuditLog
@@ -34,13 +35,16 @@ def audit_results(
     network_access_point: str, role: str = "ingest",
 ) -> None:
     """One record per document that changed (or failed to); unchanged documents are not a change."""
-    labels = {d.doc_id: d.classification for d in ingestor.list_documents()}
     for r in results:
         event = _EVENTS.get(r.status)
         if event is None or r.doc_id is None:
             continue
+        try:
+            classification: str | None = ingestor.get_document(r.doc_id).classification
+        except DocumentNotFound:  # erased by --prune, or never stored because it failed
+            classification = None
         audit.document_change(
-            event, document_id=r.doc_id, classification=labels.get(r.doc_id), user_id=user_id, role=role,
+            event, document_id=r.doc_id, classification=classification, user_id=user_id, role=role,
             network_access_point=network_access_point,
             outcome="failure" if r.status == "failed" else "success",
             reason=f"{r.source}: {r.reason}" if r.status == "failed" else r.source,

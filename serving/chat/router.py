@@ -134,11 +134,11 @@ async def chat_completions(
             return _response(model, answer)
         return _sse(_abstain_events(model, answer))
 
-    async with comps.gate.slot():
-        if not body.stream:
+    if not body.stream:
+        async with comps.gate.slot():
             answer = await comps.chat.answer(prep, params)
-            comps.audit_question(request, identity, prep.query, answer)
-            return _response(model, answer)
+        comps.audit_question(request, identity, prep.query, answer)
+        return _response(model, answer)
     # Streaming holds its slot for as long as the stream runs. The first piece is awaited before
     # the response starts, so an unreachable or full upstream is still a clean 503 with Retry-After.
     await comps.gate.acquire()
