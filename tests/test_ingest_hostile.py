@@ -118,8 +118,9 @@ def test_memory_limit_stops_a_bomb_the_zip_guard_lets_through(tmp_path: Path) ->
 
 
 def test_time_limit_kills_a_slow_parse_and_the_next_file_goes_on(tmp_path: Path) -> None:
-    many = make_many_pages_pdf(tmp_path / "veel.pdf", 3000).read_bytes()
-    config = WorkerConfig(limits=LoaderLimits(max_pages=100_000), timeout_s=0.3)  # it needs >1 s
+    # 10,000 blank pages take ~1.5 s to parse on a quiet machine (3,000 took 0.3 s: too close)
+    many = make_many_pages_pdf(tmp_path / "veel.pdf", 10_000).read_bytes()
+    config = WorkerConfig(limits=LoaderLimits(max_pages=100_000), timeout_s=0.3)
     out = _pool_run(config, [ParseTask(1, "veel.pdf", data=many), ParseTask(2, "kort.txt", data=b"kort")])
     assert "longer than 0.3 s" in out[1] and out[2] == "parsed"
 
