@@ -13,7 +13,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install models ingest-examples run run-vllm test test-fast test-vllm lint deploy-tools bench bench-ingest bench-retrieval bench-serving clean
+.PHONY: postgres help install models ingest-examples run run-vllm test test-fast test-vllm lint deploy-tools bench bench-ingest bench-retrieval bench-serving clean
 
 help:
 	@echo "make run        install, prepare models, ingest examples/docs, serve on 127.0.0.1:8000 and ask a sample question"
@@ -69,8 +69,11 @@ run-vllm: ingest-examples
 deploy-tools: $(STAMP)
 	scripts/install-deploy-tools $(VENV)
 
-test: $(STAMP) deploy-tools $(MODEL_STAMP)
-	$(PY) -m pytest -q
+postgres:
+	scripts/install-postgres
+
+test: $(STAMP) deploy-tools postgres $(MODEL_STAMP)
+	VRAAGBAAK_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
 
 test-fast: $(STAMP) $(MODEL_STAMP)
 	$(PY) -m pytest -q -m "not vllm and not slow"

@@ -17,6 +17,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from pg_server import pg_dsn, pg_server  # noqa: F401  (real PostgreSQL fixtures)
 from support import MODEL_DIR
 
 # --------------------------------------------------------------------------- socket guard
