@@ -25,3 +25,7 @@ class ErasureError(IngestError):
 
 class DocumentNotFound(IngestError):
     """No document with that id is stored."""
+
+
+class ReplaceError(IngestError):
+    """An upload names a document it may not replace (one ingested from a folder)."""

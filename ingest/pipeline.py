@@ -2,10 +2,18 @@
 
 Identity, stable across runs and machines:
 
-- ``doc_id`` = uuid5(VRAAGBAAK_NS, "doc:" + source), where ``source`` is the file's path relative
-  to the ingest root in POSIX form (``beleid/handhygiene.pdf``), or ``uploads/<name>`` for an
-  upload. The same relative path is the same document: re-ingesting a changed file replaces it,
-  and moving the whole root elsewhere changes nothing.
+- A document is its **source set** plus its path inside that set. A source set is a named root
+  folder: ``--source intranet`` names it; without a name it is called after the folder's absolute
+  path (``/srv/intranet``). The state records which folder each set was ingested from, so a second
+  folder holding the same relative path is a different document, and a set can move to another
+  folder (``--rebind``) without changing its documents' ids.
+- ``doc_id`` = uuid5(VRAAGBAAK_NS, "doc:" + json([source_set, source])), where ``source`` is the
+  file's path relative to the set's root in POSIX form (``beleid/handhygiene.pdf``). The state
+  is the authority: a document already recorded at (set, source) keeps the id it has (rows
+  migrated from before source sets keep their older ids).
+- An upload (``ingest_bytes``) is its own document with a random id in the set ``uploads``, unless
+  the caller names the upload it replaces. Re-sending the same bytes under the same name with the
+  same labels is answered "unchanged" with the existing id (a retried upload makes no duplicate).
 - point id = ``chunk_id`` = uuid5(VRAAGBAAK_NS, "chunk:{doc_id}:{index}:{sha256(text)}"): an
   unchanged chunk keeps its id, a changed one gets a new id.
 
@@ -17,7 +25,9 @@ file (``ingest.state``) makes every step restartable; see there for the write or
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -28,11 +38,11 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePath
 
 from ingest.chunking import ChunkDraft, Chunker
-from ingest.errors import DocumentNotFound, ErasureError, LabelError
+from ingest.errors import DocumentNotFound, ErasureError, LabelError, ReplaceError
 from ingest.loaders.limits import LoaderLimits
 from ingest.manifest import MANIFEST_NAME, DocumentLabels, Labels, Manifest, load_manifest, resolve_labels
-from ingest.report import DocumentInfo, DocumentResult, IngestReport, ProgressUpdate, Status
-from ingest.state import DocRecord, IngestState
+from ingest.report import DocumentInfo, DocumentResult, IngestReport, ProgressUpdate, PruneSummary, Status
+from ingest.state import UPLOAD_SET, DocRecord, IngestState
 from ingest.worker import ParseResult, ParserPool, ParseTask, WorkerConfig
 from vraagbaak_core.ports import Embedder, SparseEncoder, VectorStore
 from vraagbaak_core.settings import Settings
@@ -41,13 +51,34 @@ from vraagbaak_core.types import Chunk, ParsedDocument, StoredPoint
 log = logging.getLogger(__name__)
 
 VRAAGBAAK_NS = uuid.UUID("3f0c6f0e-6a1b-5c1e-9a57-7672616167ba")
-UPLOAD_ROOT = "uploads"
+UPLOAD_ROOT = UPLOAD_SET
 
 ProgressCallback = Callable[[ProgressUpdate], None]
+ResultCallback = Callable[[DocumentResult], None]
 
 
-def doc_id_for(source: str) -> str:
-    return str(uuid.uuid5(VRAAGBAAK_NS, "doc:" + source))
+def doc_id_for(source_set: str, source: str) -> str:
+    """The id of a new document at ``source`` inside ``source_set``."""
+    return str(uuid.uuid5(VRAAGBAAK_NS, "doc:" + json.dumps([source_set, source], ensure_ascii=False)))
+
+
+def default_source_set(root: Path | str) -> str:
+    """The name a folder's source set gets when none is given: its absolute path."""
+    return str(root)
+
+
+def check_source_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise LabelError("a source set name must not be empty")
+    if name == UPLOAD_SET:
+        raise LabelError(f"the source set name {UPLOAD_SET!r} is reserved for uploads through the API")
+    if name.startswith("/") or any(ord(c) < 32 for c in name):
+        raise LabelError(
+            f"source set name {name!r}: must not start with '/' (that form is kept for folders "
+            "without a name) nor hold control characters"
+        )
+    return name
 
 
 def chunk_id_for(doc_id: str, index: int, text: str) -> str:
@@ -67,6 +98,7 @@ class _Item:
     name: str
     doc_id: str
     labels: DocumentLabels
+    source_set: str = ""
     path: str | None = None
     data: bytes | None = None
     known: DocRecord | None = None
@@ -86,11 +118,14 @@ class _Run:
     items: dict[int, _Item]
     report: IngestReport
     progress: ProgressCallback | None
+    on_result: ResultCallback | None = None
     files_done: int = 0
     queue: deque[tuple[_DocWrite, Chunk]] = field(default_factory=deque)
 
     def done(self, result: DocumentResult) -> None:
         self.report.results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
         self.files_done += 1
         if self.progress is not None:
             self.progress(
@@ -158,95 +193,258 @@ class Ingestor:
         labels: Labels,
         prune: bool = False,
         progress: ProgressCallback | None = None,
+        *,
+        source: str | None = None,
+        rebind: bool = False,
+        force: bool = False,
+        dry_run: bool = False,
+        on_result: ResultCallback | None = None,
     ) -> IngestReport:
-        """Ingest files and folders; ``prune`` removes documents gone from the given folders."""
+        """Ingest files and folders; ``prune`` removes documents gone from the given folders.
+
+        ``source`` names the source set of every path given (default: the folder's absolute path,
+        or for a file the recorded set whose folder holds it); ``rebind`` moves a named set to the
+        folder given now. A prune never touches a folder whose manifest failed or that could not be
+        listed, and refuses to remove more than ``ingest.prune_max_fraction`` of a set's documents
+        unless ``force``. ``dry_run`` writes nothing: the report says what a prune would remove.
+        ``on_result`` is called with each document's result the moment it is final (committed,
+        failed or erased), e.g. to write its audit record.
+        """
+        if source is not None:
+            source = check_source_name(source)
+        if rebind and source is None:
+            raise LabelError("--rebind needs --source NAME: the set to move to the folder given")
         with self._lock:
             t0 = time.perf_counter()
-            self.recover()
+            if not dry_run:
+                self.recover()
             report = IngestReport()
+
+            def emit(result: DocumentResult) -> None:
+                report.results.append(result)
+                if on_result is not None:
+                    on_result(result)
+
             items: list[_Item] = []
-            prune_roots: list[str] = []
+            plans: list[_PrunePlan] = []
             seen: set[str] = set()
             for raw in paths:
                 path = Path(raw)
-                if not path.exists():
-                    report.results.append(DocumentResult(str(raw), "failed", reason="no such file or folder"))
+                if not path.exists() and not path.is_symlink():
+                    emit(DocumentResult(str(raw), "failed", reason="no such file or folder"))
                     continue
+                found: list[_Found]
+                listing_errors: list[str] = []
                 if path.is_dir():
                     root = path.resolve()
-                    prune_roots.append(str(root))
-                    files = _discover(root)
+                    found, listing_errors = _discover(root)
+                    is_folder = True
                 else:
-                    root = path.resolve().parent
-                    files = [path.resolve()]
+                    file_path = Path(os.path.abspath(path))
+                    file_path = file_path.parent.resolve() / file_path.name
+                    root = self._root_for_file(file_path, source)
+                    found = [_check_link(file_path, root)]
+                    is_folder = False
+                try:
+                    set_name = self._source_set(root, source, rebind, write=not dry_run)
+                except LabelError as err:
+                    for f in found:
+                        emit(DocumentResult(f.rel, "failed", reason=str(err)))
+                    continue
+                plan = _PrunePlan(set_name, str(root)) if is_folder else None
+                if plan is not None:
+                    plans.append(plan)
+                    if listing_errors:
+                        plan.refused = (
+                            f"not pruned: {len(listing_errors)} folder(s) under {root} could not be listed "
+                            f"({listing_errors[0]})"
+                        )
                 try:
                     manifest = load_manifest(root)
                 except LabelError as err:
-                    for f in files:
-                        report.results.append(DocumentResult(_rel(f, root), "failed", reason=str(err)))
+                    if plan is not None:
+                        plan.refused = f"not pruned: {err}"
+                    for f in found:
+                        known = self.state.find(set_name, f.rel)
+                        emit(DocumentResult(f.rel, "failed", known.doc_id if known else None, reason=str(err)))
+                        if known is not None:
+                            seen.add(known.doc_id)
                     continue
-                for f in files:
-                    source = _rel(f, root)
-                    doc_id = doc_id_for(source)
-                    if doc_id in seen:  # the same relative path under two roots in one run
-                        report.results.append(DocumentResult(
-                            source, "failed", doc_id,
-                            reason=f"same relative path as another file in this run ({f}); ingest the roots "
-                            "separately or rename one",
-                        ))
+                for f in found:
+                    known = self.state.find(set_name, f.rel)
+                    doc_id = known.doc_id if known is not None else doc_id_for(set_name, f.rel)
+                    if doc_id in seen:  # the same file named twice in one run
                         continue
                     seen.add(doc_id)
-                    item = self._item(len(items), source, str(root), f.name, doc_id, labels, manifest, report)
+                    if f.refused:
+                        emit(DocumentResult(f.rel, "failed", doc_id, reason=f.refused))
+                        continue
+                    if plan is not None:
+                        plan.files += 1
+                    if dry_run:
+                        continue
+                    item = self._item(len(items), f.rel, str(root), f.path.name, doc_id, labels, manifest, emit)
                     if item is None:
                         continue
+                    item.source_set = set_name
                     try:
-                        size = f.stat().st_size
+                        size = f.target.stat().st_size
                     except OSError as err:
-                        reason = f"cannot read: {err.strerror or err}"
-                        report.results.append(DocumentResult(source, "failed", doc_id, reason=reason))
+                        emit(DocumentResult(f.rel, "failed", doc_id, reason=f"cannot read: {err.strerror or err}"))
                         continue
                     if size > self.max_bytes:
-                        report.results.append(DocumentResult(
-                            source, "failed", doc_id,
+                        emit(DocumentResult(
+                            f.rel, "failed", doc_id,
                             reason=f"file too large: {size / 2**20:.1f} MB "
                             f"(limit {self.settings.ingest.max_file_mb:g} MB, ingest.max_file_mb)",
                         ))
                         continue
-                    item.path = str(f)
+                    item.path = str(f.target)
                     items.append(item)
-            self._run(items, report, progress)
-            if prune:
-                for rec in self.state.in_roots(prune_roots):
-                    if rec.doc_id not in seen:
+            self._run(items, report, progress, on_result)
+            if prune or dry_run:
+                for plan in plans:
+                    self._plan_prune(plan, seen, force)
+                    report.prune.append(plan.summary(dry_run))
+                    if dry_run or plan.refused:
+                        continue
+                    for rec in plan.remove:
                         n = self._erase(rec.doc_id)
-                        report.results.append(
-                            DocumentResult(rec.source, "deleted", rec.doc_id, n, title=rec.title)
-                        )
+                        emit(DocumentResult(rec.source, "deleted", rec.doc_id, n, title=rec.title))
             report.seconds = time.perf_counter() - t0
             return report
 
-    def ingest_bytes(self, data: bytes, filename: str, labels: Labels) -> DocumentResult:
-        """Ingest one uploaded file (bytes only; the name is used for the source and as a hint)."""
+    def _root_for_file(self, file_path: Path, source: str | None) -> Path:
+        """The source-set folder of a single file: the named or deepest recorded set holding it."""
+        sets = self.state.source_sets()
+        if source is not None:
+            sets = [s for s in sets if s.name == source]
+        best: Path | None = None
+        for s in sets:
+            root = Path(s.root)
+            if file_path.is_relative_to(root) and (best is None or len(root.parts) > len(best.parts)):
+                best = root
+        return best if best is not None else file_path.parent
+
+    def _source_set(self, root: Path, name: str | None, rebind: bool, write: bool) -> str:
+        """The source set of ``root``; records a new one (or a moved one with ``rebind``)."""
+        at_root = self.state.source_set_at(str(root))
+        if name is None:
+            chosen = at_root.name if at_root is not None else default_source_set(root)
+            if at_root is None and write:
+                self.state.bind_source_set(chosen, str(root), _now())
+            return chosen
+        if at_root is not None and at_root.name != name:
+            raise LabelError(
+                f"{root} is already ingested as source set {at_root.name!r}; give --source "
+                f"{at_root.name!r} (or leave --source out), or erase those documents first"
+            )
+        bound = self.state.source_set(name)
+        if bound is not None and bound.root != str(root):
+            if not rebind:
+                raise LabelError(
+                    f"source set {name!r} was ingested from {bound.root}, not {root}; to move the set "
+                    "here keeping its documents' ids, add --rebind; for another set, give another --source"
+                )
+        if write and (bound is None or bound.root != str(root)):
+            self.state.bind_source_set(name, str(root), _now())
+        return name
+
+    def _plan_prune(self, plan: _PrunePlan, seen: set[str], force: bool) -> None:
+        committed = [r for r in self.state.in_source_set(plan.source_set) if r.committed]
+        plan.documents = len(committed)
+        plan.remove = [r for r in committed if r.doc_id not in seen]
+        if plan.refused or not plan.remove:  # a failed manifest or listing: never pruned, even with --force
+            return
+        limit = self.settings.ingest.prune_max_fraction
+        share = len(plan.remove) / len(committed)
+        if plan.files == 0:
+            plan.refused = (
+                f"not pruned: no documents found in {plan.root}, which holds {len(committed)} stored "
+                "documents; is the share mounted? If the folder is meant to be empty, add --force"
+            )
+        elif share > limit:
+            plan.refused = (
+                f"not pruned: would remove {len(plan.remove)} of {len(committed)} documents "
+                f"({share:.0%}), more than ingest.prune_max_fraction ({limit:.0%}); check the folder, "
+                "list them with --dry-run, then add --force"
+            )
+        if force:
+            plan.refused = None
+
+    def ingest_bytes(
+        self,
+        data: bytes,
+        filename: str,
+        labels: Labels,
+        *,
+        replace: str | None = None,
+        on_result: ResultCallback | None = None,
+    ) -> DocumentResult:
+        """Ingest one uploaded file (bytes only; the name is used for the source and as a hint).
+
+        Without ``replace`` the upload is a new document (a retry of the same bytes, name and
+        labels answers "unchanged" with the existing id); with it, the upload replaces the upload
+        with that doc_id.
+        """
         name = PurePath(filename.replace("\\", "/")).name.strip()
         if not name or name in (".", ".."):
             raise LabelError("an upload needs a file name")
         with self._lock:
             self.recover()
             report = IngestReport()
+
+            def emit(result: DocumentResult) -> None:
+                report.results.append(result)
+                if on_result is not None:
+                    on_result(result)
+
             source = f"{UPLOAD_ROOT}/{name}"
-            doc_id = doc_id_for(source)
+            known: DocRecord | None = None
+            if replace is not None:
+                known = self.state.get(replace)
+                if known is None or not known.committed:
+                    raise DocumentNotFound(f"no document with id {replace} to replace")
+                if known.source_set != UPLOAD_SET:
+                    raise ReplaceError(
+                        f"document {replace} was ingested from the folder set {known.source_set!r}; "
+                        "change the file there and run `vraagbaak ingest` again"
+                    )
+                doc_id = replace
+            else:
+                doc_id = str(uuid.uuid4())
             if len(data) > self.max_bytes:
-                return DocumentResult(
+                result = DocumentResult(
                     source, "failed", doc_id,
                     reason=f"file too large: {len(data) / 2**20:.1f} MB "
                     f"(limit {self.settings.ingest.max_file_mb:g} MB, ingest.max_file_mb)",
                 )
-            item = self._item(0, source, UPLOAD_ROOT, name, doc_id, labels, None, report)
+                emit(result)
+                return result
+            item = self._item(0, source, UPLOAD_ROOT, name, doc_id, labels, None, emit)
             if item is None:
                 return report.results[0]
+            item.source_set = UPLOAD_SET
+            if replace is None:
+                retry = self._same_upload(source, hashlib.sha256(data).hexdigest(), item.labels)
+                if retry is not None:
+                    result = DocumentResult(
+                        source, "unchanged", retry.doc_id, len(retry.chunk_ids), title=retry.title
+                    )
+                    report.results.append(result)  # no change: nothing to audit
+                    return result
             item.data = data
-            self._run([item], report, None)
+            self._run([item], report, None, on_result)
             return report.results[0]
+
+    def _same_upload(self, source: str, sha256: str, labels: DocumentLabels) -> DocRecord | None:
+        for rec in self.state.in_source_set(UPLOAD_SET):
+            if (
+                rec.source == source and rec.committed and rec.status == "done" and rec.sha256 == sha256
+                and rec.labels_fp == labels.fingerprint()
+            ):
+                return rec
+        return None
 
     def delete_document(self, doc_id: str) -> int:
         """Remove every chunk and vector of a document, verify the store holds none; chunks removed."""
@@ -296,12 +494,12 @@ class Ingestor:
 
     def _item(
         self, key: int, source: str, root: str, name: str, doc_id: str, labels: Labels,
-        manifest: Manifest | None, report: IngestReport,
+        manifest: Manifest | None, emit: Callable[[DocumentResult], None],
     ) -> _Item | None:
         try:
             resolved = resolve_labels(source, labels, manifest, self.settings.ingest.default_classification)
         except LabelError as err:
-            report.results.append(DocumentResult(source, "failed", doc_id, reason=str(err)))
+            emit(DocumentResult(source, "failed", doc_id, reason=str(err)))
             return None
         return _Item(key, source, root, name, doc_id, resolved, known=self.state.get(doc_id))
 
@@ -334,8 +532,11 @@ class Ingestor:
             return None
         return rec.sha256
 
-    def _run(self, items: list[_Item], report: IngestReport, progress: ProgressCallback | None) -> None:
-        run = _Run({i.key: i for i in items}, report, progress)
+    def _run(
+        self, items: list[_Item], report: IngestReport, progress: ProgressCallback | None,
+        on_result: ResultCallback | None = None,
+    ) -> None:
+        run = _Run({i.key: i for i in items}, report, progress, on_result)
         if not items:
             return
         pool = self._pool_get()
@@ -411,7 +612,8 @@ class Ingestor:
             with self.state.transaction():
                 for dw in starting:
                     self.state.begin_write(
-                        dw.item.doc_id, dw.item.source, dw.item.root, [c.chunk_id for c in dw.chunks]
+                        dw.item.doc_id, dw.item.source, dw.item.root, [c.chunk_id for c in dw.chunks],
+                        dw.item.source_set,
                     )
                     dw.begun = True
         for i in range(0, len(points), self.store_batch):
@@ -440,9 +642,15 @@ class Ingestor:
                     labels_fp=item.labels.fingerprint(), title=res.title, format=res.format,
                     groups=item.labels.groups, classification=item.labels.classification,
                     language=res.language, size=res.size, chunk_ids=new_ids,
-                    ingested_at=dw.chunks[0].ingested_at,
+                    ingested_at=dw.chunks[0].ingested_at, source_set=item.source_set,
                 )
                 self.state.commit_write(rec, stale[item.doc_id])
+        for dw in finished:  # final now: report it (and let the caller audit it) before anything else
+            known = dw.item.known
+            status: Status = "updated" if known is not None and known.committed else "added"
+            run.done(
+                DocumentResult(dw.item.source, status, dw.item.doc_id, len(dw.chunks), title=dw.result.title)
+            )
         self._checkpoint("committed")
         for dw in finished:
             doc_id = dw.item.doc_id
@@ -456,12 +664,6 @@ class Ingestor:
             for dw in finished:
                 if stale[dw.item.doc_id]:
                     self.state.clear_stale(dw.item.doc_id)
-        for dw in finished:
-            known = dw.item.known
-            status: Status = "updated" if known is not None and known.committed else "added"
-            run.done(
-                DocumentResult(dw.item.source, status, dw.item.doc_id, len(dw.chunks), title=dw.result.title)
-            )
 
     def _erase(self, doc_id: str) -> int:
         rec = self.state.get(doc_id)
@@ -482,8 +684,34 @@ def _info(r: DocRecord) -> DocumentInfo:
     return DocumentInfo(
         doc_id=r.doc_id, source=r.source, title=r.title, format=r.format, groups=r.groups,
         classification=r.classification, language=r.language, chunks=len(r.chunk_ids),
-        sha256=r.sha256, size=r.size, ingested_at=r.ingested_at, status=r.status,
+        sha256=r.sha256, size=r.size, ingested_at=r.ingested_at, status=r.status, source_set=r.source_set,
     )
+
+
+@dataclass
+class _Found:
+    """A file found under a root: ``path`` as listed, ``target`` to read, ``refused`` if it may not be."""
+
+    path: Path
+    rel: str
+    target: Path
+    refused: str = ""
+
+
+@dataclass
+class _PrunePlan:
+    source_set: str
+    root: str
+    files: int = 0
+    documents: int = 0
+    remove: list[DocRecord] = field(default_factory=list)
+    refused: str | None = None
+
+    def summary(self, dry_run: bool) -> PruneSummary:
+        return PruneSummary(
+            source_set=self.source_set, root=self.root, documents=self.documents,
+            remove=[r.source for r in self.remove], refused=self.refused, dry_run=dry_run,
+        )
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -493,14 +721,55 @@ def _rel(path: Path, root: Path) -> str:
         return path.name
 
 
-def _discover(root: Path) -> list[Path]:
-    """Every regular file under ``root``, sorted; hidden files/folders and the manifest are skipped."""
-    out: list[Path] = []
-    for p in root.rglob("*"):
-        rel = p.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if rel.as_posix() == MANIFEST_NAME or not p.is_file():
-            continue
-        out.append(p)
-    return sorted(out)
+def _check_link(path: Path, root: Path) -> _Found:
+    """A symbolic link is read only when it resolves to a file inside the root."""
+    rel = _rel(path, root)
+    if not path.is_symlink():
+        return _Found(path, rel, path)
+    target = path.resolve()
+    if not target.is_relative_to(root):
+        return _Found(path, rel, target, f"symbolic link to {target}, outside {root}; not followed")
+    if not target.is_file():
+        return _Found(path, rel, target, f"symbolic link to {target}, which is not a file; not followed")
+    return _Found(path, rel, target)
+
+
+def _discover(root: Path) -> tuple[list[_Found], list[str]]:
+    """Every file under ``root``, sorted, and the folders that could not be listed.
+
+    Hidden files and folders and the manifest are skipped. Links are never followed out of the
+    root: a linked file outside it is refused with its reason, linked folders are not entered
+    (one inside the root is listed under its real path; one outside it is refused).
+    """
+    out: list[_Found] = []
+    errors: list[str] = []
+
+    def failed(err: OSError) -> None:
+        errors.append(f"{err.filename}: {err.strerror or err}")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=failed, followlinks=False):
+        here = Path(dirpath)
+        keep: list[str] = []
+        for d in sorted(dirnames):
+            if d.startswith("."):
+                continue
+            p = here / d
+            if p.is_symlink():
+                target = p.resolve()
+                if not target.is_relative_to(root):
+                    out.append(_Found(p, _rel(p, root), target,
+                                      f"symbolic link to the folder {target}, outside {root}; not followed"))
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            p = here / name
+            rel = _rel(p, root)
+            if rel == MANIFEST_NAME:
+                continue
+            if not p.is_symlink() and not p.is_file():
+                continue  # sockets, fifos, devices
+            out.append(_check_link(p, root))
+    return sorted(out, key=lambda f: f.rel), errors

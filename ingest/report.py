@@ -23,8 +23,24 @@ class DocumentResult:
 
 
 @dataclass
+class PruneSummary:
+    """What a prune of one source set removed, or would remove (dry run), or why it refused to."""
+
+    source_set: str
+    root: str
+    documents: int
+    remove: list[str]
+    refused: str | None = None
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class IngestReport:
     results: list[DocumentResult] = field(default_factory=list)
+    prune: list[PruneSummary] = field(default_factory=list)
     seconds: float = 0.0
     embed_seconds: float = 0.0
     chunks_embedded: int = 0
@@ -56,6 +72,10 @@ class IngestReport:
     def ok(self) -> bool:
         return not self.failed
 
+    @property
+    def prune_refused(self) -> list[PruneSummary]:
+        return [p for p in self.prune if p.refused]
+
     def counts(self) -> dict[str, int]:
         return {s: len(self.with_status(s)) for s in STATUSES}
 
@@ -75,6 +95,7 @@ class IngestReport:
             "embed_seconds": round(self.embed_seconds, 3),
             "documents": [r.to_dict() for r in self.results],
             "failed": [{"source": r.source, "reason": r.reason} for r in self.failed],
+            "prune": [p.to_dict() for p in self.prune],
         }
 
 
@@ -102,6 +123,7 @@ class DocumentInfo:
     size: int
     ingested_at: str
     status: str
+    source_set: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -10,6 +10,12 @@ One row per document. The order of writes makes a SIGKILL at any point recoverab
 4. the stale points are deleted from the store, then ``clear_stale``.
 
 Search never sees a gap: the old chunks are deleted only after the new ones are written.
+
+A document's identity is its **source set** plus its path inside that set (see ``ingest.pipeline``).
+The ``source_sets`` table binds each named set to the absolute root folder it was ingested from,
+so two folders holding the same relative path never replace each other. Version 1 files (no source
+sets) are migrated in place: each row keeps its ``doc_id`` and joins the source set named after its
+recorded root, exactly the name a new ingest of that folder gets by default.
 :meth:`IngestState.unfinished` lists rows left in ``writing``/``deleting`` or with stale ids,
 and the Ingestor's ``recover()`` finishes or undoes them before a run.
 """
@@ -24,7 +30,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+UPLOAD_SET = "uploads"  # the source set of documents uploaded through the API
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -43,10 +50,26 @@ CREATE TABLE IF NOT EXISTS documents (
     pending_ids    TEXT,
     stale_ids      TEXT,
     status         TEXT NOT NULL CHECK (status IN ('writing', 'done', 'deleting')),
-    ingested_at    TEXT NOT NULL DEFAULT ''
+    ingested_at    TEXT NOT NULL DEFAULT '',
+    source_set     TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS documents_root ON documents (root);
 """
+
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS source_sets (
+    name       TEXT PRIMARY KEY,
+    root       TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS documents_set_source ON documents (source_set, source);
+"""
+
+
+@dataclass(frozen=True)
+class SourceSet:
+    name: str
+    root: str
 
 
 @dataclass
@@ -67,6 +90,7 @@ class DocRecord:
     stale_ids: list[str] | None = None
     status: str = "done"
     ingested_at: str = ""
+    source_set: str = ""
 
     @property
     def committed(self) -> bool:
@@ -92,6 +116,7 @@ def _row(r: sqlite3.Row) -> DocRecord:
         stale_ids=json.loads(r["stale_ids"]) if r["stale_ids"] is not None else None,
         status=r["status"],
         ingested_at=r["ingested_at"],
+        source_set=r["source_set"],
     )
 
 
@@ -112,11 +137,40 @@ class IngestState:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")
+        # erased rows (titles, sources) are overwritten with zeros, not left in free pages
+        self._db.execute("PRAGMA secure_delete=ON")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
-            raise StateError(f"{path}: state schema version {version}, this Vraagbaak reads {SCHEMA_VERSION}")
-        self._db.executescript(_SCHEMA)
+        if version not in (0, 1, SCHEMA_VERSION):
+            raise StateError(
+                f"{path}: state schema version {version}, this Vraagbaak reads up to {SCHEMA_VERSION}; "
+                "use the Vraagbaak version that wrote it"
+            )
+        if version == 1:
+            self._migrate_v1()
+        else:
+            self._db.executescript(_SCHEMA)
+            self._db.executescript(_SCHEMA_V2)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _migrate_v1(self) -> None:
+        """v1 → v2: every row keeps its doc_id and joins the source set named after its root."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("ALTER TABLE documents ADD COLUMN source_set TEXT NOT NULL DEFAULT ''")
+                self._db.execute("UPDATE documents SET source_set = root")
+                for stmt in filter(str.strip, _SCHEMA_V2.split(";")):  # executescript would commit
+                    self._db.execute(stmt)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO source_sets (name, root) "
+                    "SELECT DISTINCT root, root FROM documents WHERE root != ?",
+                    (UPLOAD_SET,),
+                )
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -149,6 +203,49 @@ class IngestState:
             rows = self._db.execute(f"SELECT * FROM documents WHERE root IN ({marks})", roots).fetchall()
         return [_row(r) for r in rows]
 
+    def in_source_set(self, name: str) -> list[DocRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM documents WHERE source_set = ? ORDER BY source", (name,)
+            ).fetchall()
+        return [_row(r) for r in rows]
+
+    def find(self, source_set: str, source: str) -> DocRecord | None:
+        """The document at ``source`` inside ``source_set`` (folder sets; uploads go by doc_id)."""
+        with self._lock:
+            r = self._db.execute(
+                "SELECT * FROM documents WHERE source_set = ? AND source = ? ORDER BY doc_id LIMIT 1",
+                (source_set, source),
+            ).fetchone()
+        return _row(r) if r is not None else None
+
+    # --- source sets ---
+
+    def source_set(self, name: str) -> SourceSet | None:
+        with self._lock:
+            r = self._db.execute("SELECT name, root FROM source_sets WHERE name = ?", (name,)).fetchone()
+        return SourceSet(r["name"], r["root"]) if r is not None else None
+
+    def source_set_at(self, root: str) -> SourceSet | None:
+        with self._lock:
+            r = self._db.execute("SELECT name, root FROM source_sets WHERE root = ?", (root,)).fetchone()
+        return SourceSet(r["name"], r["root"]) if r is not None else None
+
+    def source_sets(self) -> list[SourceSet]:
+        with self._lock:
+            rows = self._db.execute("SELECT name, root FROM source_sets ORDER BY name").fetchall()
+        return [SourceSet(r["name"], r["root"]) for r in rows]
+
+    def bind_source_set(self, name: str, root: str, created_at: str = "") -> None:
+        """Record ``name`` → ``root`` (a new set, or a set moved to another folder)."""
+        with self._lock:
+            self._db.execute(
+                """INSERT INTO source_sets (name, root, created_at) VALUES (?, ?, ?)
+                   ON CONFLICT (name) DO UPDATE SET root = excluded.root""",
+                (name, root, created_at),
+            )
+            self._db.execute("UPDATE documents SET root = ? WHERE source_set = ?", (root, name))
+
     def unfinished(self) -> list[DocRecord]:
         with self._lock:
             rows = self._db.execute(
@@ -158,14 +255,16 @@ class IngestState:
 
     # --- the write protocol (callers group these in transaction() where they batch) ---
 
-    def begin_write(self, doc_id: str, source: str, root: str, pending_ids: list[str]) -> None:
+    def begin_write(
+        self, doc_id: str, source: str, root: str, pending_ids: list[str], source_set: str = ""
+    ) -> None:
         with self._lock:
             self._db.execute(
-                """INSERT INTO documents (doc_id, source, root, pending_ids, status)
-                   VALUES (?, ?, ?, ?, 'writing')
+                """INSERT INTO documents (doc_id, source, root, pending_ids, status, source_set)
+                   VALUES (?, ?, ?, ?, 'writing', ?)
                    ON CONFLICT (doc_id)
                    DO UPDATE SET pending_ids = excluded.pending_ids, status = 'writing'""",
-                (doc_id, source, root, json.dumps(pending_ids)),
+                (doc_id, source, root, json.dumps(pending_ids), source_set or root),
             )
 
     def commit_write(self, rec: DocRecord, stale_ids: list[str]) -> None:
@@ -173,12 +272,12 @@ class IngestState:
             self._db.execute(
                 """UPDATE documents SET source=?, root=?, sha256=?, labels_fp=?, title=?, format=?, groups=?,
                    classification=?, language=?, size=?, chunk_ids=?, pending_ids=NULL, stale_ids=?,
-                   status='done', ingested_at=? WHERE doc_id=?""",
+                   status='done', ingested_at=?, source_set=? WHERE doc_id=?""",
                 (
                     rec.source, rec.root, rec.sha256, rec.labels_fp, rec.title, rec.format,
                     json.dumps(list(rec.groups)), rec.classification, rec.language, rec.size,
                     json.dumps(rec.chunk_ids), json.dumps(stale_ids) if stale_ids else None,
-                    rec.ingested_at, rec.doc_id,
+                    rec.ingested_at, rec.source_set or rec.root, rec.doc_id,
                 ),
             )
 

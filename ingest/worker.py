@@ -101,7 +101,9 @@ class _WorkerState:
             data = task.data
         else:
             assert task.path is not None
-            with open(task.path, "rb") as fh:
+            # O_NOFOLLOW: a file swapped for a symbolic link after discovery is refused, not followed
+            fd = os.open(task.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "rb") as fh:
                 data = fh.read(self.config.max_bytes + 1)
         size = len(data)
         if size > self.config.max_bytes:

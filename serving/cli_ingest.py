@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,12 +26,12 @@ from rich.progress import (
 from rich.table import Table
 
 from serving.cli import ConfigOpt, boot
-from serving.ingest_audit import audit_erasure, audit_results, cli_actor
+from serving.ingest_audit import audit_erasure, audit_result, cli_actor
 from vraagbaak_core.audit import AuditLog
 
 if TYPE_CHECKING:
     from ingest.pipeline import Ingestor
-    from ingest.report import IngestReport, ProgressUpdate
+    from ingest.report import DocumentResult, IngestReport, ProgressUpdate
     from vraagbaak_core.settings import Settings
 
 documents_app = typer.Typer(help="List and erase stored documents.", no_args_is_help=True)
@@ -64,8 +64,22 @@ def ingest_command(
     public: Annotated[
         bool, typer.Option("--public", help="world-readable: every user may see these")
     ] = False,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="name of the source set (default: the folder's absolute path); "
+                     "documents are identified by source set + path inside it"),
+    ] = None,
+    rebind: Annotated[
+        bool, typer.Option("--rebind", help="move the --source set to the folder given now, keeping ids")
+    ] = False,
     prune: Annotated[
         bool, typer.Option("--prune", help="remove stored documents that are gone from the given folders")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="let --prune remove more than ingest.prune_max_fraction of a set")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="change nothing; list what --prune would remove")
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
     config: ConfigOpt = None,
@@ -81,14 +95,22 @@ def ingest_command(
         typer.secho(f"ingest: {err}", fg="red", err=True)
         raise typer.Exit(2) from None
     ingestor = _build(settings)
+    audit = AuditLog.from_settings(settings)
+    user, nap = cli_actor()
+
+    def record(result: DocumentResult) -> None:  # each document's record as it commits, not at the end
+        audit_result(audit, ingestor, result, user_id=user, network_access_point=nap)
+
+    options = {"prune": prune, "source": source, "rebind": rebind, "force": force, "dry_run": dry_run,
+               "on_result": None if dry_run else record}
     try:
         if json_out:
-            report = ingestor.ingest_paths(paths, labels, prune=prune)
+            report = ingestor.ingest_paths(paths, labels, **options)  # type: ignore[arg-type]
         else:
-            report = _with_progress(ingestor, paths, labels, prune)
-        user, nap = cli_actor()
-        audit_results(AuditLog.from_settings(settings), ingestor, report.results, user_id=user,
-                      network_access_point=nap)
+            report = _with_progress(ingestor, paths, labels, options)
+    except LabelError as err:
+        typer.secho(f"ingest: {err}", fg="red", err=True)
+        raise typer.Exit(2) from None
     finally:
         ingestor.close()
         ingestor.store.close()
@@ -96,11 +118,11 @@ def ingest_command(
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
         _print_summary(report)
-    if report.failed:
+    if report.failed or report.prune_refused:
         raise typer.Exit(1)
 
 
-def _with_progress(ingestor: Ingestor, paths: list[Path], labels: object, prune: bool) -> IngestReport:
+def _with_progress(ingestor: Ingestor, paths: list[Path], labels: object, options: dict[str, Any]) -> IngestReport:
     from ingest.manifest import Labels
 
     assert isinstance(labels, Labels)
@@ -126,7 +148,7 @@ def _with_progress(ingestor: Ingestor, paths: list[Path], labels: object, prune:
                 rate=f"{u.chunks_embedded / elapsed:.1f}",
             )
 
-        return ingestor.ingest_paths(paths, labels, prune=prune, progress=update)
+        return ingestor.ingest_paths(paths, labels, progress=update, **options)
 
 
 def _print_summary(report: IngestReport) -> None:
@@ -146,6 +168,12 @@ def _print_summary(report: IngestReport) -> None:
         for r in report.failed:
             failed.add_row(r.source, r.reason)
         console.print(failed)
+    for p in report.prune:
+        if p.refused:
+            console.print(f"[red]{p.source_set}: {p.refused}[/red]")
+        elif p.dry_run:
+            console.print(f"{p.source_set}: --prune would remove {len(p.remove)} of {p.documents} documents"
+                          + "".join(f"\n  - {s}" for s in p.remove))
     rate = report.chunks_embedded / report.seconds if report.seconds else 0.0
     console.print(f"{report.summary()} ({rate:.1f} chunks/s)")
 

@@ -36,19 +36,27 @@ def audit_results(
 ) -> None:
     """One record per document that changed (or failed to); unchanged documents are not a change."""
     for r in results:
-        event = _EVENTS.get(r.status)
-        if event is None or r.doc_id is None:
-            continue
-        try:
-            classification: str | None = ingestor.get_document(r.doc_id).classification
-        except DocumentNotFound:  # erased by --prune, or never stored because it failed
-            classification = None
-        audit.document_change(
-            event, document_id=r.doc_id, classification=classification, user_id=user_id, role=role,
-            network_access_point=network_access_point,
-            outcome="failure" if r.status == "failed" else "success",
-            reason=f"{r.source}: {r.reason}" if r.status == "failed" else r.source,
-        )
+        audit_result(audit, ingestor, r, user_id=user_id, network_access_point=network_access_point, role=role)
+
+
+def audit_result(
+    audit: AuditLog, ingestor: Ingestor, r: DocumentResult, *, user_id: str, network_access_point: str,
+    role: str = "ingest",
+) -> None:
+    """The record of one document's change; called as each document commits (``on_result``)."""
+    event = _EVENTS.get(r.status)
+    if event is None or r.doc_id is None:
+        return
+    try:
+        classification: str | None = ingestor.get_document(r.doc_id).classification
+    except DocumentNotFound:  # erased by --prune, or never stored because it failed
+        classification = None
+    audit.document_change(
+        event, document_id=r.doc_id, classification=classification, user_id=user_id, role=role,
+        network_access_point=network_access_point,
+        outcome="failure" if r.status == "failed" else "success",
+        reason=f"{r.source}: {r.reason}" if r.status == "failed" else r.source,
+    )
 
 
 def audit_erasure(

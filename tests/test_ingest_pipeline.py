@@ -1,7 +1,7 @@
 """The Ingestor end to end on real files, Qdrant Edge and the packaged embedder.
 
 One Ingestor (one worker process) serves the module; each test works in its own sub-folder,
-so its documents (ids derive from the path under the root) do not meet another test's.
+so its documents (source set = the folder, plus the path inside it) do not meet another test's.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from retrieval_fixtures import embedder
 
 from ingest.errors import DocumentNotFound, LabelError
 from ingest.manifest import Labels
-from ingest.pipeline import Ingestor, doc_id_for
+from ingest.pipeline import Ingestor
 from ingest.report import ProgressUpdate
 from vraagbaak_core.types import PUBLIC_GROUP, Chunk, MatchAny, SearchFilter, StoreQuery
 
@@ -49,6 +49,12 @@ def _chunks(ing: Ingestor, doc_id: str) -> list[Chunk]:
     flt = SearchFilter(must=(MatchAny("doc_id", (doc_id,)),))
     hits = ing.store.query(StoreQuery(mode="dense", limit=1000, dense=vec, filter=flt))
     return sorted((h.chunk for h in hits), key=lambda c: c.index)
+
+
+def _id(ing: Ingestor, root: Path, source: str) -> str:
+    rec = ing.state.find(str(root.resolve()), source)
+    assert rec is not None, source
+    return rec.doc_id
 
 
 def _docset(root: Path) -> Path:
@@ -76,14 +82,14 @@ def test_every_format_is_ingested_with_labels_and_citation_fields(ing: Ingestor,
         "protocol bezoek.pdf", "hygiëne.docx", "beleid.odt", "intranet.html", "sub/notities.md",
         "visiting.txt",
     }
-    pdf = _chunks(ing, doc_id_for("protocol bezoek.pdf"))
+    pdf = _chunks(ing, _id(ing, root, "protocol bezoek.pdf"))
     assert [c.page for c in pdf] == [1, 2] and pdf[0].title == "Bezoekprotocol"
-    docx = _chunks(ing, doc_id_for("hygiëne.docx"))
+    docx = _chunks(ing, _id(ing, root, "hygiëne.docx"))
     assert {"Handhygiëne", "Sieraden"} <= {c.section for c in docx}
     for c in docx + pdf:
         assert c.groups == ("zorg",) and c.classification == "intern" and c.language == "nl"
         assert len(c.doc_sha256) == 64 and c.ingested_at
-    assert _chunks(ing, doc_id_for("visiting.txt"))[0].language == "en"
+    assert _chunks(ing, _id(ing, root, "visiting.txt"))[0].language == "en"
     infos = {i.source: i for i in ing.list_documents()}
     assert infos["hygiëne.docx"].chunks == len(docx) and infos["hygiëne.docx"].groups == ("zorg",)
 
@@ -101,20 +107,23 @@ def test_rerun_unchanged_embeds_nothing_then_change_and_prune(ing: Ingestor, tmp
     again = ing.ingest_paths([root], ZORG)
     assert len(again.unchanged) == 4 and again.chunks_embedded == 0 and ing.store.count() == total
 
-    doc0 = doc_id_for("doc0.md")
+    doc0 = _id(ing, root, "doc0.md")
     old_ids = set(ing.state.get(doc0).chunk_ids)  # type: ignore[union-attr]
     (root / "doc0.md").write_text("# Doc 0\n\nNieuwe inhoud over handhygiëne.", encoding="utf-8")
     (root / "doc3.md").unlink()
     changed = ing.ingest_paths([root], ZORG)  # no --prune: doc3 stays
     assert [r.source for r in changed.updated] == ["doc0.md"] and len(changed.unchanged) == 2
-    assert not changed.deleted and ing.store.count(doc_id_for("doc3.md")) > 0
+    assert not changed.deleted and ing.store.count(_id(ing, root, "doc3.md")) > 0
     new = _chunks(ing, doc0)
     assert len(new) == 1 and "handhygiëne" in new[0].text and not ({c.chunk_id for c in new} & old_ids)
     assert ing.store.count(doc0) == 1
 
-    pruned = ing.ingest_paths([root], ZORG, prune=True)
+    doc3 = _id(ing, root, "doc3.md")
+    refused = ing.ingest_paths([root], ZORG, prune=True)  # 1 of 4 is 25%, over the 20% default
+    assert not refused.deleted and "prune_max_fraction" in (refused.prune[0].refused or "")
+    pruned = ing.ingest_paths([root], ZORG, prune=True, force=True)
     assert [r.source for r in pruned.deleted] == ["doc3.md"] and len(pruned.unchanged) == 3
-    assert ing.store.count(doc_id_for("doc3.md")) == 0 and ing.state.get(doc_id_for("doc3.md")) is None
+    assert ing.store.count(doc3) == 0 and ing.state.get(doc3) is None
 
 
 def test_labels_from_manifest_flags_and_public(ing: Ingestor, tmp_path: Path) -> None:
@@ -136,9 +145,9 @@ def test_labels_from_manifest_flags_and_public(ing: Ingestor, tmp_path: Path) ->
     failed = {r.source: r.reason for r in no_flags.failed}
     assert list(failed) == ["los.md"]
     assert "no access groups" in failed["los.md"] and "--public" in failed["los.md"]
-    ib = _chunks(ing, doc_id_for("beleid/ib.md"))[0]
+    ib = _chunks(ing, _id(ing, root, "beleid/ib.md"))[0]
     assert ib.groups == ("ict",) and ib.classification == "vertrouwelijk"
-    pub = _chunks(ing, doc_id_for("publiek/bezoek.md"))[0]
+    pub = _chunks(ing, _id(ing, root, "publiek/bezoek.md"))[0]
     assert pub.groups == (PUBLIC_GROUP,) and pub.classification == "openbaar"
     assert "vraagbaak.yaml" not in {r.source for r in no_flags.results}
 
@@ -147,11 +156,11 @@ def test_labels_from_manifest_flags_and_public(ing: Ingestor, tmp_path: Path) ->
     assert [r.source for r in with_flags.added] == ["los.md"]
     assert [r.source for r in with_flags.unchanged] == ["beleid/ib.md"]  # its rule outranks the flags
     assert [r.source for r in with_flags.updated] == ["publiek/bezoek.md"]  # flag groups join the public one
-    los = _chunks(ing, doc_id_for("los.md"))[0]
+    los = _chunks(ing, _id(ing, root, "los.md"))[0]
     assert los.groups == ("zorg", "ok") and los.classification == "openbaar"
     relabel = ing.ingest_paths([root / "los.md"], Labels(groups=("zorg",)))
     assert [r.source for r in relabel.updated] == ["los.md"]
-    assert _chunks(ing, doc_id_for("los.md"))[0].groups == ("zorg",)
+    assert _chunks(ing, _id(ing, root, "los.md"))[0].groups == ("zorg",)
 
     with pytest.raises(LabelError, match="allowed"):
         Labels(groups=("x",), classification="topgeheim")
@@ -161,7 +170,8 @@ def test_upload_bytes_delete_and_verify(ing: Ingestor) -> None:
     data = ("# Upload\n\n" + "Dit protocol beschrijft de valpreventie bij ouderen. " * 40).encode()
     res = ing.ingest_bytes(data, "../../etc/valpreventie.md", ZORG)
     assert res.status == "added" and res.source == "uploads/valpreventie.md" and res.chunks >= 2
-    assert ing.ingest_bytes(data, "valpreventie.md", ZORG).status == "unchanged"
+    retry = ing.ingest_bytes(data, "valpreventie.md", ZORG)  # a retried upload makes no duplicate
+    assert retry.status == "unchanged" and retry.doc_id == res.doc_id
     assert ing.store.count(res.doc_id) == res.chunks
 
     bad = ing.ingest_bytes(b"\x00\x01\x02" * 100, "junk.txt", ZORG)
@@ -180,7 +190,7 @@ def test_point_ids_are_unique_and_deterministic(ing: Ingestor, tmp_path: Path) -
     root.mkdir()
     (root / "same.md").write_text("# A\n\n" + "Herhaalde zin. " * 200, encoding="utf-8")
     ing.ingest_paths([root], ZORG)
-    chunks = _chunks(ing, doc_id_for("same.md"))
+    chunks = _chunks(ing, _id(ing, root, "same.md"))
     ids = [c.chunk_id for c in chunks]
-    assert len(ids) == len(set(ids)) == ing.store.count(doc_id_for("same.md"))
+    assert len(ids) == len(set(ids)) == ing.store.count(_id(ing, root, "same.md"))
     assert collections.Counter(c.index for c in chunks) == collections.Counter(range(len(chunks)))

@@ -149,6 +149,8 @@ class IngestSettings(_Section):
     workers: int = Field(default=1, ge=1)
     state_path: Path = Path(".data/ingest-state.sqlite")
     default_classification: str = "intern"
+    # --prune refuses to remove more than this share of a source set's documents unless --force
+    prune_max_fraction: float = Field(default=0.2, ge=0.0, le=1.0)
 
     @field_validator("default_classification")
     @classmethod

@@ -19,6 +19,7 @@ class DocumentOut(BaseModel):
     sha256: str
     size: int
     ingested_at: str
+    source_set: str = ""
 
 
 class DocumentList(BaseModel):

@@ -3,7 +3,8 @@
 Every route needs the ``ingest`` role. The Ingestor is read from ``app.state.ingestor`` or
 ``app.state.components.ingestor``; without one the routes answer 503. An upload is never a
 URL or a server-side path: only the uploaded bytes and their file name (used as the source
-``uploads/<name>`` and as a format hint) reach the Ingestor.
+``uploads/<name>`` and as a format hint) reach the Ingestor. Every upload is a new document with
+its own id, unless the form names the upload it replaces (``replace=<doc_id>``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from ingest.errors import DocumentNotFound, ErasureError, LabelError
+from ingest.errors import DocumentNotFound, ErasureError, LabelError, ReplaceError
 from ingest.manifest import Labels
 from ingest.pipeline import Ingestor
 from serving.documents.protocol import DeleteResult, DocumentList, DocumentOut, UploadResult
@@ -75,6 +76,9 @@ def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
         groups: Annotated[str | None, Form(description="comma-separated access groups")] = None,
         classification: Annotated[str | None, Form()] = None,
         public: Annotated[bool, Form(description="world-readable")] = False,
+        replace: Annotated[
+            str | None, Form(description="doc_id of an earlier upload that this file replaces")
+        ] = None,
     ) -> Any:
         ingestor = get_ingestor(request)
         try:
@@ -87,9 +91,15 @@ def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
             raise ApiError(413, f"file larger than {limit // 2**20} MB (ingest.max_file_mb)",
                            "invalid_request_error", "too_large")
         try:
-            result = await run_in_threadpool(ingestor.ingest_bytes, data, file.filename or "", labels)
+            result = await run_in_threadpool(
+                lambda: ingestor.ingest_bytes(data, file.filename or "", labels, replace=replace or None)
+            )
         except LabelError as err:
             raise ApiError(400, str(err), "invalid_request_error", "invalid_labels") from None
+        except DocumentNotFound as err:
+            raise ApiError(404, str(err), "not_found", "document_not_found") from None
+        except ReplaceError as err:
+            raise ApiError(409, str(err), "invalid_request_error", "not_an_upload") from None
         audit = _audit(request)
         if audit is not None:
             audit_results(audit, ingestor, [result], user_id=_actor(request), network_access_point=_client(request))
@@ -111,7 +121,7 @@ def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
                 DocumentOut(
                     doc_id=d.doc_id, source=d.source, title=d.title, format=d.format, groups=list(d.groups),
                     classification=d.classification, language=d.language, chunks=d.chunks, sha256=d.sha256,
-                    size=d.size, ingested_at=d.ingested_at,
+                    size=d.size, ingested_at=d.ingested_at, source_set=d.source_set,
                 )
                 for d in docs
             ]
