@@ -163,7 +163,7 @@ class Ingestor:
         if isinstance(model_dir, Path) and (model_dir / "tokenizer.json").is_file():
             self._tokenizer_dir = str(model_dir)
         self._main_chunker: Chunker | None = None
-        store.ensure_collection(embedder.dimension)
+        store.ensure_collection(embedder.dimension, embedder.name)
         self.recover()
 
     @classmethod
@@ -174,11 +174,11 @@ class Ingestor:
         store: VectorStore | None = None,
     ) -> Ingestor:
         from retrieval.analysis import encoder_from_settings
-        from retrieval.embedders import SentenceTransformerEmbedder
+        from retrieval.embedders import build_embedder
         from retrieval.stores import build_store
         from vraagbaak_core.settings import PROJECT_ROOT
 
-        embedder = embedder or SentenceTransformerEmbedder.from_settings(settings.embedder, PROJECT_ROOT)
+        embedder = embedder or build_embedder(settings.embedder, PROJECT_ROOT)
         store = store or build_store(settings)
         sparse = encoder_from_settings(settings.retrieval.sparse)
         state = IngestState(settings.resolve(settings.ingest.state_path))

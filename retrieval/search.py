@@ -222,12 +222,12 @@ def build_retriever(
     from retrieval.stores import build_store
 
     if embedder is None:
-        from retrieval.embedders import SentenceTransformerEmbedder
+        from retrieval.embedders import build_embedder
 
-        embedder = SentenceTransformerEmbedder.from_settings(settings.embedder)
+        embedder = build_embedder(settings.embedder)
     if store is None:
         store = build_store(settings)
-    store.ensure_collection(embedder.dimension)
+    store.ensure_collection(embedder.dimension, embedder.name)
     reranker: Reranker | None = None
     if settings.retrieval.reranker.enabled:
         from retrieval.rerank import CrossEncoderReranker

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from fastapi import Request
 
 from ingest.pipeline import Ingestor
-from retrieval.embedders import SentenceTransformerEmbedder
+from retrieval.embedders import build_embedder
 from retrieval.search import Retriever, build_retriever
 from retrieval.stores import build_store
 from serving.auth import Authenticator
@@ -92,9 +92,9 @@ def build_components(
 ) -> Components:
     """Build every adapter from settings; tests pass prebuilt heavy ones to share them."""
     root = settings.resolve
-    embedder = embedder or SentenceTransformerEmbedder.from_settings(settings.embedder, PROJECT_ROOT)
+    embedder = embedder or build_embedder(settings.embedder, PROJECT_ROOT)
     store = store or build_store(settings)
-    store.ensure_collection(embedder.dimension)
+    store.ensure_collection(embedder.dimension, embedder.name)
     retriever = build_retriever(settings, embedder=embedder, store=store)
     generator = generator or build_generator(settings)
     prompts = PromptBook.load(root(settings.prompts.templates_dir), settings.prompts.default_language)

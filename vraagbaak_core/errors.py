@@ -17,3 +17,19 @@ class GeneratorUnavailable(GeneratorError):
     def __init__(self, message: str, retry_after: int = 5) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class EmbedderError(VraagbaakError):
+    """The embedder failed (bad server answer, refused request)."""
+
+
+class EmbedderUnavailable(EmbedderError):
+    """The embeddings server cannot be reached or keeps failing after the retries."""
+
+
+class EmbeddingInputError(EmbedderError, ValueError):
+    """A text the embedder refuses: empty, or longer than the model's input."""
+
+
+class EmbedderMismatch(VraagbaakError, ValueError):
+    """The collection was filled by another embedder model (or dimension) than the configured one."""

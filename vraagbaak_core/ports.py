@@ -25,7 +25,15 @@ from vraagbaak_core.types import (
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Turns text into dense vectors. Documents and queries may be embedded differently."""
+    """Turns text into dense vectors. Documents and queries may be embedded differently.
+
+    Both embed methods return L2-normalised float32 rows and refuse an empty text
+    (``EmbeddingInputError``); a document longer than ``max_tokens`` is refused, a long query is
+    truncated. ``name`` identifies the model: a collection records it (see ``VectorStore``).
+    """
+
+    @property
+    def name(self) -> str: ...
 
     @property
     def dimension(self) -> int: ...
@@ -57,7 +65,14 @@ class SparseEncoder(Protocol):
 class VectorStore(Protocol):
     """One collection of chunks with a named dense and a named sparse vector."""
 
-    def ensure_collection(self, dense_dim: int) -> None: ...
+    def ensure_collection(self, dense_dim: int, embedder: str | None = None) -> None:
+        """Create the collection recording ``embedder`` (a name) and ``dense_dim``, or check that
+        they are the ones that filled it (``EmbedderMismatch`` naming both)."""
+        ...
+
+    def collection_record(self) -> dict[str, object] | None:
+        """``{"embedder", "dimension", "state"}`` of the collection, or None (none recorded)."""
+        ...
 
     def upsert(self, points: Sequence[StoredPoint]) -> None: ...
 
@@ -70,6 +85,12 @@ class VectorStore(Protocol):
     def count(self, doc_id: str | None = None) -> int: ...
 
     def point_ids(self, doc_id: str) -> list[str]: ...
+
+    def scroll_points(self, offset: str | None, limit: int) -> tuple[list[StoredPoint], str | None]:
+        """A page of points with payload and vectors, in id order; the next offset or None."""
+        ...
+
+    def existing_ids(self, point_ids: Sequence[str]) -> set[str]: ...
 
     def close(self) -> None: ...
 

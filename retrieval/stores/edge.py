@@ -3,6 +3,11 @@
 One shard directory = one collection, opened by one process at a time. Every write is
 followed by ``flush()``, so an acknowledged upsert or delete survives a SIGKILL.
 
+``store.path`` names the collection. Its shard is that directory, unless a pointer file
+``<path>.current`` (the Edge equivalent of a Qdrant alias, written by ``vraagbaak reindex`` and
+swapped with ``os.replace``) names a sibling directory. Each shard records the embedder that
+filled it in ``vraagbaak-collection.json``.
+
 Scores: ``dense`` = cosine similarity; ``sparse`` = Σ idf·w_doc·w_query (BM25 with the
 IDF modifier); ``hybrid`` = the fused score (RRF: Σ 1/((rank+1)/weight + k − 1); DBSF: sum
 of the normalised input scores).
@@ -10,6 +15,8 @@ of the normalised input scores).
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,9 +27,20 @@ from retrieval.stores.common import (
     INDEXED_FIELDS,
     SPARSE,
     check_query,
+    check_record,
     check_upsert,
+    collection_record,
 )
-from vraagbaak_core.types import Chunk, Hit, MatchAny, RangeLte, SearchFilter, StoredPoint, StoreQuery
+from vraagbaak_core.types import (
+    Chunk,
+    Hit,
+    MatchAny,
+    RangeLte,
+    SearchFilter,
+    SparseVector,
+    StoredPoint,
+    StoreQuery,
+)
 
 try:
     import qdrant_edge as qe
@@ -30,6 +48,45 @@ except ImportError as err:  # pragma: no cover - core dependency
     raise ImportError("the Qdrant Edge store needs `qdrant-edge-py` (pip install qdrant-edge-py)") from err
 
 _SCROLL_PAGE = 1000
+RECORD_FILE = "vraagbaak-collection.json"
+
+
+def pointer_file(base: Path) -> Path:
+    return base.parent / (base.name + ".current")
+
+
+def current_shard_dir(base: Path) -> Path:
+    """The shard directory ``store.path`` stands for now (its pointer's target, else itself)."""
+    ptr = pointer_file(base)
+    try:
+        name = ptr.read_text().strip()
+    except FileNotFoundError:
+        return base
+    if not name or "/" in name or name in (".", ".."):
+        raise RuntimeError(f"{ptr} holds {name!r}, not a sibling directory name")
+    return base.parent / name
+
+
+def switch_shard(base: Path, target: Path) -> None:
+    """Point ``store.path`` at ``target`` (a sibling directory) atomically: write, fsync, rename."""
+    if target.parent != base.parent:
+        raise ValueError(f"{target} is not next to {base}")
+    ptr = pointer_file(base)
+    tmp = ptr.with_name(ptr.name + ".tmp")
+    with tmp.open("w") as f:
+        f.write(target.name + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, ptr)
+    dir_fd = os.open(base.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class StoreBusy(RuntimeError):
+    """The shard is open in another process."""
 
 
 def _to_filter(flt: SearchFilter | None) -> qe.Filter | None:
@@ -57,12 +114,23 @@ def _sparse(indices: Sequence[int], values: Sequence[float]) -> qe.SparseVector:
 class EdgeStore:
     """Implements ``vraagbaak_core.ports.VectorStore`` on a Qdrant Edge shard."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, resolve: bool = True) -> None:
+        """``path`` is ``store.path`` (followed through its pointer file), or with ``resolve=False``
+        one shard directory exactly (``vraagbaak reindex`` opens its target like that)."""
+        self.base = path
+        self.path = current_shard_dir(path) if resolve else path
         self._lock = threading.Lock()
         self._shard: qe.EdgeShard | None = None
-        if (path / "edge_config.json").is_file():
-            self._shard = qe.EdgeShard.load(str(path))
+        if (self.path / "edge_config.json").is_file():
+            try:
+                self._shard = qe.EdgeShard.load(str(self.path))
+            except Exception as err:
+                if "WouldBlock" in str(err):
+                    raise StoreBusy(
+                        f"the Qdrant Edge shard {self.path} is open in another process (a running API?); "
+                        "one process at a time can open it"
+                    ) from None
+                raise
 
     @property
     def shard(self) -> qe.EdgeShard:
@@ -70,15 +138,17 @@ class EdgeStore:
             raise RuntimeError(f"no Qdrant Edge shard at {self.path}; call ensure_collection first")
         return self._shard
 
-    def ensure_collection(self, dense_dim: int) -> None:
+    def ensure_collection(self, dense_dim: int, embedder: str | None = None) -> None:
+        """Create the shard, or check that ``embedder`` (its name) and ``dense_dim`` filled it."""
         with self._lock:
             if self._shard is not None:
                 have = self._shard_dim()
-                if have is not None and have != dense_dim:
-                    raise ValueError(
-                        f"the shard at {self.path} holds {have}-dim dense vectors, the embedder makes "
-                        f"{dense_dim}; re-ingest into a new store.path"
-                    )
+                record = self.collection_record()
+                if record is None and have is not None:
+                    record = {"embedder": None, "dimension": have}
+                check_record(f"the Qdrant Edge shard {self.path}", record, dense_dim, embedder)
+                if embedder and (record is None or not record.get("embedder")):
+                    self._write_record(collection_record(embedder, dense_dim))  # made before records existed
                 return
             self.path.mkdir(parents=True, exist_ok=True)
             config = qe.EdgeConfig(
@@ -91,10 +161,36 @@ class EdgeStore:
                 shard.update(qe.UpdateOperation.create_field_index(name, schema))
             shard.flush()
             self._shard = shard
+            if embedder:
+                self._write_record(collection_record(embedder, dense_dim))
+
+    def collection_record(self) -> dict[str, object] | None:
+        """The embedder record of the shard: ``{"embedder", "dimension", "state"}``, or None."""
+        try:
+            data = json.loads((self.path / RECORD_FILE).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as err:
+            raise RuntimeError(f"{self.path / RECORD_FILE} is unreadable: {err}") from None
+        return data if isinstance(data, dict) else None
+
+    def set_collection_state(self, state: str) -> None:
+        record = self.collection_record()
+        if record is None:
+            raise RuntimeError(f"the shard at {self.path} has no embedder record")
+        record["state"] = state
+        self._write_record(record)
+
+    def _write_record(self, record: dict[str, object]) -> None:
+        path = self.path / RECORD_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("w") as f:
+            json.dump(record, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
 
     def _shard_dim(self) -> int | None:
-        import json
-
         try:
             cfg = json.loads((self.path / "edge_config.json").read_text())
             return int(cfg["vectors"][DENSE]["size"])
@@ -180,6 +276,29 @@ class EdgeStore:
             ids.extend(str(r.id) for r in records)
             if offset is None:
                 return ids
+
+    def scroll_points(self, offset: str | None, limit: int) -> tuple[list[StoredPoint], str | None]:
+        """One page of stored points (payload and vectors) in id order, and the next page's offset."""
+        if self._shard is None:
+            return [], None
+        records, nxt = self.shard.scroll(
+            qe.ScrollRequest(offset=offset, limit=limit, with_payload=True, with_vector=True)
+        )
+        out = []
+        for r in records:
+            vec: Any = r.vector or {}
+            sp = vec.get(SPARSE)
+            out.append(StoredPoint(
+                chunk=Chunk.from_payload(dict(r.payload or {})),
+                dense=list(vec.get(DENSE) or []),
+                sparse=SparseVector(tuple(sp.indices), tuple(sp.values)) if sp is not None else None,
+            ))
+        return out, (str(nxt) if nxt is not None else None)
+
+    def existing_ids(self, point_ids: Sequence[str]) -> set[str]:
+        if self._shard is None or not point_ids:
+            return set()
+        return {str(r.id) for r in self.shard.retrieve(list(point_ids), False, False)}
 
     def close(self) -> None:
         with self._lock:

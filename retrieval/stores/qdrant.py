@@ -5,6 +5,12 @@ so results agree. Payload indexes are created on a server; qdrant-client's local
 has none (it filters by scanning) and is only meant for tests and evaluation.
 Writes wait for the server's acknowledgement (``wait=True``).
 
+``store.collection`` is an alias: a new collection is created as ``<name>--<embedder>`` with the
+alias ``<name>`` pointing at it, so ``vraagbaak reindex`` can switch the alias atomically to a
+re-embedded collection. The alias is resolved once, when the store opens: a running API keeps
+its collection until it restarts. The embedder that filled a collection is in its metadata.
+A collection made before aliases (named ``<name>`` itself) keeps working.
+
 Scores: ``dense`` = cosine similarity; ``sparse`` = Σ idf·w_doc·w_query; ``hybrid`` = the
 fused score (RRF: Σ 1/((rank+1)/weight + k − 1); DBSF: sum of normalised input scores).
 """
@@ -14,8 +20,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from retrieval.stores.common import DENSE, INDEXED_FIELDS, SPARSE, check_query, check_upsert
-from vraagbaak_core.types import Chunk, Hit, MatchAny, RangeLte, SearchFilter, StoredPoint, StoreQuery
+from retrieval.stores.common import (
+    DENSE,
+    INDEXED_FIELDS,
+    SPARSE,
+    check_query,
+    check_record,
+    check_upsert,
+    collection_record,
+    slug,
+)
+from vraagbaak_core.types import (
+    Chunk,
+    Hit,
+    MatchAny,
+    RangeLte,
+    SearchFilter,
+    SparseVector,
+    StoredPoint,
+    StoreQuery,
+)
 
 try:
     from qdrant_client import QdrantClient, models
@@ -56,32 +80,52 @@ class QdrantStore:
         timeout_s: float = 10.0,
         shard_number: int = 1,
         replication_factor: int = 1,
+        client: QdrantClient | None = None,
+        resolve: bool = True,
     ) -> None:
-        self.collection = collection
+        """``collection`` is the alias (``store.collection``); with ``resolve=False`` it is one
+        collection exactly (``vraagbaak reindex`` opens its target like that)."""
+        self.alias = collection
         self.local = url == ":memory:"
         self.shard_number = shard_number
         self.replication_factor = replication_factor
-        if self.local:
+        if client is not None:
+            self.client = client
+        elif self.local:
             self.client = QdrantClient(location=":memory:")
         else:
             self.client = QdrantClient(url=url, api_key=api_key, timeout=int(max(1, timeout_s)))
+        self.collection = (self.alias_target() or collection) if resolve else collection
+
+    def alias_target(self) -> str | None:
+        """The collection the alias points at now, or None (no alias)."""
+        for a in self.client.get_aliases().aliases:
+            if a.alias_name == self.alias:
+                return str(a.collection_name)
+        return None
 
     def _exists(self) -> bool:
         return bool(self.client.collection_exists(self.collection))
 
-    def ensure_collection(self, dense_dim: int) -> None:
+    def ensure_collection(self, dense_dim: int, embedder: str | None = None) -> None:
+        """Create the collection (and its alias), or check that ``embedder`` and ``dense_dim`` filled it."""
         if self._exists():
             info = self.client.get_collection(self.collection)
             vectors = info.config.params.vectors
             have = vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
-            if have is not None and have != dense_dim:
-                raise ValueError(
-                    f"collection {self.collection!r} holds {have}-dim dense vectors, the embedder makes "
-                    f"{dense_dim}; re-ingest into a new collection"
-                )
+            record = self.collection_record()
+            if not record and have is not None:
+                record = {"embedder": None, "dimension": have}
+            check_record(f"collection {self.collection!r}", record, dense_dim, embedder)
+            if embedder and not (record or {}).get("embedder"):
+                self._write_record(collection_record(embedder, dense_dim))  # made before records existed
             return
+        create_alias = self.collection == self.alias and not self.client.collection_exists(self.alias)
+        if create_alias:
+            self.collection = f"{self.alias}--{slug(embedder or 'default')}"
         self.client.create_collection(
             self.collection,
+            metadata={"vraagbaak": collection_record(embedder, dense_dim)} if embedder else None,
             vectors_config={DENSE: models.VectorParams(size=dense_dim, distance=models.Distance.COSINE)},
             sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
             shard_number=None if self.local else self.shard_number,
@@ -95,6 +139,43 @@ class QdrantStore:
                     else models.PayloadSchemaType.KEYWORD
                 )
                 self.client.create_payload_index(self.collection, name, field_schema=schema, wait=True)
+        if create_alias:
+            self.point_alias_at(self.collection)
+
+    def point_alias_at(self, target: str, drop_legacy: bool = False) -> None:
+        """Switch the alias to ``target`` in one atomic alias operation."""
+        ops: list[Any] = []
+        if self.alias_target() is not None:
+            ops.append(models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=self.alias)))
+        elif self.client.collection_exists(self.alias):
+            if not drop_legacy:
+                raise RuntimeError(
+                    f"collection {self.alias!r} is a plain collection, made before aliases; the switch needs "
+                    "its name for the alias: rerun with --drop-old to drop it and point the alias at "
+                    f"{target!r}"
+                )
+            self.client.delete_collection(self.alias)
+        ops.append(models.CreateAliasOperation(
+            create_alias=models.CreateAlias(collection_name=target, alias_name=self.alias)
+        ))
+        self.client.update_collection_aliases(change_aliases_operations=ops)
+
+    def collection_record(self) -> dict[str, object] | None:
+        if not self._exists():
+            return None
+        meta = self.client.get_collection(self.collection).config.metadata or {}
+        rec = meta.get("vraagbaak") if isinstance(meta, dict) else None
+        return dict(rec) if isinstance(rec, dict) else None
+
+    def set_collection_state(self, state: str) -> None:
+        record = self.collection_record()
+        if record is None:
+            raise RuntimeError(f"collection {self.collection!r} has no embedder record")
+        record["state"] = state
+        self._write_record(record)
+
+    def _write_record(self, record: dict[str, object]) -> None:
+        self.client.update_collection(self.collection, metadata={"vraagbaak": record})
 
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         if not points:
@@ -189,8 +270,36 @@ class QdrantStore:
             if offset is None:
                 return ids
 
+    def scroll_points(self, offset: str | None, limit: int) -> tuple[list[StoredPoint], str | None]:
+        """One page of stored points (payload and vectors) in id order, and the next page's offset."""
+        if not self._exists():
+            return [], None
+        records, nxt = self.client.scroll(
+            self.collection, limit=limit, offset=offset, with_payload=True, with_vectors=True
+        )
+        out = []
+        for r in records:
+            vec: Any = r.vector if isinstance(r.vector, dict) else {}
+            sp = vec.get(SPARSE)
+            out.append(StoredPoint(
+                chunk=Chunk.from_payload(dict(r.payload or {})),
+                dense=[float(x) for x in vec.get(DENSE) or []],
+                sparse=SparseVector(tuple(sp.indices), tuple(sp.values)) if sp is not None else None,
+            ))
+        return out, (str(nxt) if nxt is not None else None)
+
+    def existing_ids(self, point_ids: Sequence[str]) -> set[str]:
+        if not point_ids or not self._exists():
+            return set()
+        found = self.client.retrieve(self.collection, ids=list(point_ids), with_payload=False, with_vectors=False)
+        return {str(r.id) for r in found}
+
     def drop_collection(self) -> None:
-        """Remove the collection (evaluation runs use throwaway collections)."""
+        """Remove the collection, and the alias when it points here (evaluation uses throwaway ones)."""
+        if self.alias_target() == self.collection:
+            self.client.update_collection_aliases(change_aliases_operations=[
+                models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=self.alias))
+            ])
         if self._exists():
             self.client.delete_collection(self.collection)
 

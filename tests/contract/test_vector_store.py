@@ -12,13 +12,15 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from retrieval_fixtures import DOCS, corpus_points, embedder
 
 from retrieval.access import access_filter
 from retrieval.analysis import Bm25SparseEncoder
-from retrieval.stores.edge import EdgeStore
+from retrieval.stores.edge import EdgeStore, switch_shard
 from retrieval.stores.qdrant import QdrantStore
+from vraagbaak_core.errors import EmbedderMismatch
 from vraagbaak_core.ports import VectorStore
 from vraagbaak_core.types import (
     FusionParams,
@@ -27,6 +29,7 @@ from vraagbaak_core.types import (
     RangeLte,
     SearchFilter,
     SearchMode,
+    StoredPoint,
     StoreQuery,
 )
 
@@ -184,6 +187,94 @@ class TestVectorStoreContract:
         p = corpus_points()[0]
         with pytest.raises(ValueError, match="UUID"):
             store.upsert([replace(p, chunk=replace(p.chunk, chunk_id="not-a-uuid"))])
+
+
+    def test_records_the_embedder_and_refuses_another(self, store: VectorStore, tmp_path: Path,
+                                                      request: pytest.FixtureRequest) -> None:
+        fresh = make_store(request.node.callspec.params["store"], tmp_path / "fresh")
+        dim = embedder().dimension
+        fresh.ensure_collection(dim, "model-a")
+        assert fresh.collection_record() == {"embedder": "model-a", "dimension": dim, "state": "ready"}
+        fresh.ensure_collection(dim, "model-a")
+        with pytest.raises(EmbedderMismatch, match=r"filled by embedder 'model-a'.*configured embedder is 'model-b'"):
+            fresh.ensure_collection(dim, "model-b")
+        with pytest.raises(EmbedderMismatch, match="384-dim.*385-dim"):
+            fresh.ensure_collection(dim + 1, "model-a")
+        _drop(fresh)
+
+    def test_a_collection_without_record_adopts_the_first_embedder(self, store: VectorStore) -> None:
+        assert store.collection_record() is None  # the fixture made it without a name
+        store.ensure_collection(embedder().dimension, "model-a")
+        assert (store.collection_record() or {})["embedder"] == "model-a"
+        with pytest.raises(EmbedderMismatch, match="model-a"):
+            store.ensure_collection(embedder().dimension, "model-b")
+
+    def test_scroll_points_gives_every_point_with_its_vectors(self, store: VectorStore) -> None:
+        want = {p.chunk.chunk_id: p for p in corpus_points()}
+        got: dict[str, StoredPoint] = {}
+        offset: str | None = None
+        pages = 0
+        while True:
+            page, offset = store.scroll_points(offset, 3)
+            pages += 1
+            assert len(page) <= 3
+            got.update((p.chunk.chunk_id, p) for p in page)
+            if offset is None:
+                break
+        assert pages >= len(want) // 3 and set(got) == set(want)
+        for cid, p in got.items():
+            assert p.chunk == want[cid].chunk
+            assert np.allclose(p.dense, want[cid].dense, atol=1e-5)
+            w = want[cid].sparse
+            if w is not None and not w.is_empty():
+                assert p.sparse is not None
+                assert dict(zip(p.sparse.indices, p.sparse.values, strict=True)) == pytest.approx(
+                    dict(zip(w.indices, w.values, strict=True)))
+
+    def test_existing_ids(self, store: VectorStore) -> None:
+        ids = store.point_ids("bezoek")
+        missing = str(uuid.uuid4())
+        assert store.existing_ids([*ids, missing]) == set(ids)
+        assert store.existing_ids([]) == set()
+
+
+def _drop(s: VectorStore) -> None:
+    drop = getattr(s, "drop_collection", None)
+    if callable(drop) and isinstance(s, QdrantStore) and not s.local:
+        drop()
+    s.close()
+
+
+def test_edge_record_survives_reopen_and_follows_the_pointer(tmp_path: Path) -> None:
+    base = tmp_path / "qdrant-edge"
+    s = EdgeStore(base)
+    s.ensure_collection(4, "model-a")
+    s.close()
+    other = EdgeStore(tmp_path / "qdrant-edge--model-b", resolve=False)
+    other.ensure_collection(8, "model-b")
+    other.close()
+    assert EdgeStore(base).collection_record() == {"embedder": "model-a", "dimension": 4, "state": "ready"}
+    switch_shard(base, tmp_path / "qdrant-edge--model-b")
+    again = EdgeStore(base)
+    assert again.path == tmp_path / "qdrant-edge--model-b"
+    with pytest.raises(EmbedderMismatch, match="'model-b'.*'model-a'"):
+        again.ensure_collection(4, "model-a")
+    again.close()
+
+
+def test_qdrant_collection_is_an_alias_switched_atomically() -> None:
+    s = QdrantStore(":memory:", "vb")
+    s.ensure_collection(4, "model-a")
+    assert s.collection == "vb--model-a" and s.alias_target() == "vb--model-a"
+    t = QdrantStore(":memory:", "vb--model-b", client=s.client, resolve=False)
+    t.alias = "vb"
+    t.ensure_collection(8, "model-b")
+    assert t.collection == "vb--model-b"
+    s.point_alias_at("vb--model-b")
+    reopened = QdrantStore(":memory:", "vb", client=s.client)
+    assert reopened.collection == "vb--model-b"
+    assert (reopened.collection_record() or {})["embedder"] == "model-b"
+    assert s.client.collection_exists("vb--model-a")  # the old one stays
 
 
 @pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
