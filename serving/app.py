@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -13,11 +13,13 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from serving.auth import require_role
+from serving.bodylimit import BodyLimitMiddleware
 from serving.chat.router import router as chat_router
 from serving.components import Components, build_components
 from serving.documents.router import make_router as make_documents_router
-from serving.errors import envelope, install_error_handlers
+from serving.errors import install_error_handlers
 from serving.metrics import Metrics, install_metrics_middleware
+from serving.origin import LoopbackOriginMiddleware
 from vraagbaak_core import __version__
 from vraagbaak_core.settings import Settings
 from vraagbaak_core.types import Identity
@@ -36,8 +38,8 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
         app.state.components = comps
         if settings.auth.mode == "insecure-dev":
             log.warning(
-                "auth.mode is insecure-dev: every caller is %r with groups %s, on %s only",
-                settings.auth.dev_user, settings.auth.dev_groups, settings.server.host,
+                "auth.mode is insecure-dev: every caller is %r with roles %s and groups %s, on %s only",
+                settings.auth.dev_user, settings.auth.dev_roles, settings.auth.dev_groups, settings.server.host,
             )
         yield
         if components is None:
@@ -48,7 +50,6 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
         openapi_url="/openapi.json" if settings.server.docs else None,
     )
     install_error_handlers(app)
-    _install_body_limit(app, settings.limits.max_body_bytes, settings.limits.max_upload_mb)
     app.include_router(chat_router)
     app.include_router(make_documents_router())
     _install_ops(app)
@@ -56,6 +57,10 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
         _install_local_docs(app)
 
     install_metrics_middleware(app, metrics)
+    if settings.auth.mode == "insecure-dev":
+        app.add_middleware(LoopbackOriginMiddleware, bind_host=settings.server.host)
+    # outermost: counts the bytes received before anything (auth included) reads the body
+    _install_body_limit(app, settings.limits.max_body_bytes, settings.limits.max_upload_mb)
     return app
 
 
@@ -69,7 +74,7 @@ def _install_ops(app: FastAPI) -> None:
         comps: Components = request.app.state.components
         checks: dict[str, str] = {}
         try:
-            comps.store.count()
+            await comps.run_blocking(comps.store.count)
             checks["store"] = "ok"
         except Exception as err:  # noqa: BLE001 - readiness reports any backend failure
             checks["store"] = f"error: {type(err).__name__}"
@@ -109,15 +114,7 @@ def _install_local_docs(app: FastAPI) -> None:
 def _install_body_limit(app: FastAPI, max_bytes: int, max_upload_mb: float) -> None:
     upload_limit = int(max_upload_mb * 1024 * 1024)
 
-    @app.middleware("http")
-    async def _limit(request: Request, call_next: Callable[..., object]) -> Response:
-        limit = upload_limit if request.url.path.startswith("/api/documents") else max_bytes
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            return JSONResponse(
-                envelope(f"request body too large ({length} bytes; limit {limit})", "invalid_request_error",
-                         "body_too_large"),
-                413,
-            )
-        response: Response = await call_next(request)  # type: ignore[misc]
-        return response
+    def limit_for(path: str) -> int:
+        return upload_limit if path.startswith("/api/documents") else max_bytes
+
+    app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)

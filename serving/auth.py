@@ -10,9 +10,15 @@ import hashlib
 import hmac
 import json
 import logging
+import math
+import threading
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx
 import jwt
 from fastapi import Request
 
@@ -35,24 +41,90 @@ class AuthError(Exception):
         self.user_id = user_id
 
 
+_KEY_FAMILIES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
+
+
+class _Jwks:
+    """The signing keys: a local JWKS file, or an allow-listed JWKS URL fetched in a worker thread.
+
+    An unknown ``kid`` refetches the URL at most once per ``refetch_interval_s`` (key rotation),
+    so a flood of tokens with made-up key ids never turns into a flood of fetches.
+    """
+
+    def __init__(self, path: Path | None, url: str | None, refetch_interval_s: float) -> None:
+        self.path, self.url = path, url
+        self.refetch_interval_s = refetch_interval_s
+        self._keys: dict[str | None, jwt.PyJWK] = {}
+        self._fetched_at = -math.inf
+        self._lock = threading.Lock()
+        self.fetches = 0
+        if path is not None:
+            self._keys = _parse_jwks(json.loads(path.read_text()))
+
+    def _fetch(self) -> None:
+        assert self.url is not None
+        self.fetches += 1
+        self._fetched_at = time.monotonic()
+        try:
+            with httpx.Client(timeout=5.0, trust_env=False) as client:
+                resp = client.get(self.url)
+                resp.raise_for_status()
+                self._keys = _parse_jwks(resp.json())
+        except (httpx.HTTPError, ValueError) as err:
+            log.warning("JWKS fetch from %s failed: %s", self.url, type(err).__name__)
+
+    def key(self, kid: str | None) -> jwt.PyJWK:
+        """Blocking (may fetch): call from a worker thread, never on the event loop."""
+        with self._lock:
+            found = self._lookup(kid)
+            if found is None and self.url is not None:
+                if time.monotonic() - self._fetched_at >= self.refetch_interval_s:
+                    self._fetch()
+                    found = self._lookup(kid)
+            if found is None:
+                raise AuthError("token signed with an unknown key")
+            return found
+
+    def _lookup(self, kid: str | None) -> jwt.PyJWK | None:
+        if kid is not None:
+            return self._keys.get(kid)
+        return next(iter(self._keys.values())) if len(self._keys) == 1 else None
+
+
+def _parse_jwks(data: Any) -> dict[str | None, jwt.PyJWK]:
+    out: dict[str | None, jwt.PyJWK] = {}
+    for raw in data.get("keys", []) if isinstance(data, dict) else []:
+        if raw.get("use", "sig") != "sig" or raw.get("kty") == "oct":
+            continue  # encryption keys and symmetric secrets never verify a token
+        try:
+            jwk = jwt.PyJWK.from_dict(raw)
+        except jwt.PyJWTError:
+            continue
+        jwk.vraagbaak_alg = raw.get("alg")  # type: ignore[attr-defined]  # the alg the key is pinned to
+        out[raw.get("kid")] = jwk
+    return out
+
+
 class Authenticator:
     def __init__(self, settings: AuthSettings) -> None:
         self.settings = settings
-        self._jwks: jwt.PyJWKSet | None = None
-        self._jwk_client: jwt.PyJWKClient | None = None
+        self.jwks: _Jwks | None = None
         oidc = settings.oidc
         if settings.mode == "oidc":
-            if oidc.jwks_path is not None:
-                self._jwks = jwt.PyJWKSet.from_dict(json.loads(oidc.jwks_path.read_text()))
-            elif oidc.jwks_url is not None:
-                self._jwk_client = jwt.PyJWKClient(oidc.jwks_url, cache_keys=True, lifespan=3600)
+            self.jwks = _Jwks(oidc.jwks_path, oidc.jwks_url, oidc.refetch_interval_s)
+
+    async def aidentify(self, authorization: str | None) -> Identity:
+        """:meth:`identify` for the event loop: OIDC (which may fetch keys) runs in a worker thread."""
+        if self.settings.mode == "oidc":
+            return await anyio.to_thread.run_sync(self.identify, authorization)
+        return self.identify(authorization)
 
     def identify(self, authorization: str | None) -> Identity:
         s = self.settings
         if s.mode == "insecure-dev":
             return Identity(
-                user_id=s.dev_user, roles=frozenset(ROLES), groups=frozenset(s.dev_groups),
-                clearance=s.dev_clearance, auth_method="insecure-dev",
+                user_id=s.dev_user, roles=frozenset(s.dev_roles), groups=frozenset(s.dev_groups),
+                clearance=s.dev_clearance, auth_method="insecure-dev", manages=frozenset(s.dev_manages),
             )
         if not authorization or not authorization.lower().startswith("bearer "):
             raise AuthError("missing bearer credentials")
@@ -67,26 +139,35 @@ class Authenticator:
             if hmac.compare_digest(entry.key_sha256, digest):
                 return Identity(
                     user_id=entry.user_id, roles=frozenset(entry.roles), groups=frozenset(entry.groups),
-                    clearance=entry.clearance, auth_method="api-key",
+                    clearance=entry.clearance, auth_method="api-key", manages=frozenset(entry.manages),
                 )
         raise AuthError("unknown API key")
 
     def _signing_key(self, token: str) -> Any:
-        if self._jwk_client is not None:
-            return self._jwk_client.get_signing_key_from_jwt(token).key
-        assert self._jwks is not None
-        kid = jwt.get_unverified_header(token).get("kid")
-        for k in self._jwks.keys:
-            if kid is None or k.key_id == kid:
-                return k.key
-        raise AuthError("token signed with an unknown key")
+        o = self.settings.oidc
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as err:
+            raise AuthError(f"invalid token: {err}") from None
+        alg = header.get("alg")
+        if alg not in o.algorithms:
+            raise AuthError(f"token algorithm {alg!r} is not allowed")
+        assert self.jwks is not None
+        jwk = self.jwks.key(header.get("kid"))
+        # the key decides the algorithm family: an RSA key never verifies an HS*/ES* token, etc.
+        pinned = getattr(jwk, "vraagbaak_alg", None)
+        if _KEY_FAMILIES.get(str(alg)[:2]) != jwk.key_type or pinned not in (alg, None):
+            raise AuthError(f"token algorithm {alg!r} does not match its key")
+        return jwk.key
 
     def _oidc(self, token: str) -> Identity:
         o = self.settings.oidc
         try:
             claims = jwt.decode(
                 token, self._signing_key(token), algorithms=o.algorithms, audience=o.audience,
-                issuer=o.issuer, options={"require": ["exp", "sub"]},
+                issuer=o.issuer, leeway=o.leeway_s,
+                options={"require": ["exp", "nbf", "iss", "aud", o.user_claim],
+                         "verify_exp": True, "verify_nbf": True, "verify_iss": True, "verify_aud": True},
             )
         except jwt.PyJWTError as err:
             raise AuthError(f"invalid token: {err}") from None
@@ -97,6 +178,7 @@ class Authenticator:
         return Identity(
             user_id=str(claims[o.user_claim]), roles=frozenset(roles),
             groups=frozenset(_as_list(claims.get(o.groups_claim))), clearance=clearance, auth_method="oidc",
+            manages=frozenset(_as_list(claims.get(o.manages_claim))),
         )
 
 
@@ -114,15 +196,17 @@ def require_role(role: str) -> Callable[[Request], Awaitable[Identity]]:
     async def dependency(request: Request) -> Identity:
         comps = request.app.state.components
         try:
-            identity: Identity = comps.authenticator.identify(request.headers.get("authorization"))
+            identity: Identity = await comps.authenticator.aidentify(request.headers.get("authorization"))
         except AuthError as err:
-            comps.audit_auth_failure(request, err.reason)
+            await comps.run_blocking(comps.audit_auth_failure, request, err.reason)
             raise ApiError(
                 401, "authentication required: " + err.reason, "authentication_error", "invalid_api_key",
                 headers={"WWW-Authenticate": "Bearer"},
             ) from None
         if not identity.has_role(role):
-            comps.audit_auth_failure(request, f"user {identity.user_id} lacks role {role}", identity)
+            await comps.run_blocking(
+                comps.audit_auth_failure, request, f"user {identity.user_id} lacks role {role}", identity
+            )
             raise ApiError(403, f"this needs the {role!r} role", "permission_error", "forbidden")
         comps.rate_limiter.check(identity.user_id)
         request.state.identity = identity

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
+import anyio
 from fastapi import Request
 
 from ingest.pipeline import Ingestor
@@ -23,6 +27,7 @@ from vraagbaak_core.settings import PROJECT_ROOT, Settings
 from vraagbaak_core.types import Answer, Identity
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -39,6 +44,14 @@ class Components:
     audit: AuditLog
     metrics: Metrics = field(default_factory=Metrics)
     ingestor: Ingestor | None = None
+    # bounded worker threads for blocking work (see ServerSettings.worker_threads)
+    blocking: anyio.CapacityLimiter | None = None
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking ``fn`` in a worker thread, at most ``server.worker_threads`` at a time."""
+        if self.blocking is None:
+            self.blocking = anyio.CapacityLimiter(self.settings.server.worker_threads)
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self.blocking)
 
     # --- observations ---
     def observe_retrieval(self, ms: float, abstained: bool) -> None:

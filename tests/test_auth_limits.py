@@ -149,6 +149,7 @@ def test_oidc_tokens(server: dict[str, Any], rsa_key: Any) -> None:
         claims = {"sub": "j.jansen", "iss": "https://sso.example.internal", "aud": "vraagbaak",
                   "exp": int(time.time()) + 300, "roles": ["staff"], "groups": ["afdeling-a"],
                   "clearance": "vertrouwelijk"} | over
+        claims.setdefault("nbf", int(time.time()) - 5)
         return jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": "k1"})
 
     ident = auth.identify("Bearer " + token())
@@ -157,7 +158,7 @@ def test_oidc_tokens(server: dict[str, Any], rsa_key: Any) -> None:
         with pytest.raises(AuthError):
             auth.identify("Bearer " + bad)
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    forged = jwt.encode({"sub": "x", "exp": int(time.time()) + 60, "aud": "vraagbaak",
+    forged = jwt.encode({"sub": "x", "exp": int(time.time()) + 60, "nbf": int(time.time()), "aud": "vraagbaak",
                          "iss": "https://sso.example.internal"}, other, algorithm="RS256", headers={"kid": "k1"})
     with pytest.raises(AuthError):
         auth.identify("Bearer " + forged)

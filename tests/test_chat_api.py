@@ -53,7 +53,9 @@ def api(tmp_path_factory: pytest.TempPathFactory, embedder: Any, generator: Any)
 
     shutil.copytree(EXAMPLES, docs)
     (docs / "afdeling" / "kantine.txt").write_text(INJECTION, encoding="utf-8")
-    settings = make_settings(tmp, generator={"max_tokens": 48})
+    # the dev identity is staff only by default; this pilot also uploads (IT's path)
+    settings = make_settings(tmp, generator={"max_tokens": 48},
+                             auth={"dev_roles": ["staff", "ingest"], "dev_manages": ["iedereen"]})
     counting = CountingGenerator(generator)
     comps = build_components(settings, embedder=embedder, generator=counting)
     ingestor = comps.ingestor

@@ -17,7 +17,7 @@ from vraagbaak_core.types import Identity
 
 
 def _it() -> Identity:
-    return Identity(user_id="it-beheer", roles=frozenset({"ingest"}))
+    return Identity(user_id="it-beheer", roles=frozenset({"ingest"}), manages=frozenset({"zorg", "ict", "x"}))
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,11 @@ PROJECT_ROOT = Path(
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "default.yaml"
 
 UNSAFE_SECRETS = {"changethis", "changeme", "secret", "password", ""}
+# JWS algorithms accepted for OIDC tokens: asymmetric only (never "none", never HS*: a public key
+# must not double as an HMAC secret).
+OIDC_ALGORITHMS = frozenset({
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+})
 
 
 class ConfigError(ValueError):
@@ -190,6 +195,9 @@ class ApiKey(_Section):
     roles: list[Literal["staff", "ingest", "auditor", "admin"]] = ["staff"]
     groups: list[str] = []
     clearance: str = "intern"
+    # The access groups whose documents this key may upload, list, replace and erase (the
+    # ``ingest`` role is scoped to them; ``admin`` manages every document).
+    manages: list[str] = []
 
     @field_validator("key_sha256")
     @classmethod
@@ -208,7 +216,22 @@ class OidcSettings(_Section):
     roles_claim: str = "roles"
     groups_claim: str = "groups"
     clearance_claim: str = "clearance"
+    manages_claim: str = "manages"  # the groups an ingest identity manages
     user_claim: str = "sub"
+    leeway_s: int = Field(default=30, ge=0, le=300)
+    # an unknown ``kid`` refetches the JWKS at most once per this interval (key rotation)
+    refetch_interval_s: float = Field(default=60.0, ge=1.0)
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric_only(cls, v: list[str]) -> list[str]:
+        bad = [a for a in v if a not in OIDC_ALGORITHMS]
+        if bad or not v:
+            raise ValueError(
+                f"not allowed: {bad or 'an empty list'}; use asymmetric algorithms only "
+                f"({', '.join(sorted(OIDC_ALGORITHMS))}); 'none' and HS* are refused"
+            )
+        return v
 
 
 class AuthSettings(_Section):
@@ -219,6 +242,9 @@ class AuthSettings(_Section):
     dev_user: str = "dev"
     dev_groups: list[str] = ["iedereen"]
     dev_clearance: str = "intern"
+    # staff only unless configured otherwise (e.g. [staff, ingest] to upload from a local pilot)
+    dev_roles: list[Literal["staff", "ingest", "auditor", "admin"]] = ["staff"]
+    dev_manages: list[str] = []  # groups the dev identity manages when it has the ingest role
 
 
 class LimitSettings(_Section):
@@ -235,6 +261,9 @@ class ServerSettings(_Section):
     docs: bool = True  # Swagger/ReDoc served from local assets only
     allow_passthrough: bool = False  # chat without retrieval ("retrieval": false); benchmarks only
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # worker threads for blocking work off the event loop (embedding, store queries, tokenizing,
+    # audit fsync); requests beyond this wait for a thread, the loop itself never blocks
+    worker_threads: int = Field(default=8, ge=1, le=256)
 
 
 class AuditSettings(_Section):
@@ -310,8 +339,16 @@ class Settings(BaseSettings):
                 "auth.mode is 'api-key' but auth.api_keys is empty; add hashed keys "
                 "(vraagbaak auth hash-key) or set auth.mode: insecure-dev for a local pilot"
             )
-        elif self.auth.mode == "oidc" and not (self.auth.oidc.jwks_path or self.auth.oidc.jwks_url):
-            raise ConfigError("auth.mode is 'oidc' but neither auth.oidc.jwks_path nor jwks_url is set")
+        elif self.auth.mode == "oidc":
+            o = self.auth.oidc
+            if not (o.jwks_path or o.jwks_url):
+                raise ConfigError("auth.mode is 'oidc' but neither auth.oidc.jwks_path nor jwks_url is set")
+            missing = [n for n, v in (("issuer", o.issuer), ("audience", o.audience)) if not v]
+            if missing:
+                raise ConfigError(
+                    f"auth.mode is 'oidc' but auth.oidc.{' and auth.oidc.'.join(missing)} "
+                    "is not set; tokens are only accepted for a named issuer and audience"
+                )
         for name, secret in (("store.api_key", self.store.api_key), ("generator.api_key", self.generator.api_key),
                              ("embedder.api_key", self.embedder.api_key)):
             if secret is not None and secret.strip().lower() in UNSAFE_SECRETS:

@@ -162,6 +162,7 @@ class Identity:
     groups: frozenset[str] = frozenset()
     clearance: str = "openbaar"
     auth_method: str = "none"
+    manages: frozenset[str] = frozenset()  # groups whose documents an ingest identity manages
 
     def has_role(self, role: str) -> bool:
         return role in self.roles or "admin" in self.roles

@@ -123,13 +123,16 @@ async def chat_completions(
         raise ApiError(400, str(err)) from None
     messages = _messages(body)
     params = _params(body, comps)
-    prep = comps.chat.prepare(messages, identity, params, rfilter, use_retrieval=body.retrieval)
+    # embedding, store queries and prompt tokenizing block: a worker thread, never the event loop
+    prep = await comps.run_blocking(
+        comps.chat.prepare, messages, identity, params, rfilter, use_retrieval=body.retrieval
+    )
     comps.observe_retrieval(prep.retrieval_ms, abstained=prep.abstain and body.retrieval)
     model = RAG_MODEL if body.model == RAG_MODEL else comps.generator.model_name
 
     if prep.abstain and body.retrieval:
         answer = comps.chat.abstention(prep)
-        comps.audit_question(request, identity, prep.query, answer)
+        await comps.run_blocking(comps.audit_question, request, identity, prep.query, answer)
         if not body.stream:
             return _response(model, answer)
         return _sse(_abstain_events(model, answer))
@@ -137,7 +140,7 @@ async def chat_completions(
     if not body.stream:
         async with comps.gate.slot():
             answer = await comps.chat.answer(prep, params)
-        comps.audit_question(request, identity, prep.query, answer)
+        await comps.run_blocking(comps.audit_question, request, identity, prep.query, answer)
         return _response(model, answer)
     # Streaming holds its slot for as long as the stream runs. The first piece is awaited before
     # the response starts, so an unreachable or full upstream is still a clean 503 with Retry-After.
@@ -201,17 +204,17 @@ async def _stream_events(
 ) -> AsyncIterator[dict[str, Any]]:
     cid, created = completion_id(), int(time.time())
 
-    def event(ev: StreamDelta | StreamEnd) -> dict[str, Any]:
+    async def event(ev: StreamDelta | StreamEnd) -> dict[str, Any]:
         if isinstance(ev, StreamDelta):
             return chunk_payload(cid, created, model, {"content": ev.text})
-        comps.audit_question(request, identity, query, ev.answer)
+        await comps.run_blocking(comps.audit_question, request, identity, query, ev.answer)
         return _final(cid, created, model, ev.answer)
 
     try:
         yield chunk_payload(cid, created, model, {"role": "assistant", "content": ""})
-        yield event(first)
+        yield await event(first)
         async for ev in stream:
-            yield event(ev)
+            yield await event(ev)
     except GeneratorError as err:
         log.warning("stream ended by generator error: %s", type(err).__name__)
         yield {"error": {"message": str(err), "type": "generator_error", "code": "generator_error"}}

@@ -9,7 +9,7 @@ its own id, unless the form names the upload it replaces (``replace=<doc_id>``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile, status
@@ -23,7 +23,7 @@ from serving.documents.protocol import DeleteResult, DocumentList, DocumentOut, 
 from serving.errors import ApiError
 from serving.ingest_audit import audit_erasure, audit_results
 from vraagbaak_core.audit import AuditLog
-from vraagbaak_core.types import Identity
+from vraagbaak_core.types import PUBLIC_GROUP, Identity
 
 RequireIngest = Callable[..., Awaitable[Identity]] | Callable[..., Identity]
 
@@ -61,6 +61,28 @@ def _groups(raw: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(g.strip() for g in (raw or "").split(",") if g.strip()))
 
 
+def manages(identity: Identity, groups: Iterable[str]) -> bool:
+    """Whether an ingest identity may see, replace or erase a document with these groups: ``admin``
+    manages every document; anyone else only documents whose every group (the public marker
+    aside) is one it manages, and at least one."""
+    if "admin" in identity.roles:
+        return True
+    own = set(groups) - {PUBLIC_GROUP}
+    return bool(own) and own <= identity.manages
+
+
+def _check_upload_scope(identity: Identity, labels: Labels) -> None:
+    if "admin" in identity.roles:
+        return
+    outside = sorted(set(labels.groups) - identity.manages - {PUBLIC_GROUP})
+    if outside:
+        raise ApiError(403, f"you do not manage the group(s) {', '.join(outside)}", "permission_error",
+                       "group_not_managed")
+    if labels.public and not labels.groups:
+        raise ApiError(403, "a public document needs one of the groups you manage as well", "permission_error",
+                       "group_not_managed")
+
+
 def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
     if require_ingest is None:
         from serving.auth import require_role
@@ -79,12 +101,22 @@ def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
         replace: Annotated[
             str | None, Form(description="doc_id of an earlier upload that this file replaces")
         ] = None,
+        identity: Identity = Depends(require_ingest),  # the router's own check, cached per request
     ) -> Any:
         ingestor = get_ingestor(request)
         try:
             labels = Labels(groups=_groups(groups), classification=classification, public=public)
         except LabelError as err:
             raise ApiError(400, str(err), "invalid_request_error", "invalid_labels") from None
+        _check_upload_scope(identity, labels)
+        if replace:
+            try:
+                replaced = ingestor.get_document(replace)
+            except DocumentNotFound as err:
+                raise ApiError(404, str(err), "not_found", "document_not_found") from None
+            if not manages(identity, replaced.groups):
+                raise ApiError(403, f"{replaced.source} belongs to groups you do not manage", "permission_error",
+                               "group_not_managed")
         limit = ingestor.max_bytes
         data = await file.read(limit + 1)
         if len(data) > limit:
@@ -102,7 +134,8 @@ def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
             raise ApiError(409, str(err), "invalid_request_error", "not_an_upload") from None
         audit = _audit(request)
         if audit is not None:
-            audit_results(audit, ingestor, [result], user_id=_actor(request), network_access_point=_client(request))
+            await run_in_threadpool(audit_results, audit, ingestor, [result], user_id=_actor(request),
+                                    network_access_point=_client(request))
         if result.status == "failed":
             raise ApiError(422, f"{result.source}: {result.reason}", "invalid_request_error", "unprocessable")
         body = UploadResult(
@@ -113,9 +146,11 @@ def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
         return JSONResponse(body.model_dump(), status_code=code)
 
     @router.get("", response_model=DocumentList)
-    async def list_documents(request: Request) -> DocumentList:
+    async def list_documents(
+        request: Request, identity: Identity = Depends(require_ingest)
+    ) -> DocumentList:
         ingestor = get_ingestor(request)
-        docs = await run_in_threadpool(ingestor.list_documents)
+        docs = [d for d in await run_in_threadpool(ingestor.list_documents) if manages(identity, d.groups)]
         return DocumentList(
             data=[
                 DocumentOut(
@@ -128,23 +163,30 @@ def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
         )
 
     @router.delete("/{doc_id}", response_model=DeleteResult)
-    async def delete_document(request: Request, doc_id: str) -> DeleteResult:
+    async def delete_document(
+        request: Request, doc_id: str, identity: Identity = Depends(require_ingest)
+    ) -> DeleteResult:
         ingestor = get_ingestor(request)
         audit = _audit(request)
         try:
-            classification = ingestor.get_document(doc_id).classification
+            info = ingestor.get_document(doc_id)
+            if not manages(identity, info.groups):
+                raise ApiError(403, f"document {doc_id} belongs to groups you do not manage", "permission_error",
+                               "group_not_managed")
+            classification = info.classification
             removed = await run_in_threadpool(ingestor.delete_document, doc_id)
         except DocumentNotFound as err:
             raise ApiError(404, str(err), "not_found", "document_not_found") from None
         except ErasureError as err:
             msg = f"erasure not verified: {err}"
             if audit is not None:
-                audit_erasure(audit, doc_id, classification, user_id=_actor(request),
-                              network_access_point=_client(request), ok=False, reason=msg)
+                await run_in_threadpool(audit_erasure, audit, doc_id, classification, user_id=_actor(request),
+                                        network_access_point=_client(request), ok=False, reason=msg)
             raise ApiError(500, msg, "server_error", "erasure_unverified") from None
         if audit is not None:
-            audit_erasure(audit, doc_id, classification, user_id=_actor(request),
-                          network_access_point=_client(request), ok=True, reason=f"{removed} chunks removed, 0 left")
+            await run_in_threadpool(audit_erasure, audit, doc_id, classification, user_id=_actor(request),
+                                    network_access_point=_client(request), ok=True,
+                                    reason=f"{removed} chunks removed, 0 left")
         return DeleteResult(doc_id=doc_id, deleted_chunks=removed)
 
     return router

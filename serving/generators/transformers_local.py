@@ -96,7 +96,8 @@ class TransformersGenerator:
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
                 return cancelled.is_set()
 
-        inputs = self._prompt_ids(messages)
+        loop = asyncio.get_running_loop()
+        inputs = await loop.run_in_executor(None, self._prompt_ids, messages)  # chat template: blocking
         streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs = self._generate_kwargs(inputs, params, streamer, _Cancel())
         failure: list[BaseException] = []
@@ -111,7 +112,6 @@ class TransformersGenerator:
 
         thread = threading.Thread(target=run, name="generate", daemon=True)
         thread.start()
-        loop = asyncio.get_running_loop()
         sentinel = object()
         it = iter(streamer)
         try:
