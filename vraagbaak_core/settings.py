@@ -218,7 +218,7 @@ class OidcSettings(_Section):
     clearance_claim: str = "clearance"
     manages_claim: str = "manages"  # the groups an ingest identity manages
     user_claim: str = "sub"
-    leeway_s: int = Field(default=30, ge=0, le=300)
+    leeway_s: int = Field(default=0, ge=0, le=300)  # clock skew allowed on exp/nbf, seconds
     # an unknown ``kid`` refetches the JWKS at most once per this interval (key rotation)
     refetch_interval_s: float = Field(default=60.0, ge=1.0)
 
