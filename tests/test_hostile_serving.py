@@ -372,7 +372,7 @@ class _JwksServer:
         self.hits = 0
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 outer.hits += 1
                 time.sleep(delay_s)
                 body = json.dumps(jwks).encode()
