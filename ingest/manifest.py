@@ -10,6 +10,13 @@ A document set may carry a small manifest file ``vraagbaak.yaml`` in its root fo
         classification: vertrouwelijk
       - match: "publiek/"
         public: true
+      - match: "protocollen/handhygiene-v4.pdf"   # document control (see ingest.doccontrol)
+        version: "4"
+        status: vastgesteld                    # concept | vastgesteld | vervallen
+        review_date: 2027-03-01
+        family: handhygiene
+      - match: "dossiers/"
+        patient_data: allowed                  # the patient-data guard is off for these files
 
 Precedence, lowest first: ``ingest.default_classification`` from settings, the manifest's
 top-level defaults, the command-line flags, then matching manifest rules in file order.
@@ -25,10 +32,12 @@ import fnmatch
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError, field_validator, model_validator
 
 from ingest.errors import LabelError
 from vraagbaak_core.types import CLASSIFICATIONS, PUBLIC_GROUP
@@ -57,6 +66,36 @@ class _LabelFields(BaseModel):
     groups: list[str] | None = None
     classification: str | None = None
     public: bool | None = None
+    # document control (ingest.doccontrol): checked here, merged with the file's own properties
+    owner: str | None = None
+    version: str | None = None
+    status: str | None = None
+    valid_from: str | date | None = None
+    review_date: str | date | None = None
+    expires: str | date | None = None
+    family: str | None = None
+    supersedes: list[str] | str | None = None
+    # "allowed" switches the patient-data guard off for the files this layer covers
+    patient_data: Literal["allowed", "guarded"] | None = None
+
+    @field_validator("version", "family", "owner", mode="before")
+    @classmethod
+    def _as_text(cls, v: object) -> object:
+        return str(v) if isinstance(v, int | float) else v
+
+    def control_fields(self) -> dict[str, Any]:
+        from ingest.doccontrol import FIELDS, validate_fields
+
+        raw = {k: getattr(self, k) for k in FIELDS if getattr(self, k) is not None}
+        try:
+            return validate_fields(raw)
+        except LabelError as err:
+            raise ValueError(str(err)) from None
+
+    @model_validator(mode="after")
+    def _valid_control(self) -> _LabelFields:
+        self.control_fields()
+        return self
 
     @field_validator("classification")
     @classmethod
@@ -127,13 +166,20 @@ class DocumentLabels:
 
     groups: tuple[str, ...]
     classification: str
+    # document control from vraagbaak.yaml: the set's defaults and the matching rules' values
+    control_defaults: tuple[tuple[str, Any], ...] = ()
+    control_rules: tuple[tuple[str, Any], ...] = ()
+    patient_data_allowed: bool = False
 
     @property
     def public(self) -> bool:
         return PUBLIC_GROUP in self.groups
 
     def fingerprint(self) -> str:
-        raw = json.dumps([sorted(self.groups), self.classification])
+        parts: list[Any] = [sorted(self.groups), self.classification]
+        if self.control_defaults or self.control_rules or self.patient_data_allowed:
+            parts += [list(self.control_defaults), list(self.control_rules), self.patient_data_allowed]
+        raw = json.dumps(parts, default=str)
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
@@ -143,6 +189,12 @@ def resolve_labels(
     groups: list[str] | None = None
     classification: str | None = None
     public = False
+    control_defaults: dict[str, Any] = manifest.control_fields() if manifest is not None else {}
+    control_rules: dict[str, Any] = {}
+    patient_data = manifest.patient_data if manifest is not None else None
+    for rule in manifest.matching_rules(rel_path) if manifest is not None else []:
+        control_rules.update(rule.control_fields())
+        patient_data = rule.patient_data or patient_data
     layers: list[_LabelFields] = []
     if manifest is not None:
         layers.append(manifest)
@@ -170,4 +222,9 @@ def resolve_labels(
             "no access groups: give --groups, a vraagbaak.yaml entry, "
             "or --public for a world-readable document"
         )
-    return DocumentLabels(groups=final_groups, classification=classification or default_classification)
+    return DocumentLabels(
+        groups=final_groups, classification=classification or default_classification,
+        control_defaults=tuple(sorted(control_defaults.items())),
+        control_rules=tuple(sorted(control_rules.items())),
+        patient_data_allowed=patient_data == "allowed",
+    )

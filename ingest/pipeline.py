@@ -34,10 +34,12 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
 
 from ingest.chunking import ChunkDraft, Chunker
+from ingest.doccontrol import Versioned, lifecycles, resolve_control
 from ingest.errors import DocumentNotFound, ErasureError, LabelError, ReplaceError
 from ingest.loaders.limits import LoaderLimits
 from ingest.manifest import MANIFEST_NAME, DocumentLabels, Labels, Manifest, load_manifest, resolve_labels
@@ -46,7 +48,7 @@ from ingest.state import UPLOAD_SET, DocRecord, IngestState
 from ingest.worker import ParseResult, ParserPool, ParseTask, WorkerConfig
 from vraagbaak_core.ports import Embedder, SparseEncoder, VectorStore
 from vraagbaak_core.settings import Settings
-from vraagbaak_core.types import Chunk, ParsedDocument, StoredPoint
+from vraagbaak_core.types import Chunk, DocControl, ParsedDocument, StoredPoint
 
 log = logging.getLogger(__name__)
 
@@ -311,6 +313,7 @@ class Ingestor:
                     for rec in plan.remove:
                         n = self._erase(rec.doc_id)
                         emit(DocumentResult(rec.source, "deleted", rec.doc_id, n, title=rec.title))
+            self.refresh_lifecycles()
             report.seconds = time.perf_counter() - t0
             return report
 
@@ -435,6 +438,7 @@ class Ingestor:
                     return result
             item.data = data
             self._run([item], report, None, on_result)
+            self.refresh_lifecycles()
             return report.results[0]
 
     def _same_upload(self, source: str, sha256: str, labels: DocumentLabels) -> DocRecord | None:
@@ -449,7 +453,9 @@ class Ingestor:
     def delete_document(self, doc_id: str) -> int:
         """Remove every chunk and vector of a document, verify the store holds none; chunks removed."""
         with self._lock:
-            return self._erase(doc_id)
+            n = self._erase(doc_id)
+            self.refresh_lifecycles()
+            return n
 
     def list_documents(self) -> list[DocumentInfo]:
         return [_info(r) for r in self.state.all() if r.committed]
@@ -567,6 +573,11 @@ class Ingestor:
             title = item.known.title if item.known else ""
             run.done(DocumentResult(item.source, "unchanged", item.doc_id, n, title=title))
             return
+        try:
+            control = self._control(item, res)
+        except LabelError as err:
+            run.done(DocumentResult(item.source, "failed", item.doc_id, reason=str(err)))
+            return
         drafts = res.drafts
         if drafts is None:
             drafts = self._chunk_in_main(res)
@@ -579,12 +590,45 @@ class Ingestor:
                 chunk_id=chunk_id_for(item.doc_id, d.index, d.text), doc_id=item.doc_id, index=d.index,
                 text=d.text, title=res.title, source=item.source, page=d.page, section=d.section,
                 groups=item.labels.groups, classification=item.labels.classification, language=res.language,
-                doc_sha256=res.sha256, ingested_at=now,
+                doc_sha256=res.sha256, ingested_at=now, control=control,
             )
             for d in drafts
         ]
         dw = _DocWrite(item, res, chunks, remaining=len(chunks))
         run.queue.extend((dw, c) for c in chunks)
+
+    def _control(self, item: _Item, res: ParseResult) -> DocControl:
+        """Document control from vraagbaak.yaml and the file's properties, with its lifecycle as of now."""
+        labels = item.labels
+        control = resolve_control([dict(labels.control_defaults), res.properties, dict(labels.control_rules)])
+        if control.is_empty() or control.lifecycle != "current":
+            return control
+        others = [v for v in self._versioned() if v.doc_id != item.doc_id]
+        mine = Versioned(item.doc_id, item.source, control, _now())
+        return dc_replace(control, lifecycle=lifecycles([*others, mine])[item.doc_id])
+
+    def _versioned(self) -> list[Versioned]:
+        return [
+            Versioned(r.doc_id, r.source, DocControl.from_dict(r.control), r.ingested_at)
+            for r in self.state.all() if r.committed and r.control
+        ]
+
+    def refresh_lifecycles(self) -> int:
+        """Re-derive which version of each family answers; update the store first, then the state.
+
+        Run after every ingest and erasure: a new version supersedes the old one, erasing the
+        current one lets the previous answer again. Returns the number of documents changed.
+        """
+        with self._lock:
+            docs = self._versioned()
+            changed = 0
+            for doc_id, lifecycle in lifecycles(docs).items():
+                have = next(d.control.lifecycle for d in docs if d.doc_id == doc_id)
+                if have != lifecycle:
+                    self.store.set_document_payload(doc_id, {"lifecycle": lifecycle})
+                    self.state.set_lifecycle(doc_id, lifecycle)
+                    changed += 1
+            return changed
 
     def _chunk_in_main(self, res: ParseResult) -> list[ChunkDraft]:
         if self._main_chunker is None:
@@ -643,6 +687,7 @@ class Ingestor:
                     groups=item.labels.groups, classification=item.labels.classification,
                     language=res.language, size=res.size, chunk_ids=new_ids,
                     ingested_at=dw.chunks[0].ingested_at, source_set=item.source_set,
+                    control={} if dw.chunks[0].control.is_empty() else dw.chunks[0].control.to_dict(),
                 )
                 self.state.commit_write(rec, stale[item.doc_id])
         for dw in finished:  # final now: report it (and let the caller audit it) before anything else
@@ -685,6 +730,7 @@ def _info(r: DocRecord) -> DocumentInfo:
         doc_id=r.doc_id, source=r.source, title=r.title, format=r.format, groups=r.groups,
         classification=r.classification, language=r.language, chunks=len(r.chunk_ids),
         sha256=r.sha256, size=r.size, ingested_at=r.ingested_at, status=r.status, source_set=r.source_set,
+        control=DocControl.from_dict(r.control),
     )
 
 

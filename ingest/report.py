@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from vraagbaak_core.types import DocControl
+
 Status = Literal["added", "updated", "unchanged", "deleted", "failed"]
 STATUSES: tuple[Status, ...] = ("added", "updated", "unchanged", "deleted", "failed")
 
@@ -124,8 +126,10 @@ class DocumentInfo:
     ingested_at: str
     status: str
     source_set: str = ""
+    control: DocControl = field(default_factory=DocControl)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["groups"] = list(self.groups)
+        d["control"] = self.control.to_dict()
         return d

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SCHEMA_VERSION = 2
 UPLOAD_SET = "uploads"  # the source set of documents uploaded through the API
@@ -55,6 +56,10 @@ CREATE TABLE IF NOT EXISTS documents (
 );
 CREATE INDEX IF NOT EXISTS documents_root ON documents (root);
 """
+# Columns added after schema 1 was released (added in place when missing).
+_ADDED_COLUMNS = {
+    "control": "TEXT NOT NULL DEFAULT '{}'",  # document control (ingest.doccontrol), JSON
+}
 
 _SCHEMA_V2 = """
 CREATE TABLE IF NOT EXISTS source_sets (
@@ -91,6 +96,7 @@ class DocRecord:
     status: str = "done"
     ingested_at: str = ""
     source_set: str = ""
+    control: dict[str, Any] = field(default_factory=dict)
 
     @property
     def committed(self) -> bool:
@@ -117,6 +123,7 @@ def _row(r: sqlite3.Row) -> DocRecord:
         status=r["status"],
         ingested_at=r["ingested_at"],
         source_set=r["source_set"],
+        control=json.loads(r["control"] or "{}"),
     )
 
 
@@ -150,6 +157,10 @@ class IngestState:
         else:
             self._db.executescript(_SCHEMA)
             self._db.executescript(_SCHEMA_V2)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(documents)")}
+        for column, decl in _ADDED_COLUMNS.items():
+            if column not in have:
+                self._db.execute(f"ALTER TABLE documents ADD COLUMN {column} {decl}")
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _migrate_v1(self) -> None:
@@ -272,13 +283,25 @@ class IngestState:
             self._db.execute(
                 """UPDATE documents SET source=?, root=?, sha256=?, labels_fp=?, title=?, format=?, groups=?,
                    classification=?, language=?, size=?, chunk_ids=?, pending_ids=NULL, stale_ids=?,
-                   status='done', ingested_at=?, source_set=? WHERE doc_id=?""",
+                   status='done', ingested_at=?, source_set=?, control=? WHERE doc_id=?""",
                 (
                     rec.source, rec.root, rec.sha256, rec.labels_fp, rec.title, rec.format,
                     json.dumps(list(rec.groups)), rec.classification, rec.language, rec.size,
                     json.dumps(rec.chunk_ids), json.dumps(stale_ids) if stale_ids else None,
-                    rec.ingested_at, rec.source_set or rec.root, rec.doc_id,
+                    rec.ingested_at, rec.source_set or rec.root, json.dumps(rec.control), rec.doc_id,
                 ),
+            )
+
+    def set_lifecycle(self, doc_id: str, lifecycle: str) -> None:
+        """Record where a document stands for answering (current, superseded, vervallen)."""
+        with self._lock:
+            row = self._db.execute("SELECT control FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+            if row is None:
+                return
+            control = json.loads(row["control"] or "{}")
+            control["lifecycle"] = lifecycle
+            self._db.execute(
+                "UPDATE documents SET control = ? WHERE doc_id = ?", (json.dumps(control), doc_id)
             )
 
     def clear_stale(self, doc_id: str) -> None:

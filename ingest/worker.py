@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from ingest.chunking import ChunkDraft
 from ingest.detect import detect_format
+from ingest.doccontrol import properties_from
 from ingest.errors import LoadError
 from ingest.loaders.limits import LoaderLimits
 
@@ -75,6 +76,7 @@ class ParseResult:
     blocks: list[Any] = field(default_factory=list)  # Block, when chunking happens in the parent
     drafts: list[ChunkDraft] | None = None
     seconds: float = 0.0
+    properties: dict[str, Any] = field(default_factory=dict)  # document-control fields the file states
 
 
 # ---------------------------------------------------------------- the worker process
@@ -121,7 +123,8 @@ class _WorkerState:
         text = doc.text
         language = self.detect_language(text[:20000])
         result = ParseResult(
-            task.key, "parsed", sha256=sha, size=size, title=doc.title, format=doc.format, language=language
+            task.key, "parsed", sha256=sha, size=size, title=doc.title, format=doc.format, language=language,
+            properties=properties_from(doc.properties),
         )
         if self.chunker is not None:
             result.drafts = self.chunker.chunk(doc)

@@ -7,6 +7,8 @@ filter that a request asks for is intersected with this one, never substituted f
 
 from __future__ import annotations
 
+from datetime import date
+
 from vraagbaak_core.types import (
     PUBLIC_GROUP,
     Identity,
@@ -14,6 +16,7 @@ from vraagbaak_core.types import (
     RangeLte,
     SearchFilter,
     classification_level,
+    day_number,
 )
 
 
@@ -32,3 +35,19 @@ def access_filter(identity: Identity) -> SearchFilter:
 def restrict(identity: Identity, request_filter: SearchFilter | None) -> SearchFilter:
     """The access filter intersected with what the request asks for."""
     return access_filter(identity).intersect(request_filter)
+
+
+def current_filter(today: date | None = None) -> SearchFilter:
+    """Only documents that may answer: not ``vervallen``, not superseded, not expired.
+
+    Written as exclusions (``must_not``), so chunks without document-control fields (documents
+    that state none, or an index from before these fields) keep answering. A document expires at
+    the start of its ``expires`` day.
+    """
+    today = today or date.today()
+    return SearchFilter(
+        must_not=(
+            MatchAny(key="lifecycle", values=("superseded", "vervallen")),
+            RangeLte(key="expires_day", value=day_number(today.isoformat())),
+        )
+    )

@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from retrieval.access import restrict
+from retrieval.access import current_filter, restrict
 from vraagbaak_core.ports import Embedder, Reranker, SparseEncoder, VectorStore
 from vraagbaak_core.settings import RetrievalSettings, Settings
 from vraagbaak_core.types import (
@@ -149,7 +149,7 @@ class Retriever:
         limit: int = 100,
     ) -> list[Hit]:
         """Chunks best first, access-filtered, without gate or shaping (for evaluation)."""
-        flt = restrict(identity, request_filter)
+        flt = self._filter(identity, request_filter)
         return self.store.query(self._adapt(self._request(query, flt, mode or self.settings.mode, limit)))
 
     def search(
@@ -164,7 +164,7 @@ class Retriever:
         s = self.settings
         mode = mode or s.mode
         top_k = top_k or s.top_k
-        flt = restrict(identity, request_filter)
+        flt = self._filter(identity, request_filter)
         limit = top_k * (s.max_chunks_per_doc + 1)
         if self.reranker is not None:
             limit = max(limit, s.reranker.candidates)
@@ -175,6 +175,13 @@ class Retriever:
         if self.reranker is not None:
             hits = self.reranker.rerank(query, hits, len(hits))
         return shape(hits, top_k, s.max_chunks_per_doc, s.merge_adjacent)
+
+    def _filter(self, identity: Identity, request_filter: SearchFilter | None) -> SearchFilter:
+        """The access filter ∩ the request's, and (by default) current documents only."""
+        flt = restrict(identity, request_filter)
+        if self.settings.current_only:
+            flt = flt.intersect(current_filter())
+        return flt
 
     def lexical_coverage(self, request: StoreQuery) -> float:
         """Coverage of the request's sparse query by its best visible sparse hit (0 without one)."""

@@ -7,7 +7,7 @@ One adapter per backend lives next to the code that uses it (``retrieval.stores.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -81,6 +81,10 @@ class VectorStore(Protocol):
     def delete_points(self, point_ids: Sequence[str]) -> None: ...
 
     def delete_document(self, doc_id: str) -> None: ...
+
+    def set_document_payload(self, doc_id: str, payload: dict[str, Any]) -> None:
+        """Set (merge) payload fields on every chunk of a document (its lifecycle, for one)."""
+        ...
 
     def count(self, doc_id: str | None = None) -> int: ...
 

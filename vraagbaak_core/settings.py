@@ -164,6 +164,8 @@ class RetrievalSettings(_Section):
     min_score: float = 0.0
     min_dense_score: float = 0.2
     reranker: RerankerSettings = RerankerSettings()
+    # Answer only from current documents: not vervallen, not expired, not superseded (issue 13).
+    current_only: bool = True
 
 
 class IngestSettings(_Section):

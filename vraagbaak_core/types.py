@@ -32,6 +32,57 @@ class SparseVector:
         return not self.indices
 
 
+DOC_STATUSES: tuple[str, ...] = ("concept", "vastgesteld", "vervallen")
+# Where a document stands for answering: set by ingest from its status and its family.
+LIFECYCLES: tuple[str, ...] = ("current", "superseded", "vervallen")
+
+
+@dataclass(frozen=True)
+class DocControl:
+    """Document-control metadata (quality-system fields); dates are ISO ``YYYY-MM-DD`` strings."""
+
+    owner: str | None = None
+    version: str | None = None
+    status: str | None = None  # one of DOC_STATUSES, or None when the document states none
+    valid_from: str | None = None
+    review_date: str | None = None
+    expires: str | None = None
+    family: str | None = None
+    supersedes: tuple[str, ...] = ()
+    lifecycle: str = "current"  # one of LIFECYCLES
+
+    def is_empty(self) -> bool:
+        return self == DocControl(lifecycle=self.lifecycle)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "owner": self.owner, "version": self.version, "status": self.status,
+            "valid_from": self.valid_from, "review_date": self.review_date, "expires": self.expires,
+            "family": self.family, "supersedes": list(self.supersedes), "lifecycle": self.lifecycle,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> DocControl:
+        if not d:
+            return cls()
+
+        def opt(key: str) -> str | None:
+            v = d.get(key)
+            return None if v is None else str(v)
+
+        return cls(
+            owner=opt("owner"), version=opt("version"), status=opt("status"),
+            valid_from=opt("valid_from"), review_date=opt("review_date"), expires=opt("expires"),
+            family=opt("family"), supersedes=tuple(str(x) for x in d.get("supersedes") or ()),
+            lifecycle=str(d.get("lifecycle") or "current"),
+        )
+
+
+def day_number(iso: str) -> int:
+    """``2026-03-01`` → 20260301: an integer that orders like the date (for range filters)."""
+    return int(iso[:10].replace("-", ""))
+
+
 @dataclass(frozen=True)
 class Chunk:
     """One retrievable piece of a document, with everything its citation needs."""
@@ -49,9 +100,15 @@ class Chunk:
     language: str = "nl"
     doc_sha256: str = ""
     ingested_at: str = ""
+    control: DocControl = field(default_factory=DocControl)
 
     def payload(self) -> dict[str, Any]:
-        return {
+        control = self.control.to_dict()
+        lifecycle = control.pop("lifecycle")
+        extra: dict[str, Any] = {"control": control, "lifecycle": lifecycle}
+        if self.control.expires:
+            extra["expires_day"] = day_number(self.control.expires)
+        return extra | {
             "chunk_id": self.chunk_id,
             "doc_id": self.doc_id,
             "index": self.index,
@@ -84,6 +141,9 @@ class Chunk:
             language=str(payload.get("language", "nl")),
             doc_sha256=str(payload.get("doc_sha256", "")),
             ingested_at=str(payload.get("ingested_at", "")),
+            control=DocControl.from_dict(
+                {**(payload.get("control") or {}), "lifecycle": payload.get("lifecycle") or "current"}
+            ),
         )
 
 
@@ -127,11 +187,12 @@ class SearchFilter:
     """A conjunction of conditions. Intersection is concatenation, never replacement."""
 
     must: tuple[Condition, ...] = ()
+    must_not: tuple[Condition, ...] = ()  # a point matching any of these is excluded
 
     def intersect(self, other: SearchFilter | None) -> SearchFilter:
         if other is None:
             return self
-        return SearchFilter(must=self.must + other.must)
+        return SearchFilter(must=self.must + other.must, must_not=self.must_not + other.must_not)
 
 
 @dataclass(frozen=True)
@@ -185,6 +246,8 @@ class ParsedDocument:
     title: str
     format: str
     blocks: list[Block]
+    # the file's own properties (PDF info, DOCX/ODT metadata, Markdown front matter), raw
+    properties: dict[str, Any] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -220,6 +283,7 @@ class Citation:
     section: str | None = None
     source: str = ""
     method: str = "marker"  # "marker": the model wrote [n]; "overlap": attributed by shared words
+    control: DocControl = field(default_factory=DocControl)
 
 
 @dataclass

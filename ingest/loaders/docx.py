@@ -6,10 +6,12 @@ import io
 import re
 import zipfile
 from collections.abc import Iterator
+from typing import Any
 
 from docx import Document
 from docx.table import Table
 from docx.text.paragraph import Paragraph
+from lxml import etree
 from lxml.etree import XMLSyntaxError
 
 from ingest.errors import LoadError
@@ -43,6 +45,31 @@ def _table_text(table: Table) -> str:
     return "\n".join(rows)
 
 
+def _properties(doc: Any, data: bytes) -> dict[str, Any]:
+    """Core properties that carry document control, plus the custom properties (docProps/custom.xml)."""
+    core = doc.core_properties
+    props: dict[str, Any] = {}
+    for key in ("version", "content_status", "identifier", "revision"):
+        value = getattr(core, key, None)
+        if value and key != "revision":
+            props[key] = str(value)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            if "docProps/custom.xml" not in zf.namelist():
+                return props
+            info = zf.getinfo("docProps/custom.xml")
+            if info.file_size > 1_000_000:
+                return props
+            root = etree.fromstring(zf.read(info), parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    except (zipfile.BadZipFile, KeyError, XMLSyntaxError):
+        return props
+    for prop in root:
+        name = prop.get("name")
+        if name and len(prop):
+            props[name] = (prop[0].text or "").strip()
+    return props
+
+
 class DocxLoader:
     formats: tuple[str, ...] = ("docx",)
 
@@ -71,4 +98,6 @@ class DocxLoader:
                 sections.add_heading(text)
             else:
                 sections.add(text)
-        return sections.document(title, "docx", name)
+        parsed = sections.document(title, "docx", name)
+        parsed.properties = _properties(doc, data)
+        return parsed

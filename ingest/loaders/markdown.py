@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePath
+from typing import Any
+
+import yaml
 
 from ingest.errors import LoadError
 from ingest.loaders.text import decode_text
@@ -61,11 +64,33 @@ def parse_markdown(text: str) -> tuple[str | None, list[Block]]:
     return title, blocks
 
 
+def front_matter(text: str) -> dict[str, Any]:
+    """The YAML front matter as a mapping ({} when there is none); bad YAML is a LoadError."""
+    m = _FRONT_MATTER.match(text)
+    if m is None:
+        return {}
+    try:
+        data = yaml.safe_load(m.group(0)[4:-4])
+    except yaml.YAMLError as err:
+        raise LoadError(f"front matter is not valid YAML: {str(err).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise LoadError("front matter must be a mapping of keys to values")
+    return {str(k): v for k, v in data.items()}
+
+
 class MarkdownLoader:
     formats: tuple[str, ...] = ("markdown",)
 
     def load(self, data: bytes, name: str) -> ParsedDocument:
-        title, blocks = parse_markdown(decode_text(data))
+        text = decode_text(data)
+        properties = front_matter(text)
+        title, blocks = parse_markdown(text)
         if not blocks:
             raise LoadError("no text in Markdown document")
-        return ParsedDocument(title=title or PurePath(name).stem, format="markdown", blocks=blocks)
+        fm_title = properties.get("title")
+        return ParsedDocument(
+            title=title or (str(fm_title) if fm_title else "") or PurePath(name).stem, format="markdown",
+            blocks=blocks, properties=properties,
+        )

@@ -9,7 +9,7 @@ from xml.parsers.expat import ExpatError
 from xml.sax import SAXException
 
 from odf import teletype
-from odf.namespaces import TEXTNS
+from odf.namespaces import METANS, TEXTNS
 from odf.opendocument import load as odf_load
 
 from ingest.errors import LoadError
@@ -41,9 +41,15 @@ class OdtLoader:
         except (zipfile.BadZipFile, KeyError, ValueError, ExpatError, SAXException) as err:
             raise LoadError(f"corrupt ODT: {str(err)[:200] or type(err).__name__}") from None
         title = ""
+        properties: dict[str, Any] = {}
         for el in doc.meta.childNodes:
-            if getattr(el, "qname", (None, None))[1] == "title":
+            local = getattr(el, "qname", (None, None))[1]
+            if local == "title":
                 title = teletype.extractText(el).strip()
+            elif local == "user-defined":
+                key = el.getAttrNS(METANS, "name")
+                if key:
+                    properties[key] = teletype.extractText(el).strip()
         sections = Sections()
         for el in _walk(doc.text):
             text = teletype.extractText(el).strip()
@@ -53,4 +59,6 @@ class OdtLoader:
                 sections.add_heading(text)
             else:
                 sections.add(text)
-        return sections.document(title, "odt", name)
+        parsed = sections.document(title, "odt", name)
+        parsed.properties = properties
+        return parsed

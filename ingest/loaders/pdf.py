@@ -86,9 +86,15 @@ class PdfLoader:
         if not blocks:
             raise LoadError(f"no extractable text in {n_pages} page(s) (a scanned image PDF needs OCR first)")
         title = ""
+        properties: dict[str, Any] = {}
         try:
             meta = reader.metadata
             title = str(meta.title).replace("\x00", "").strip() if meta is not None and meta.title else ""
+            for key, value in (meta or {}).items():
+                if isinstance(value, str | int | float):
+                    properties[str(key).lstrip("/")] = str(value).replace("\x00", "").strip()
         except (PyPdfError, ValueError, KeyError, TypeError, AttributeError):
             title = ""
-        return ParsedDocument(title=title or PurePath(name).stem, format="pdf", blocks=blocks)
+        return ParsedDocument(
+            title=title or PurePath(name).stem, format="pdf", blocks=blocks, properties=properties
+        )

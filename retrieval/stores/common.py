@@ -17,6 +17,8 @@ INDEXED_FIELDS: dict[str, Literal["keyword", "integer"]] = {
     "groups": "keyword",
     "classification_level": "integer",
     "language": "keyword",
+    "lifecycle": "keyword",
+    "expires_day": "integer",
 }
 
 

@@ -33,6 +33,7 @@ from retrieval.stores.common import (
 )
 from vraagbaak_core.types import (
     Chunk,
+    Condition,
     Hit,
     MatchAny,
     RangeLte,
@@ -89,18 +90,21 @@ class StoreBusy(RuntimeError):
     """The shard is open in another process."""
 
 
+def _condition(cond: Condition) -> Any:
+    if isinstance(cond, MatchAny):
+        return qe.FieldCondition(key=cond.key, match=qe.MatchAny(list(cond.values)))
+    if isinstance(cond, RangeLte):
+        return qe.FieldCondition(key=cond.key, range=qe.RangeFloat(lte=float(cond.value)))
+    raise TypeError(f"unsupported filter condition {cond!r}")  # pragma: no cover - exhaustive
+
+
 def _to_filter(flt: SearchFilter | None) -> qe.Filter | None:
-    if flt is None or not flt.must:
+    if flt is None or not (flt.must or flt.must_not):
         return None
-    conditions: list[Any] = []
-    for cond in flt.must:
-        if isinstance(cond, MatchAny):
-            conditions.append(qe.FieldCondition(key=cond.key, match=qe.MatchAny(list(cond.values))))
-        elif isinstance(cond, RangeLte):
-            conditions.append(qe.FieldCondition(key=cond.key, range=qe.RangeFloat(lte=float(cond.value))))
-        else:  # pragma: no cover - exhaustive over Condition
-            raise TypeError(f"unsupported filter condition {cond!r}")
-    return qe.Filter(must=conditions)
+    return qe.Filter(
+        must=[_condition(c) for c in flt.must] or None,
+        must_not=[_condition(c) for c in flt.must_not] or None,
+    )
 
 
 def _doc_filter(doc_id: str) -> qe.Filter:
@@ -254,6 +258,12 @@ class EdgeStore:
         if self._shard is None:
             return
         self.shard.update(qe.UpdateOperation.delete_points_by_filter(_doc_filter(doc_id)))
+        self.shard.flush()
+
+    def set_document_payload(self, doc_id: str, payload: dict[str, Any]) -> None:
+        if self._shard is None:
+            return
+        self.shard.update(qe.UpdateOperation.set_payload_by_filter(_doc_filter(doc_id), payload))
         self.shard.flush()
 
     def count(self, doc_id: str | None = None) -> int:

@@ -32,6 +32,7 @@ from retrieval.stores.common import (
 )
 from vraagbaak_core.types import (
     Chunk,
+    Condition,
     Hit,
     MatchAny,
     RangeLte,
@@ -49,20 +50,21 @@ except ImportError as err:  # pragma: no cover - core dependency
 _SCROLL_PAGE = 1000
 
 
+def _condition(cond: Condition) -> Any:
+    if isinstance(cond, MatchAny):
+        return models.FieldCondition(key=cond.key, match=models.MatchAny(any=list(cond.values)))
+    if isinstance(cond, RangeLte):
+        return models.FieldCondition(key=cond.key, range=models.Range(lte=float(cond.value)))
+    raise TypeError(f"unsupported filter condition {cond!r}")  # pragma: no cover - exhaustive
+
+
 def _to_filter(flt: SearchFilter | None) -> models.Filter | None:
-    if flt is None or not flt.must:
+    if flt is None or not (flt.must or flt.must_not):
         return None
-    conditions: list[Any] = []
-    for cond in flt.must:
-        if isinstance(cond, MatchAny):
-            conditions.append(
-                models.FieldCondition(key=cond.key, match=models.MatchAny(any=list(cond.values)))
-            )
-        elif isinstance(cond, RangeLte):
-            conditions.append(models.FieldCondition(key=cond.key, range=models.Range(lte=float(cond.value))))
-        else:  # pragma: no cover - exhaustive over Condition
-            raise TypeError(f"unsupported filter condition {cond!r}")
-    return models.Filter(must=conditions)
+    return models.Filter(
+        must=[_condition(c) for c in flt.must] or None,
+        must_not=[_condition(c) for c in flt.must_not] or None,
+    )
 
 
 def _doc_filter(doc_id: str) -> models.Filter:
@@ -244,6 +246,13 @@ class QdrantStore:
             return
         self.client.delete(
             self.collection, points_selector=models.FilterSelector(filter=_doc_filter(doc_id)), wait=True
+        )
+
+    def set_document_payload(self, doc_id: str, payload: dict[str, Any]) -> None:
+        if not self._exists():
+            return
+        self.client.set_payload(
+            self.collection, payload=payload, points=models.FilterSelector(filter=_doc_filter(doc_id)), wait=True
         )
 
     def count(self, doc_id: str | None = None) -> int:

@@ -102,6 +102,7 @@ def build_citations(
             Citation(
                 n=n, doc_id=c.doc_id, title=c.title, chunk_id=c.chunk_id, score=hits[n - 1].score,
                 snippet=snippet, page=c.page, section=c.section, source=c.source, method=method,
+                control=c.control,
             )
         )
     return out

@@ -38,6 +38,24 @@ class PromptTemplate:
     where_section: str
     abstain: str
     redacted: str
+    # document control: a cited document past its review date (issue 13)
+    overdue: str = "Note: this protocol should have been reviewed on {date}."
+    overdue_named: str = 'Note: the protocol "{title}" should have been reviewed on {date}.'
+    months: str = "January,February,March,April,May,June,July,August,September,October,November,December"
+
+    def long_date(self, iso: str) -> str:
+        """``2026-03-01`` → ``1 maart 2026`` (the month names of this language)."""
+        names = [m.strip() for m in self.months.split(",")]
+        y, m, d = (int(x) for x in iso[:10].split("-"))
+        return f"{d} {names[m - 1]} {y}" if len(names) == 12 else iso[:10]
+
+    def overdue_notice(self, overdue: list[tuple[str, str]]) -> str:
+        """One line per (title, review date) of cited documents whose review is overdue."""
+        if len(overdue) == 1:
+            return self.overdue.format(date=self.long_date(overdue[0][1]), title=_oneline(overdue[0][0]))
+        return "\n".join(
+            self.overdue_named.format(date=self.long_date(d), title=_oneline(t)) for t, d in overdue
+        )
 
     def render_source(self, n: int, hit: Hit) -> str:
         c = hit.chunk
@@ -77,7 +95,7 @@ class PromptBook:
         templates: dict[str, PromptTemplate] = {}
         for path in sorted(directory.glob("*.yaml")):
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            t = PromptTemplate(**{k: str(data[k]) for k in PromptTemplate.__dataclass_fields__})
+            t = PromptTemplate(**{k: str(data[k]) for k in PromptTemplate.__dataclass_fields__ if k in data})
             templates[t.language] = t
         if not templates:
             raise FileNotFoundError(f"no prompt templates (*.yaml) in {directory}")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vraagbaak_core.types import Citation, Hit
+from vraagbaak_core.types import Citation, DocControl, Hit
 
 
 class TextPart(BaseModel):
@@ -81,12 +82,35 @@ class WireSource(BaseModel):
                    score=round(hit.score, 6))
 
 
+class WireDocControl(BaseModel):
+    """The cited document's document-control fields (all null when the document states none)."""
+
+    version: str | None = None
+    status: Literal["concept", "vastgesteld", "vervallen"] | None = None
+    owner: str | None = None
+    valid_from: str | None = None  # ISO dates
+    review_date: str | None = None
+    expires: str | None = None
+    review_overdue: bool = False
+
+    @classmethod
+    def of(cls, c: DocControl, today: date | None = None) -> WireDocControl:
+        today = today or date.today()
+        status = c.status if c.status in ("concept", "vastgesteld", "vervallen") else None
+        return cls(
+            version=c.version, status=status, owner=c.owner,  # type: ignore[arg-type]
+            valid_from=c.valid_from, review_date=c.review_date, expires=c.expires,
+            review_overdue=bool(c.review_date) and date.fromisoformat(str(c.review_date)) < today,
+        )
+
+
 class WireCitation(WireSource):
-    """A source the answer cites, with a snippet of the cited passage."""
+    """A source the answer cites, with a snippet of the cited passage and its document's control data."""
 
     snippet: str
     source: str = ""
     method: Literal["marker", "overlap"] = "marker"
+    document: WireDocControl = WireDocControl()
 
     @classmethod
     def of_citation(cls, c: Citation) -> WireCitation:
@@ -94,6 +118,7 @@ class WireCitation(WireSource):
             n=c.n, doc_id=c.doc_id, title=c.title, page=c.page, section=c.section,
             chunk_id=c.chunk_id, score=round(c.score, 6), snippet=c.snippet, source=c.source,
             method="overlap" if c.method == "overlap" else "marker",
+            document=WireDocControl.of(c.control),
         )
 
 

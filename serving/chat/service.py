@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Protocol
 
 from retrieval.analysis import detect_language
@@ -76,6 +77,17 @@ class StreamDelta:
 @dataclass
 class StreamEnd:
     answer: Answer
+
+
+def overdue_notice(citations: Sequence[Citation], template: PromptTemplate, today: date | None = None) -> str:
+    """The warning for cited documents past their review date, in the question's language."""
+    today = today or date.today()
+    seen: dict[str, tuple[str, str]] = {}
+    for c in citations:
+        review = c.control.review_date
+        if review and date.fromisoformat(review) < today and c.doc_id not in seen:
+            seen[c.doc_id] = (c.title, review)
+    return template.overdue_notice(list(seen.values())) if seen else ""
 
 
 class ChatService:
@@ -172,7 +184,11 @@ class ChatService:
         if tail:
             parts.append(tail)
             yield StreamDelta(tail)
-        yield StreamEnd(self._finish("".join(parts), filt.cited, prep))
+        ans = self._finish("".join(parts), filt.cited, prep)
+        notice = overdue_notice(ans.citations, prep.template)
+        if notice:  # _finish appended it to the answer's text; the stream carries it too
+            yield StreamDelta(("\n\n" if parts else "") + notice)
+        yield StreamEnd(ans)
 
     @staticmethod
     def _finish(text: str, cited: list[int], prep: Prepared) -> Answer:
@@ -182,4 +198,8 @@ class ChatService:
         if not cited and prep.hits:
             cited, method = attribute(text, prep.hits), "overlap"
         citations: list[Citation] = build_citations(cited, prep.hits, method) if prep.hits else []
-        return Answer(text=text.strip(), citations=citations, hits=prep.hits)
+        text = text.strip()
+        notice = overdue_notice(citations, prep.template)
+        if notice:
+            text = f"{text}\n\n{notice}" if text else notice
+        return Answer(text=text, citations=citations, hits=prep.hits)

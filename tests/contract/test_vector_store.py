@@ -10,19 +10,21 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pytest
 from retrieval_fixtures import DOCS, corpus_points, embedder
 
-from retrieval.access import access_filter
+from retrieval.access import access_filter, current_filter
 from retrieval.analysis import Bm25SparseEncoder
 from retrieval.stores.edge import EdgeStore, switch_shard
 from retrieval.stores.qdrant import QdrantStore
 from vraagbaak_core.errors import EmbedderMismatch
 from vraagbaak_core.ports import VectorStore
 from vraagbaak_core.types import (
+    DocControl,
     FusionParams,
     Identity,
     MatchAny,
@@ -159,6 +161,34 @@ class TestVectorStoreContract:
         hits = store.query(_request("protocol", "dense", access_filter(ident), limit=50))
         docs = {h.chunk.doc_id for h in hits}
         assert docs == {"bezoek", "hygiene", "dossier", "medicatie", "valpreventie", "visitors"}
+
+    def test_must_not_excludes_matches_and_keeps_points_without_the_field(self, store: VectorStore) -> None:
+        def with_control(doc_id: str, control: DocControl) -> list:  # type: ignore[type-arg]
+            return [replace(p, chunk=replace(p.chunk, control=control))
+                    for p in corpus_points() if p.chunk.doc_id == doc_id]
+
+        store.upsert(with_control("hygiene", DocControl(status="vervallen", lifecycle="vervallen")))
+        store.upsert(with_control("bezoek", DocControl(status="vastgesteld", expires="2026-03-01")))
+        store.upsert(with_control("dossier", DocControl(status="vastgesteld", expires="2026-03-02")))
+        flt = current_filter(date(2026, 3, 1))
+        for mode in ("dense", "sparse", "hybrid"):
+            hits = store.query(_request("handhygiëne bezoek dossier wachtwoord", mode, flt, limit=50))  # type: ignore[arg-type]
+            docs = {h.chunk.doc_id for h in hits}
+            assert "hygiene" not in docs and "bezoek" not in docs, mode  # vervallen; expired on its day
+            assert "dossier" in docs and "beveiliging" in docs, mode  # valid one more day; no expiry field
+        hit = store.query(_request("dossier inzien", "dense", flt, limit=1))[0]
+        assert hit.chunk.control == DocControl(status="vastgesteld", expires="2026-03-02")
+
+    def test_set_document_payload_changes_every_chunk_of_one_document(self, store: VectorStore) -> None:
+        before = store.count()
+        store.set_document_payload("hygiene", {"lifecycle": "superseded"})
+        assert store.count() == before and store.count("hygiene") == 4
+        hits = store.query(_request("handhygiëne desinfecteren", "hybrid", current_filter(), limit=50))
+        assert hits and all(h.chunk.doc_id != "hygiene" for h in hits)
+        unfiltered = store.query(_request("handhygiëne desinfecteren", "dense", limit=50))
+        lifecycles = {h.chunk.doc_id: h.chunk.control.lifecycle for h in unfiltered}
+        assert lifecycles["hygiene"] == "superseded" and lifecycles["bezoek"] == "current"
+        store.set_document_payload("no-such-doc", {"lifecycle": "superseded"})  # a no-op, no error
 
     def test_delete_document_then_count_zero(self, store: VectorStore) -> None:
         ids = store.point_ids("hygiene")
