@@ -13,7 +13,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: postgres help install models ingest-examples run run-vllm test test-fast test-vllm lint deploy-tools bench bench-ingest bench-retrieval bench-serving clean
+.PHONY: postgres help install frontend models ingest-examples run run-vllm test test-fast test-vllm lint deploy-tools bench bench-ingest bench-retrieval bench-serving clean
 
 help:
 	@echo "make run        install, prepare models, ingest examples/docs, serve on 127.0.0.1:8000 and ask a sample question"
@@ -34,6 +34,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+frontend:
+	scripts/install-frontend
+
 $(MODEL_STAMP): $(STAMP)
 	$(VB) models prepare
 
@@ -43,7 +46,7 @@ models: $(STAMP)
 ingest-examples: models
 	$(VB) ingest examples/docs
 
-run: ingest-examples
+run: ingest-examples frontend
 	$(VB) serve --demo
 
 VLLM_PORT ?= 8001
@@ -72,7 +75,8 @@ deploy-tools: $(STAMP)
 postgres:
 	scripts/install-postgres
 
-test: $(STAMP) deploy-tools postgres $(MODEL_STAMP)
+test: $(STAMP) deploy-tools postgres $(MODEL_STAMP) frontend
+	scripts/install-browser
 	VRAAGBAAK_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
 
 test-fast: $(STAMP) $(MODEL_STAMP)

@@ -64,7 +64,7 @@ def run_vraagbaak(docs: list[dict[str, str]], workdir: Path, batch: int) -> dict
     settings = Settings(
         store=StoreSettings(backend="edge", path=workdir / "edge"),
         embedder=EmbedderSettings(batch_size=batch),
-        ingest=IngestSettings(state_path=workdir / "state.sqlite"),
+        ingest=IngestSettings(state_path=workdir / "state.sqlite", originals_dir=workdir / "originals"),
     )
     embedder = SentenceTransformerEmbedder.from_settings(settings.embedder)
     ing = Ingestor(settings, embedder, Bm25SparseEncoder(), EdgeStore(workdir / "edge"),

@@ -43,6 +43,7 @@ from ingest.doccontrol import Versioned, lifecycles, resolve_control
 from ingest.errors import DocumentNotFound, ErasureError, LabelError, ReplaceError
 from ingest.loaders.limits import LoaderLimits
 from ingest.manifest import MANIFEST_NAME, DocumentLabels, Labels, Manifest, load_manifest, resolve_labels
+from ingest.originals import OriginalStore
 from ingest.report import DocumentInfo, DocumentResult, IngestReport, ProgressUpdate, PruneSummary, Status
 from ingest.state import UPLOAD_SET, DocRecord, IngestState
 from ingest.worker import ParseResult, ParserPool, ParseTask, WorkerConfig
@@ -165,6 +166,8 @@ class Ingestor:
         if isinstance(model_dir, Path) and (model_dir / "tokenizer.json").is_file():
             self._tokenizer_dir = str(model_dir)
         self._main_chunker: Chunker | None = None
+        ing = settings.ingest
+        self.originals = OriginalStore(settings.resolve(ing.originals_dir or settings.data_dir / "originals"))
         store.ensure_collection(embedder.dimension, embedder.name)
         self.recover()
 
@@ -569,6 +572,8 @@ class Ingestor:
             run.done(DocumentResult(item.source, "failed", item.doc_id, reason=res.reason))
             return
         if res.status == "unchanged":
+            if item.known is not None and not self.originals.exists(item.doc_id):
+                self._keep_original(item, item.known.sha256)  # kept from before originals were stored
             n = len(item.known.chunk_ids) if item.known else 0
             title = item.known.title if item.known else ""
             run.done(DocumentResult(item.source, "unchanged", item.doc_id, n, title=title))
@@ -698,6 +703,8 @@ class Ingestor:
             )
         self._checkpoint("committed")
         for dw in finished:
+            self._keep_original(dw.item, dw.result.sha256)
+        for dw in finished:
             doc_id = dw.item.doc_id
             self.store.delete_points(stale[doc_id])
             expected = len(dw.chunks)
@@ -721,8 +728,27 @@ class Ingestor:
         after = self.store.count(doc_id)
         if after != 0:
             raise ErasureError(f"{after} chunks of document {doc_id} remain in the store after deletion")
+        self.originals.delete(doc_id)
+        if self.originals.exists(doc_id):
+            raise ErasureError(f"the stored original of document {doc_id} could not be removed")
         self.state.remove(doc_id)
         return before
+
+
+    def _keep_original(self, item: _Item, sha256: str) -> None:
+        """Keep the original bytes; a file that changed since it was parsed is not kept (logged)."""
+        try:
+            if item.data is not None:
+                ok = self.originals.put_bytes(item.doc_id, item.data, sha256)
+            elif item.path is not None:
+                ok = self.originals.put_file(item.doc_id, item.path, sha256)
+            else:
+                return
+        except OSError as err:
+            log.warning("original of %s not kept: %s", item.source, err.strerror or err)
+            return
+        if not ok:
+            log.warning("original of %s not kept: the file changed while it was ingested", item.source)
 
 
 def _info(r: DocRecord) -> DocumentInfo:

@@ -51,3 +51,17 @@ def current_filter(today: date | None = None) -> SearchFilter:
             RangeLte(key="expires_day", value=day_number(today.isoformat())),
         )
     )
+
+
+def may_see(identity: Identity, groups: tuple[str, ...] | list[str], classification: str) -> bool:
+    """The rule of :func:`access_filter` for one document's labels (e.g. to serve its original).
+
+    An unknown label on either side is not visible (never widens).
+    """
+    try:
+        level = classification_level(identity.clearance)
+        doc_level = classification_level(classification)
+    except ValueError:
+        return False
+    visible_groups = set(identity.groups) | {PUBLIC_GROUP}
+    return bool(visible_groups & set(groups)) and doc_level <= level

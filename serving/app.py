@@ -16,10 +16,14 @@ from serving.auth import require_role
 from serving.bodylimit import BodyLimitMiddleware
 from serving.chat.router import router as chat_router
 from serving.components import Components, build_components
+from serving.documents.content import make_content_router
 from serving.documents.router import make_router as make_documents_router
 from serving.errors import install_error_handlers
+from serving.feedback.router import router as feedback_router
 from serving.metrics import Metrics, install_metrics_middleware
 from serving.origin import LoopbackOriginMiddleware
+from serving.web.headers import install_security_headers
+from serving.web.router import install_web
 from vraagbaak_core import __version__
 from vraagbaak_core.settings import Settings
 from vraagbaak_core.types import Identity
@@ -51,16 +55,21 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
     )
     install_error_handlers(app)
     app.include_router(chat_router)
+    app.include_router(make_content_router())  # before the ingest-only router: staff may read originals
     app.include_router(make_documents_router())
+    app.include_router(feedback_router)
     _install_ops(app)
     if settings.server.docs:
         _install_local_docs(app)
+    if settings.web.enabled:
+        install_web(app, settings)
 
     install_metrics_middleware(app, metrics)
     if settings.auth.mode == "insecure-dev":
         app.add_middleware(LoopbackOriginMiddleware, bind_host=settings.server.host)
     # outermost: counts the bytes received before anything (auth included) reads the body
     _install_body_limit(app, settings.limits.max_body_bytes, settings.limits.max_upload_mb)
+    install_security_headers(app, settings)
     return app
 
 

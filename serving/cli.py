@@ -161,9 +161,16 @@ DEMO_QUESTION = "Wat zijn de bezoektijden op de verpleegafdeling?"
 
 @app.command()
 def serve(config: ConfigOpt = None,
-          demo: bool = typer.Option(False, help="once up, ask a sample question and print a curl line")) -> None:
-    """Run the API (OpenAI-compatible chat, documents, audit) with uvicorn."""
+          demo: bool = typer.Option(False, help="once up, ask a sample question and print a curl line"),
+          host: str | None = typer.Option(None, "--host", help="bind address (default server.host)"),
+          port: int | None = typer.Option(None, "--port", min=1, max=65535, help="port (default server.port)"),
+          ) -> None:
+    """Run the API and the staff page (OpenAI-compatible chat, documents, audit) with uvicorn."""
     settings = boot(config)
+    if host is not None:
+        settings.server.host = host
+    if port is not None:
+        settings.server.port = port
     try:
         settings.check_serving_safety()
     except ConfigError as err:
@@ -207,15 +214,17 @@ def _demo(host: str, port: int) -> None:
         "-d '{\"model\":\"vraagbaak\",\"messages\":[{\"role\":\"user\",\"content\":"
         "\"Hoe lang moet ik mijn handen wassen?\"}]}'"
     )
-    lines.append(f"  (API docs: {base}/docs — stop with Ctrl-C)\n")
+    lines.append(f"  (API docs: {base}/docs — stop with Ctrl-C)")
+    lines.append(f"\nStaff page / pagina voor medewerkers: {base}/\n")
     print("\n".join(lines), flush=True)
 
 
 def _mount_subapps() -> None:
-    from serving import cli_audit, cli_doccontrol, cli_eval, cli_ingest
+    from serving import cli_audit, cli_doccontrol, cli_eval, cli_feedback, cli_ingest
 
     app.add_typer(cli_audit.app, name="audit")
     app.add_typer(cli_eval.app, name="eval")
+    app.add_typer(cli_feedback.app, name="feedback")
     app.command("ingest")(cli_ingest.ingest_command)
     app.add_typer(cli_ingest.documents_app, name="documents")
     cli_ingest.documents_app.command("due")(cli_doccontrol.documents_due)

@@ -9,6 +9,7 @@ that could not be verified.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -31,7 +32,7 @@ from vraagbaak_core.audit import AuditLog
 
 if TYPE_CHECKING:
     from ingest.pipeline import Ingestor
-    from ingest.report import DocumentResult, IngestReport, ProgressUpdate
+    from ingest.report import DocumentInfo, DocumentResult, IngestReport, ProgressUpdate
     from vraagbaak_core.settings import Settings
 
 documents_app = typer.Typer(help="List and erase stored documents.", no_args_is_help=True)
@@ -180,10 +181,11 @@ def _print_summary(report: IngestReport) -> None:
 
 @documents_app.command("list")
 def documents_list(
-    json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON (every field)")] = False,
+    wide: Annotated[bool, typer.Option("--wide", help="every column, full ids and titles")] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Show stored documents with their labels and chunk counts."""
+    """Show stored documents: short id, title, labels and chunk count (fits 80 columns)."""
     settings = boot(config)
     ingestor = _build(settings)
     try:
@@ -194,6 +196,10 @@ def documents_list(
     if json_out:
         typer.echo(json.dumps([d.to_dict() for d in docs], ensure_ascii=False, indent=2))
         return
+    if not wide:
+        for line in narrow_table(docs, shutil.get_terminal_size((80, 24)).columns):
+            typer.echo(line)
+        return
     table = Table(title=f"{len(docs)} documents")
     for col in ("id", "source", "title", "groups", "classification", "lang", "chunks", "ingested"):
         table.add_column(col, overflow="fold")
@@ -202,7 +208,25 @@ def documents_list(
             d.doc_id, d.source, d.title, ", ".join(d.groups), d.classification, d.language, str(d.chunks),
             d.ingested_at,
         )
-    Console().print(table)
+    Console(width=max(160, shutil.get_terminal_size((160, 24)).columns)).print(table)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def narrow_table(docs: list[DocumentInfo], columns: int = 80) -> list[str]:
+    """One line per document within ``columns`` (at least 60): short id, title, labels, chunks."""
+    columns = max(60, columns)
+    id_w, chunks_w, labels_w = 8, 6, 24
+    title_w = columns - id_w - chunks_w - labels_w - 3
+    lines = [f"{'ID':<{id_w}} {'TITLE':<{title_w}} {'LABELS':<{labels_w}} {'CHUNKS':>{chunks_w}}"]
+    for d in docs:
+        labels = f"{d.classification}: {','.join(d.groups)}"
+        lines.append(f"{d.doc_id[:id_w]:<{id_w}} {_cut(d.title or d.source, title_w):<{title_w}} "
+                     f"{_cut(labels, labels_w):<{labels_w}} {d.chunks:>{chunks_w}}")
+    lines.append(f"{len(docs)} documents (--wide or --json for every field)")
+    return lines
 
 
 @documents_app.command("delete")

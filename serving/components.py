@@ -18,6 +18,7 @@ from retrieval.stores import build_store
 from serving.auth import Authenticator
 from serving.chat.prompts import PromptBook
 from serving.chat.service import ChatService
+from serving.feedback.store import AnswerReceipt, CitedDocument, FeedbackStore
 from serving.generators import build_generator
 from serving.limits import ConcurrencyGate, RateLimiter
 from serving.metrics import Metrics
@@ -52,6 +53,7 @@ class Components:
         if self.blocking is None:
             self.blocking = anyio.CapacityLimiter(self.settings.server.worker_threads)
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self.blocking)
+    feedback: FeedbackStore | None = None
 
     # --- observations ---
     def observe_retrieval(self, ms: float, abstained: bool) -> None:
@@ -75,6 +77,25 @@ class Components:
             reason="abstained: nothing relevant retrieved" if answer.abstained else None,
         )
 
+    def remember_answer(self, answer_id: str, identity: Identity, query: str, answer: Answer) -> None:
+        """The answer receipt that feedback refers to: ids and versions; texts only as the settings allow."""
+        if self.feedback is None:
+            return
+        cited = {c.chunk_id for c in answer.citations}
+        docs: dict[str, CitedDocument] = {}
+        for h in answer.hits:
+            if cited and h.chunk.chunk_id not in cited:
+                continue
+            version = getattr(h.chunk, "version", None) or h.chunk.doc_sha256[:12]
+            docs.setdefault(h.chunk.doc_id, CitedDocument(h.chunk.doc_id, str(version), h.chunk.chunk_id))
+        s = self.settings
+        self.feedback.record_answer(AnswerReceipt(
+            answer_id=answer_id, user_id=identity.user_id, documents=tuple(docs.values()),
+            question=query if s.audit.store_question_text else None,
+            answer_text=answer.text if s.feedback.store_answers else None,
+            mode=getattr(answer, "mode", None), abstained=answer.abstained,
+        ))
+
     def audit_auth_failure(self, request: Request, reason: str, identity: Identity | None = None) -> None:
         self.audit.auth_failure(
             reason=reason, network_access_point=_client(request),
@@ -85,6 +106,8 @@ class Components:
         await self.generator.aclose()
         if self.ingestor is not None:
             self.ingestor.close()
+        if self.feedback is not None:
+            self.feedback.close()
         self.store.close()
 
 
@@ -119,4 +142,5 @@ def build_components(
         authenticator=Authenticator(settings.auth), gate=ConcurrencyGate(g.max_concurrent, g.max_queue),
         rate_limiter=RateLimiter(settings.limits.rate_per_minute), metrics=metrics or Metrics(),
         audit=AuditLog.from_settings(settings), ingestor=ingestor,
+        feedback=FeedbackStore(settings.feedback_path()),
     )

@@ -24,6 +24,7 @@ class Metrics:
         self.ttft = Histogram("vraagbaak_time_to_first_token_seconds", "Time to first token", buckets=_LAT, registry=r)
         self.tokens = Counter("vraagbaak_generated_tokens", "Tokens generated (approximate: stream deltas)", registry=r)
         self.abstentions = Counter("vraagbaak_abstentions", "Answers withheld: nothing relevant retrieved", registry=r)
+        self.feedback = Counter("vraagbaak_feedback", "Staff feedback on answers", ["vote"], registry=r)
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

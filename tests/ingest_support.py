@@ -16,6 +16,7 @@ from vraagbaak_core.settings import IngestSettings, Settings, StoreSettings
 
 def make_settings(tmp: Path, **ingest: Any) -> Settings:
     ingest.setdefault("state_path", tmp / "state.sqlite")
+    ingest.setdefault("originals_dir", tmp / "originals")
     return Settings(
         store=StoreSettings(backend="edge", path=tmp / "edge"),
         ingest=IngestSettings(**ingest),

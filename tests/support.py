@@ -21,7 +21,7 @@ def make_settings(tmp: Path, **overrides: Any) -> Any:
     base: dict[str, Any] = {
         "data_dir": tmp,
         "store": {"backend": "edge", "path": tmp / "qdrant-edge"},
-        "ingest": {"state_path": tmp / "state.sqlite"},
+        "ingest": {"state_path": tmp / "state.sqlite", "originals_dir": tmp / "originals"},
         "audit": {"path": tmp / "audit.jsonl"},
     }
     for key, value in overrides.items():

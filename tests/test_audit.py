@@ -57,6 +57,9 @@ def write_every_event(log: AuditLog) -> None:
         network_access_point="10.1.2.9",
     )
     log.auth_failure(reason="invalid API key", network_access_point="10.6.6.6")
+    log.document_view(document_id="doc-protocol", classification="intern", user_id="u-bram",
+                      network_access_point="10.1.2.3")
+    log.feedback_submit(answer_id="chatcmpl-1", feedback_id="fb-1", user_id="u-bram", network_access_point="10.1.2.3")
     log.egress_refused("93.184.216.34:443", "egress refused: connection to 93.184.216.34:443 ...")
     log.audit_access("audit.read", user_id="os:auditor", network_access_point="local:host")
     list(log.export(user="u-anna", actor="os:auditor"))
@@ -86,6 +89,8 @@ def test_every_event_type_produces_a_complete_record(tmp_path: Path) -> None:
         "egress.refused": "E",
         "audit.read": "R",
         "audit.export": "R",
+        "document.view": "R",
+        "feedback.submit": "C",
     }
     chat = by_type["chat.question"]
     assert chat["objects"] == [

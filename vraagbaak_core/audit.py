@@ -34,7 +34,7 @@ GENESIS = "0" * 64
 
 Action = Literal["C", "R", "U", "D", "E"]
 Outcome = Literal["success", "failure", "refused"]
-ObjectType = Literal["document", "chunk", "audit-log", "endpoint", "person"]
+ObjectType = Literal["document", "chunk", "audit-log", "endpoint", "person", "answer", "feedback"]
 EventType = Literal[
     "chat.question",
     "document.ingest",
@@ -44,6 +44,8 @@ EventType = Literal[
     "egress.refused",
     "audit.read",
     "audit.export",
+    "document.view",
+    "feedback.submit",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
@@ -57,6 +59,8 @@ ACTIONS: dict[str, Action] = {
     "egress.refused": "E",
     "audit.read": "R",
     "audit.export": "R",
+    "document.view": "R",  # a staff member opened a document's original (the cited source)
+    "feedback.submit": "C",
 }
 
 DEFAULT_PURPOSE: dict[str, str] = {
@@ -68,6 +72,8 @@ DEFAULT_PURPOSE: dict[str, str] = {
     "egress.refused": "beveiliging",
     "audit.read": "audit",
     "audit.export": "audit",
+    "document.view": "zorgverlening",
+    "feedback.submit": "kwaliteit",
 }
 
 REQUIRED_FIELDS: tuple[str, ...] = (
@@ -296,6 +302,32 @@ class AuditLog:
             network_access_point=network_access_point,
             objects=[AuditObject("document", document_id, classification)],
             trace_id=trace_id,
+        )
+
+    def document_view(
+        self,
+        *,
+        document_id: str,
+        classification: str | None,
+        user_id: str,
+        network_access_point: str | None,
+        outcome: Outcome = "success",
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """A staff member opened (or was refused) a document's original: its id only."""
+        return self.record(
+            "document.view", outcome=outcome, reason=reason, user_id=user_id, role="staff",
+            network_access_point=network_access_point,
+            objects=[AuditObject("document", document_id, classification)],
+        )
+
+    def feedback_submit(
+        self, *, answer_id: str, feedback_id: str, user_id: str, network_access_point: str | None
+    ) -> dict[str, Any]:
+        """Feedback on an answer: the answer and feedback ids only (never the comment)."""
+        return self.record(
+            "feedback.submit", user_id=user_id, role="staff", network_access_point=network_access_point,
+            objects=[AuditObject("answer", answer_id), AuditObject("feedback", feedback_id)],
         )
 
     def auth_failure(

@@ -177,6 +177,9 @@ class IngestSettings(_Section):
     worker_memory_mb: int = Field(default=1536, ge=128)
     workers: int = Field(default=1, ge=1)
     state_path: Path = Path(".data/ingest-state.sqlite")
+    # The original bytes of every ingested document (served to staff by /api/documents/{id}/content,
+    # removed on erasure). In production: a mounted object-store path.
+    originals_dir: Path | None = None  # None: <data_dir>/originals
     default_classification: str = "intern"
     # --prune refuses to remove more than this share of a source set's documents unless --force
     prune_max_fraction: float = Field(default=0.2, ge=0.0, le=1.0)
@@ -268,6 +271,31 @@ class ServerSettings(_Section):
     worker_threads: int = Field(default=8, ge=1, le=256)
 
 
+class WebSettings(_Section):
+    """The staff page at ``/`` (assets from the pinned npm packages, never a CDN)."""
+
+    enabled: bool = True
+    assets_dir: Path = Path("frontend/node_modules")  # filled by scripts/install-frontend
+    # OIDC for the page: authorization code + PKCE as a public client (no secret); tokens in memory.
+    oidc_client_id: str | None = None
+    oidc_authorization_endpoint: str | None = None
+    oidc_token_endpoint: str | None = None
+    oidc_scopes: str = "openid profile"
+    # The token the page sends as bearer: the access token (a JWT at Keycloak/Entra ID), or the ID
+    # token where the provider issues opaque access tokens (its audience is then the client id).
+    oidc_bearer: Literal["access_token", "id_token"] = "access_token"
+
+
+class FeedbackSettings(_Section):
+    """Staff feedback on answers (SQLite on the embedded default)."""
+
+    path: Path | None = None  # None: <data_dir>/feedback.sqlite
+    # Off by default: the server keeps only ids (answer, documents, versions) per answer, plus the
+    # question where audit.store_question_text allows it. On: the answer text is kept too.
+    store_answers: bool = False
+    max_comment_chars: int = Field(default=1000, ge=0, le=10000)
+
+
 class AuditSettings(_Section):
     path: Path = Path(".data/audit.jsonl")
     store_question_text: bool = True
@@ -312,6 +340,8 @@ class Settings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     egress: EgressSettings = EgressSettings()
     prompts: PromptSettings = PromptSettings()
+    web: WebSettings = WebSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -323,6 +353,9 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
+
+    def feedback_path(self) -> Path:
+        return self.resolve(self.feedback.path or self.data_dir / "feedback.sqlite")
 
     def resolve(self, p: Path) -> Path:
         """Paths in settings are relative to the project root unless absolute."""

@@ -74,12 +74,13 @@ class WireSource(BaseModel):
     section: str | None = None
     chunk_id: str
     score: float
+    text: str | None = None  # the passage itself (what the model was given), for the source panel
 
     @classmethod
     def of(cls, n: int, hit: Hit) -> WireSource:
         c = hit.chunk
         return cls(n=n, doc_id=c.doc_id, title=c.title, page=c.page, section=c.section, chunk_id=c.chunk_id,
-                   score=round(hit.score, 6))
+                   score=round(hit.score, 6), text=c.text)
 
 
 class WireDocControl(BaseModel):

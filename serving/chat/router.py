@@ -133,15 +133,19 @@ async def chat_completions(
     if prep.abstain and body.retrieval:
         answer = comps.chat.abstention(prep)
         await comps.run_blocking(comps.audit_question, request, identity, prep.query, answer)
+        cid = completion_id()
+        await comps.run_blocking(comps.remember_answer, cid, identity, prep.query, answer)
         if not body.stream:
-            return _response(model, answer)
-        return _sse(_abstain_events(model, answer))
+            return _response(model, answer, cid)
+        return _sse(_abstain_events(model, answer, cid))
 
     if not body.stream:
         async with comps.gate.slot():
             answer = await comps.chat.answer(prep, params)
         await comps.run_blocking(comps.audit_question, request, identity, prep.query, answer)
-        return _response(model, answer)
+        cid = completion_id()
+        await comps.run_blocking(comps.remember_answer, cid, identity, prep.query, answer)
+        return _response(model, answer, cid)
     # Streaming holds its slot for as long as the stream runs. The first piece is awaited before
     # the response starts, so an unreachable or full upstream is still a clean 503 with Retry-After.
     await comps.gate.acquire()
@@ -157,14 +161,14 @@ async def chat_completions(
     return _sse(_stream_events(request, comps, prep.query, stream, first, model, identity))
 
 
-def _response(model: str, answer: Answer) -> ChatCompletionResponse:
+def _response(model: str, answer: Answer, cid: str) -> ChatCompletionResponse:
     msg = ResponseMessage(
         content=answer.text,
         citations=[WireCitation.of_citation(c) for c in answer.citations],
         sources=[WireSource.of(i + 1, h) for i, h in enumerate(answer.hits)],
         abstained=answer.abstained,
     )
-    return ChatCompletionResponse(model=model, choices=[Choice(message=msg)])
+    return ChatCompletionResponse(id=cid, model=model, choices=[Choice(message=msg)])
 
 
 def _sse(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
@@ -187,8 +191,8 @@ def _final(cid: str, created: int, model: str, answer: Answer) -> dict[str, Any]
     )
 
 
-async def _abstain_events(model: str, answer: Answer) -> AsyncIterator[dict[str, Any]]:
-    cid, created = completion_id(), int(time.time())
+async def _abstain_events(model: str, answer: Answer, cid: str) -> AsyncIterator[dict[str, Any]]:
+    created = int(time.time())
     yield chunk_payload(cid, created, model, {"role": "assistant", "content": answer.text})
     yield _final(cid, created, model, answer)
 
@@ -208,6 +212,7 @@ async def _stream_events(
         if isinstance(ev, StreamDelta):
             return chunk_payload(cid, created, model, {"content": ev.text})
         await comps.run_blocking(comps.audit_question, request, identity, query, ev.answer)
+        await comps.run_blocking(comps.remember_answer, cid, identity, query, ev.answer)
         return _final(cid, created, model, ev.answer)
 
     try:

@@ -1,0 +1,1 @@
+"""Staff feedback on answers: ``POST /api/feedback``, its SQLite store, ``vraagbaak feedback export``."""
