@@ -56,10 +56,14 @@ def live(tmp_path_factory: pytest.TempPathFactory, embedder: Any, generator: Any
     from serving.components import build_components
 
     tmp = tmp_path_factory.mktemp("hostile")
-    for group, text in (("zorg-a", "Afdeling A: de koelkast voor medicatie staat op 4 graden."),
-                        ("zorg-b", "Afdeling B: het nachtrooster begint om 23:00 uur.")):
-        (tmp / "docs" / group).mkdir(parents=True)
-        (tmp / "docs" / group / f"{group}.txt").write_text(text, encoding="utf-8")
+    for group, name, text in (
+        ("zorg-a", "koelkast", "Afdeling A: de koelkast voor medicatie staat op 4 graden."),
+        ("zorg-a", "koelkast-controle", "Afdeling A: controleer de temperatuur van de medicatiekoelkast elke dag."),
+        ("zorg-a", "koelkast-storing", "Afdeling A: bij een storing van de medicatiekoelkast bel je de apotheek."),
+        ("zorg-b", "rooster", "Afdeling B: het nachtrooster begint om 23:00 uur."),
+    ):
+        (tmp / "docs" / group).mkdir(parents=True, exist_ok=True)
+        (tmp / "docs" / group / f"{name}.txt").write_text(text, encoding="utf-8")
     keys = [
         _key(STAFF, "zorg", ["staff"], ["zorg-a", "zorg-b"]),
         _key(IT_A, "it-a", ["ingest"], [], ["zorg-a"]),
@@ -434,3 +438,73 @@ def test_oidc_key_fetch_runs_off_the_loop_and_unknown_kids_are_rate_limited(keys
         assert srv.hits == 2
     finally:
         srv.close()
+
+
+# --------------------------------------------------------------------------- also found: top_k, slots
+
+
+def test_request_top_k_is_honoured(live: dict[str, Any]) -> None:
+    url = f"{live['url']}/v1/chat/completions"
+    q = {"model": "vraagbaak", "max_tokens": 4,
+         "messages": [{"role": "user", "content": "Wat doe je met de medicatiekoelkast op afdeling A?"}]}
+    many = httpx.post(url, headers=_h(STAFF), json=q, timeout=120).json()["choices"][0]["message"]["sources"]
+    one = httpx.post(url, headers=_h(STAFF), json=q | {"top_k": 1}, timeout=120).json()
+    assert len(many) >= 2
+    assert len(one["choices"][0]["message"]["sources"]) == 1
+    assert httpx.post(url, headers=_h(STAFF), json=q | {"top_k": 0}, timeout=30).status_code == 400
+
+
+def test_disconnect_before_the_body_starts_frees_the_slot(
+    tmp_path: Path, embedder: Any, generator: Any
+) -> None:
+    """The client is gone once the response exists but before its body starts: Starlette then
+    never iterates the body, so a release in the body generator's ``finally`` never runs."""
+    from ingest.manifest import Labels
+    from serving.app import create_app
+    from serving.components import build_components
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "koelkast.txt").write_text("De medicatiekoelkast staat op 4 graden.", encoding="utf-8")
+    settings = make_settings(tmp_path, generator={"max_tokens": 8, "max_concurrent": 1, "max_queue": 0})
+    comps = build_components(settings, embedder=embedder, generator=generator)
+    assert not comps.ingestor.ingest_paths([tmp_path / "docs"], Labels(groups=("iedereen",))).failed
+    app = create_app(settings, comps)
+    body = json.dumps({"model": "vraagbaak", "stream": True,
+                       "messages": [{"role": "user", "content": "Op hoeveel graden staat de medicatiekoelkast?"}]})
+
+    async def one_request() -> list[dict[str, Any]]:
+        delivered = False
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body.encode(), "more_body": False}
+            return {"type": "http.disconnect"}  # gone before the first byte of the body
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+                 "method": "POST", "scheme": "http", "path": "/v1/chat/completions", "raw_path": b"",
+                 "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5000),
+                 "server": ("127.0.0.1", 8000),
+                 "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json")]}
+        await app(scope, receive, send)
+        return sent
+
+    async def scenario() -> list[int]:
+        counts = []
+        async with app.router.lifespan_context(app):
+            for _ in range(3):
+                await one_request()
+                await asyncio.sleep(0.2)
+                counts.append(comps.gate.in_flight)
+        return counts
+
+    try:
+        assert asyncio.run(scenario()) == [0, 0, 0]
+    finally:
+        comps.ingestor.close()
+        comps.store.close()

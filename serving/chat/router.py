@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from serving.auth import require_role
 from serving.chat.protocol import (
@@ -125,7 +126,7 @@ async def chat_completions(
     params = _params(body, comps)
     # embedding, store queries and prompt tokenizing block: a worker thread, never the event loop
     prep = await comps.run_blocking(
-        comps.chat.prepare, messages, identity, params, rfilter, use_retrieval=body.retrieval
+        comps.chat.prepare, messages, identity, params, rfilter, use_retrieval=body.retrieval, top_k=body.top_k
     )
     comps.observe_retrieval(prep.retrieval_ms, abstained=prep.abstain and body.retrieval)
     model = RAG_MODEL if body.model == RAG_MODEL else comps.generator.model_name
@@ -158,7 +159,17 @@ async def chat_completions(
         await stream.aclose()  # type: ignore[attr-defined]
         raise
     comps.observe_ttft(time.perf_counter() - t0)
-    return _sse(_stream_events(request, comps, prep.query, stream, first, model, identity))
+    released = False
+
+    async def release() -> None:  # once, whichever comes first: the stream's end or the response's
+        nonlocal released
+        if not released:
+            released = True
+            comps.gate.release()
+            await stream.aclose()  # type: ignore[attr-defined]
+
+    events = _stream_events(request, comps, prep.query, stream, first, model, identity, release)
+    return _sse(events, on_close=release)
 
 
 def _response(model: str, answer: Answer, cid: str) -> ChatCompletionResponse:
@@ -171,14 +182,33 @@ def _response(model: str, answer: Answer, cid: str) -> ChatCompletionResponse:
     return ChatCompletionResponse(id=cid, model=model, choices=[Choice(message=msg)])
 
 
-def _sse(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
+class _ClosingStream(StreamingResponse):
+    """A streaming response that runs ``on_close`` however it ends, also when the client went
+    away before the body started (the body generator then never runs, nor its ``finally``)."""
+
+    def __init__(self, content: AsyncIterator[str], on_close: Callable[[], Awaitable[None]] | None,
+                 **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self._on_close is not None:
+                await self._on_close()
+
+
+def _sse(events: AsyncIterator[dict[str, Any]],
+         on_close: Callable[[], Awaitable[None]] | None = None) -> StreamingResponse:
     async def body() -> AsyncIterator[str]:
         async for ev in events:
             yield f"data: {json.dumps(ev, ensure_ascii=False)}\n\n"
         yield "data: [DONE]\n\n"
 
-    return StreamingResponse(
-        body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return _ClosingStream(
+        body(), on_close, media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
@@ -205,6 +235,7 @@ async def _stream_events(
     first: StreamDelta | StreamEnd,
     model: str,
     identity: Identity,
+    release: Callable[[], Awaitable[None]],
 ) -> AsyncIterator[dict[str, Any]]:
     cid, created = completion_id(), int(time.time())
 
@@ -224,5 +255,4 @@ async def _stream_events(
         log.warning("stream ended by generator error: %s", type(err).__name__)
         yield {"error": {"message": str(err), "type": "generator_error", "code": "generator_error"}}
     finally:
-        await stream.aclose()  # type: ignore[attr-defined]
-        comps.gate.release()
+        await release()

@@ -23,9 +23,18 @@ from vraagbaak_core.types import (
     SearchFilter,
 )
 
+# Words that point back at the previous question wherever they stand ("de bijwerkingen daarvan")...
 _ANAPHORA = re.compile(
-    r"\b(het|dit|dat|die|deze|daar|daarvan|hiervan|ervan|hij|zij|ze|hun|"
-    r"it|this|that|these|those|they|them|there|its|he|she)\b",
+    r"\b(daar(?:van|over|bij|mee|voor|na|in|op|aan|door|om)?|hier(?:van|over|bij|mee|voor|na|in|op|aan)|"
+    r"er(?:van|over|bij|mee|voor|na|in|op|aan|door|om)|dezelfde|hetzelfde|"
+    r"thereof|therefore|the same)\b"
+    r"|^(?:en|maar|ook|and|but|also|what about)\b",  # "En bij kinderen?", "And for children?"
+    re.IGNORECASE,
+)
+# ... and pronouns that do so only standing alone at the end of a clause ("hoe lang duurt dat?"):
+# "het", "die", "dat", "deze" and "ze" are mostly articles, relatives and conjunctions in Dutch.
+_ANAPHORA_AT_END = re.compile(
+    r"\b(het|dit|dat|die|deze|ze|zij|hij|hem|it|this|that|these|those|they|them|he|she|him|there)\s*(?:[?.!,;]|$)",
     re.IGNORECASE,
 )
 MAX_HISTORY_MESSAGES = 4
@@ -48,7 +57,7 @@ def standalone_query(messages: Sequence[ChatMessage]) -> str:
     if not users:
         return ""
     last = users[-1]
-    if len(users) > 1 and (len(last.split()) <= 6 or _ANAPHORA.search(last)):
+    if len(users) > 1 and (len(last.split()) <= 6 or _ANAPHORA.search(last) or _ANAPHORA_AT_END.search(last)):
         return f"{users[-2]} {last}"
     return last
 
@@ -106,6 +115,7 @@ class ChatService:
         params: GenerationParams,
         request_filter: SearchFilter | None = None,
         use_retrieval: bool = True,
+        top_k: int | None = None,
     ) -> Prepared:
         query = standalone_query(messages)
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
@@ -118,7 +128,7 @@ class ChatService:
         if self.retriever is None:
             raise RuntimeError("retrieval is not configured")
         t0 = time.perf_counter()
-        hits = self.retriever.search(query, identity, request_filter=request_filter, top_k=self.top_k)
+        hits = self.retriever.search(query, identity, request_filter=request_filter, top_k=top_k or self.top_k)
         prep = Prepared(language, query, template, hits, retrieval_ms=(time.perf_counter() - t0) * 1000)
         if hits:
             prep.prompt, n_sources = self._fit(template, hits, messages, params)

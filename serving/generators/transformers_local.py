@@ -114,15 +114,24 @@ class TransformersGenerator:
         thread.start()
         sentinel = object()
         it = iter(streamer)
+        stops = _StopFilter(params.stop)
         try:
             while True:
                 piece = await loop.run_in_executor(None, next, it, sentinel)
                 if piece is sentinel:
                     break
                 if piece:
-                    yield str(piece)
-            if failure:
+                    out = stops.feed(str(piece))
+                    if out:
+                        yield out
+                    if stops.stopped:
+                        cancelled.set()  # a stop sequence ends the generation, as in the OpenAI API
+                        break
+            if failure and not stops.stopped:
                 raise GeneratorError(f"generation failed: {failure[0]}")
+            tail = stops.finish()
+            if tail:
+                yield tail
         finally:
             cancelled.set()
 
@@ -131,3 +140,31 @@ class TransformersGenerator:
 
     async def aclose(self) -> None:
         return None
+
+
+class _StopFilter:
+    """Cuts streamed text at the first stop sequence (excluded), holding back a tail that could
+    still become one, so no part of a stop sequence is ever shown."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = [x for x in stops if x]
+        self.hold = max((len(x) for x in self.stops), default=1) - 1
+        self.buf = ""
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        if not self.stops:
+            return piece
+        self.buf += piece
+        cut = min((i for i in (self.buf.find(x) for x in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self.stopped = True
+            out, self.buf = self.buf[:cut], ""
+            return out
+        safe = len(self.buf) - self.hold
+        out, self.buf = (self.buf[:safe], self.buf[safe:]) if safe > 0 else ("", self.buf)
+        return out
+
+    def finish(self) -> str:
+        out, self.buf = ("" if self.stopped else self.buf), ""
+        return out
