@@ -13,7 +13,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: postgres help install frontend models ingest-examples run run-vllm test test-fast test-vllm lint deploy-tools bench bench-ingest bench-retrieval bench-serving clean
+.PHONY: guard-tools postgres help install frontend models ingest-examples run run-vllm test test-fast test-vllm lint deploy-tools bench bench-ingest bench-retrieval bench-serving clean
 
 help:
 	@echo "make run        install, prepare models, ingest examples/docs, serve on 127.0.0.1:8000 and ask a sample question"
@@ -43,7 +43,7 @@ $(MODEL_STAMP): $(STAMP)
 models: $(STAMP)
 	$(VB) models prepare
 
-ingest-examples: models
+ingest-examples: models guard-tools
 	$(VB) ingest examples/docs
 
 run: ingest-examples frontend
@@ -75,7 +75,11 @@ deploy-tools: $(STAMP)
 postgres:
 	scripts/install-postgres
 
-test: $(STAMP) deploy-tools postgres $(MODEL_STAMP) frontend
+# the patient-data guard's name recogniser (deduce, lookup tables built once)
+guard-tools: $(STAMP)
+	scripts/install-deduce $(VENV)
+
+test: $(STAMP) deploy-tools postgres guard-tools $(MODEL_STAMP) frontend
 	scripts/install-browser
 	VRAAGBAAK_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
 

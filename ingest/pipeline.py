@@ -25,6 +25,7 @@ file (``ingest.state``) makes every step restartable; see there for the write or
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -44,6 +45,8 @@ from ingest.errors import DocumentNotFound, ErasureError, LabelError, ReplaceErr
 from ingest.loaders.limits import LoaderLimits
 from ingest.manifest import MANIFEST_NAME, DocumentLabels, Labels, Manifest, load_manifest, resolve_labels
 from ingest.originals import OriginalStore
+from ingest.patientdata import GuardConfig
+from ingest.quarantine import QuarantineStore
 from ingest.report import DocumentInfo, DocumentResult, IngestReport, ProgressUpdate, PruneSummary, Status
 from ingest.state import UPLOAD_SET, DocRecord, IngestState
 from ingest.worker import ParseResult, ParserPool, ParseTask, WorkerConfig
@@ -168,6 +171,10 @@ class Ingestor:
         self._main_chunker: Chunker | None = None
         ing = settings.ingest
         self.originals = OriginalStore(settings.resolve(ing.originals_dir or settings.data_dir / "originals"))
+        pd = settings.ingest.patient_data
+        qpath = settings.resolve(pd.quarantine_path) if pd.quarantine_path else state.path.with_name(
+            "quarantine.sqlite") if str(state.path) != ":memory:" else Path(":memory:")
+        self.quarantine = QuarantineStore(qpath)
         store.ensure_collection(embedder.dimension, embedder.name)
         self.recover()
 
@@ -526,9 +533,21 @@ class Ingestor:
                 chunk_overlap=ing.chunk_overlap,
                 audit_path=str(self.settings.resolve(self.settings.audit.path)),
                 audit_source_id=self.settings.audit.source_id,
+                guard=self._guard_config(),
             )
             self._pool = ParserPool(config, workers=ing.workers, max_ready=64)
         return self._pool
+
+    def _guard_config(self) -> GuardConfig | None:
+        pd = self.settings.ingest.patient_data
+        if not pd.enabled:
+            return None
+        if pd.names and importlib.util.find_spec("deduce") is None:
+            raise LabelError(
+                "the patient-data guard needs deduce for names and addresses: run scripts/install-deduce "
+                "(or set ingest.patient_data.names: false); nothing was indexed"
+            )
+        return GuardConfig(pd.threshold, tuple(pd.patient_number_patterns), pd.names)
 
     def _unchanged_sha(self, item: _Item) -> str | None:
         """The committed sha256 when labels match and the store holds exactly its chunks."""
@@ -550,7 +569,11 @@ class Ingestor:
             return
         pool = self._pool_get()
         for item in items:
-            pool.submit(ParseTask(item.key, item.name, item.path, item.data, self._unchanged_sha(item)))
+            pool.submit(ParseTask(
+                item.key, item.name, item.path, item.data, self._unchanged_sha(item),
+                guard=not item.labels.patient_data_allowed,
+                released_sha256=self.quarantine.released_sha256(item.doc_id),
+            ))
         outstanding = len(items)
         while outstanding:
             pending = len(run.queue)
@@ -570,6 +593,17 @@ class Ingestor:
         item = run.items[res.key]
         if res.status == "failed":
             run.done(DocumentResult(item.source, "failed", item.doc_id, reason=res.reason))
+            return
+        if res.status == "quarantined":
+            entry = self.quarantine.add(
+                doc_id=item.doc_id, source_set=item.source_set, source=item.source, sha256=res.sha256,
+                reason=res.reason, counts=res.findings,
+            )
+            kept = " (the indexed earlier version stays)" if item.known is not None and item.known.committed else ""
+            run.done(DocumentResult(
+                item.source, "quarantined", item.doc_id, reason=f"{res.reason}{kept}; quarantine id {entry.id}",
+                title=res.title,
+            ))
             return
         if res.status == "unchanged":
             if item.known is not None and not self.originals.exists(item.doc_id):

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from vraagbaak_core.types import DocControl
 
-Status = Literal["added", "updated", "unchanged", "deleted", "failed"]
-STATUSES: tuple[Status, ...] = ("added", "updated", "unchanged", "deleted", "failed")
+Status = Literal["added", "updated", "unchanged", "deleted", "failed", "quarantined"]
+STATUSES: tuple[Status, ...] = ("added", "updated", "unchanged", "deleted", "failed", "quarantined")
 
 
 @dataclass
@@ -85,7 +85,8 @@ class IngestReport:
         c = self.counts()
         return (
             f"{c['added']} added, {c['updated']} updated, {c['unchanged']} unchanged, "
-            f"{c['deleted']} deleted, {c['failed']} failed; "
+            f"{c['deleted']} deleted, {c['failed']} failed"
+            + (f", {c['quarantined']} quarantined" if c["quarantined"] else "") + "; "
             f"{self.chunks_embedded} chunks embedded in {self.seconds:.1f} s"
         )
 
@@ -97,6 +98,7 @@ class IngestReport:
             "embed_seconds": round(self.embed_seconds, 3),
             "documents": [r.to_dict() for r in self.results],
             "failed": [{"source": r.source, "reason": r.reason} for r in self.failed],
+            "quarantined": [{"source": r.source, "reason": r.reason} for r in self.with_status("quarantined")],
             "prune": [p.to_dict() for p in self.prune],
         }
 

@@ -33,6 +33,7 @@ from ingest.detect import detect_format
 from ingest.doccontrol import properties_from
 from ingest.errors import LoadError
 from ingest.loaders.limits import LoaderLimits
+from ingest.patientdata import GuardConfig, PatientDataGuard
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class WorkerConfig:
     chunk_overlap: int = 32
     audit_path: str | None = None  # where a refused egress attempt of a worker is recorded
     audit_source_id: str = "vraagbaak"
+    guard: GuardConfig | None = None  # the patient-data guard (ingest.patientdata); None: off
 
 
 @dataclass(frozen=True)
@@ -60,12 +62,14 @@ class ParseTask:
     path: str | None = None
     data: bytes | None = None
     known_sha256: str | None = None  # answer "unchanged" without parsing when the content matches
+    guard: bool = True  # False: the source set allows patient data (patient_data: allowed)
+    released_sha256: tuple[str, ...] = ()  # contents a privacy officer released from quarantine
 
 
 @dataclass
 class ParseResult:
     key: int
-    status: Literal["parsed", "unchanged", "failed"]
+    status: Literal["parsed", "unchanged", "failed", "quarantined"]
     reason: str = ""
     sha256: str = ""
     size: int = 0
@@ -77,6 +81,7 @@ class ParseResult:
     drafts: list[ChunkDraft] | None = None
     seconds: float = 0.0
     properties: dict[str, Any] = field(default_factory=dict)  # document-control fields the file states
+    findings: dict[str, int] = field(default_factory=dict)  # patient-data counts per kind (never values)
 
 
 # ---------------------------------------------------------------- the worker process
@@ -92,6 +97,12 @@ class _WorkerState:
 
         self.config = config
         self.loaders = build_loaders(config.limits)
+        self.guard: PatientDataGuard | None = None
+        self.guard_mb = 0  # address space the guard's lookup tables take (added to the memory limit)
+        if config.guard is not None:
+            before = _address_space_mb()
+            self.guard = PatientDataGuard(config.guard)
+            self.guard_mb = max(0, _address_space_mb() - before)
         self.chunker: Chunker | None = None
         if config.tokenizer_dir is not None:
             counter = FileTokenCounter(Path(config.tokenizer_dir), config.max_tokens)
@@ -121,6 +132,13 @@ class _WorkerState:
         except LoadError as err:
             return ParseResult(task.key, "failed", str(err), sha256=sha, size=size)
         text = doc.text
+        if self.guard is not None and task.guard and sha not in task.released_sha256:
+            found = self.guard.scan(text)
+            if found.over(self.guard.config.threshold):
+                return ParseResult(
+                    task.key, "quarantined", f"patient data found ({found.summary()}); quarantined, not indexed",
+                    sha256=sha, size=size, title=doc.title, format=doc.format, findings=dict(found.counts),
+                )
         language = self.detect_language(text[:20000])
         result = ParseResult(
             task.key, "parsed", sha256=sha, size=size, title=doc.title, format=doc.format, language=language,
@@ -134,6 +152,17 @@ class _WorkerState:
             result.blocks = doc.blocks
         result.seconds = time.perf_counter() - t0
         return result
+
+
+def _address_space_mb() -> int:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _set_memory_limit(memory_mb: int) -> None:
@@ -168,7 +197,7 @@ def _worker_main(conn: Connection, config: WorkerConfig) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ["OMP_NUM_THREADS"] = "1"
     state = _WorkerState(config)  # imports before the limit: they are not the file's fault
-    _set_memory_limit(config.memory_mb)
+    _set_memory_limit(config.memory_mb + state.guard_mb)
     conn.send("ready")  # the time limit starts with the task, not with the imports
     done = 0
     while True:

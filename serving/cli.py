@@ -220,7 +220,7 @@ def _demo(host: str, port: int) -> None:
 
 
 def _mount_subapps() -> None:
-    from serving import cli_audit, cli_doccontrol, cli_eval, cli_feedback, cli_ingest
+    from serving import cli_audit, cli_doccontrol, cli_eval, cli_feedback, cli_ingest, cli_quarantine
 
     app.add_typer(cli_audit.app, name="audit")
     app.add_typer(cli_eval.app, name="eval")
@@ -228,6 +228,7 @@ def _mount_subapps() -> None:
     app.command("ingest")(cli_ingest.ingest_command)
     app.add_typer(cli_ingest.documents_app, name="documents")
     cli_ingest.documents_app.command("due")(cli_doccontrol.documents_due)
+    app.add_typer(cli_quarantine.app, name="quarantine")
 
 
 def main() -> None:

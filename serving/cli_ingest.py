@@ -158,10 +158,18 @@ def _print_summary(report: IngestReport) -> None:
     table.add_column("status")
     table.add_column("documents", justify="right")
     table.add_column("chunks", justify="right")
-    for status in ("added", "updated", "unchanged", "deleted", "failed"):
+    for status in ("added", "updated", "unchanged", "deleted", "failed", "quarantined"):
         rows = report.with_status(status)  # type: ignore[arg-type]
         table.add_row(status, str(len(rows)), str(sum(r.chunks for r in rows)))
     console.print(table)
+    quarantined = report.with_status("quarantined")
+    if quarantined:
+        q = Table(title="Quarantined (patient data; see `vraagbaak quarantine list`)", show_lines=False)
+        q.add_column("file", overflow="fold")
+        q.add_column("reason", overflow="fold")
+        for r in quarantined:
+            q.add_row(r.source, r.reason)
+        console.print(q)
     if report.failed:
         failed = Table(title="Failed files", show_lines=False)
         failed.add_column("file", overflow="fold")

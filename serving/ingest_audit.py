@@ -44,6 +44,12 @@ def audit_result(
     role: str = "ingest",
 ) -> None:
     """The record of one document's change; called as each document commits (``on_result``)."""
+    if r.status == "quarantined" and r.doc_id is not None:  # a refusal: patient data, not indexed
+        audit.document_change(
+            "document.ingest", document_id=r.doc_id, classification=None, user_id=user_id, role=role,
+            network_access_point=network_access_point, outcome="refused", reason=f"{r.source}: {r.reason}",
+        )
+        return
     event = _EVENTS.get(r.status)
     if event is None or r.doc_id is None:
         return

@@ -11,12 +11,15 @@ from ingest.pipeline import Ingestor
 from ingest.state import IngestState
 from retrieval.analysis import Bm25SparseEncoder
 from retrieval.stores.edge import EdgeStore
-from vraagbaak_core.settings import IngestSettings, Settings, StoreSettings
+from vraagbaak_core.settings import IngestSettings, PatientDataSettings, Settings, StoreSettings
 
 
 def make_settings(tmp: Path, **ingest: Any) -> Settings:
     ingest.setdefault("state_path", tmp / "state.sqlite")
     ingest.setdefault("originals_dir", tmp / "originals")
+    # The patient-data guard loads deduce (~1 GB, seconds) per parser worker: the tests of the guard
+    # (tests/test_patientdata.py) switch it on; the rest test other things.
+    ingest.setdefault("patient_data", PatientDataSettings(enabled=False))
     return Settings(
         store=StoreSettings(backend="edge", path=tmp / "edge"),
         ingest=IngestSettings(**ingest),

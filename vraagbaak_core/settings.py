@@ -168,6 +168,31 @@ class RetrievalSettings(_Section):
     current_only: bool = True
 
 
+class PatientDataSettings(_Section):
+    """The patient-data guard at ingest (issue 13): a document over the threshold is quarantined."""
+
+    enabled: bool = True
+    threshold: float = Field(default=1.0, gt=0)  # see ingest.patientdata.WEIGHTS
+    names: bool = True  # person names, addresses, phone numbers with deduce (~1 GB per parser worker)
+    patient_number_patterns: list[str] = [
+        r"(?i)\b(?:pati[eë]nt(?:en)?(?:nummer|nr\.?|-?id)|pat\.?\s?nr\.?|zis-?nummer|ziekenhuisnummer)"
+        r"\s*[:#]?\s*\d{5,10}\b",
+    ]
+    quarantine_path: Path | None = None  # None: quarantine.sqlite next to ingest.state_path
+
+    @field_validator("patient_number_patterns")
+    @classmethod
+    def _compiles(cls, v: list[str]) -> list[str]:
+        import re
+
+        for p in v:
+            try:
+                re.compile(p)
+            except re.error as err:
+                raise ValueError(f"pattern {p!r} does not compile: {err}") from None
+        return v
+
+
 class IngestSettings(_Section):
     chunk_tokens: int | None = Field(default=None, ge=16)  # None: the embedder's maximum
     chunk_overlap: int = Field(default=32, ge=0)
@@ -181,6 +206,7 @@ class IngestSettings(_Section):
     # removed on erasure). In production: a mounted object-store path.
     originals_dir: Path | None = None  # None: <data_dir>/originals
     default_classification: str = "intern"
+    patient_data: PatientDataSettings = PatientDataSettings()
     # --prune refuses to remove more than this share of a source set's documents unless --force
     prune_max_fraction: float = Field(default=0.2, ge=0.0, le=1.0)
 

@@ -138,6 +138,8 @@ def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
                                     network_access_point=_client(request))
         if result.status == "failed":
             raise ApiError(422, f"{result.source}: {result.reason}", "invalid_request_error", "unprocessable")
+        if result.status == "quarantined":
+            raise ApiError(422, f"{result.source}: {result.reason}", "invalid_request_error", "quarantined")
         body = UploadResult(
             doc_id=result.doc_id, source=result.source, status=result.status,  # type: ignore[arg-type]
             chunks=result.chunks, title=result.title,

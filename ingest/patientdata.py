@@ -1,0 +1,175 @@
+"""The patient-data guard: Dutch patient identifiers in a document's text, before it is embedded.
+
+Runs in the sandboxed parser worker (``ingest.worker``). What it looks for, per kind:
+
+- ``bsn``: 9 digits passing the elfproef, written ``123456782``, ``1234 56 782``, ``123.456.782``
+  or ``123-45-6782``-like groupings (any mix of spaces, dots and dashes between digit groups);
+- ``patient_number``: the configured patterns (``ingest.patient_data.patient_number_patterns``);
+- ``birth_date``: a date near a birth word (``geboren``, ``geb.``, ``geboortedatum``, ``DOB`` ...)
+  or right after a person's name;
+- ``person``, ``address``, ``phone``: with ``deduce`` (UMC Utrecht's de-identification of Dutch
+  medical text); an address is a street with a house number or a postcode.
+
+Only counts leave the worker, never the values. The decision (``Findings.over``) weighs kinds:
+a BSN, a patient number or a birth date is patient data on its own; a name is patient data
+together with an address or a phone number next to it; names and phone numbers alone are what
+every protocol has (authors, department numbers) and do not count.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS: tuple[str, ...] = ("bsn", "patient_number", "birth_date", "person_with_address", "person", "address", "phone")
+
+# weights towards the threshold (default 1.0): what alone makes a document patient data
+WEIGHTS: dict[str, float] = {
+    "bsn": 1.0,
+    "patient_number": 1.0,
+    "birth_date": 1.0,
+    "person_with_address": 1.0,
+    "person": 0.0,
+    "address": 0.0,
+    "phone": 0.0,
+}
+
+_BSN = re.compile(r"(?<![\d\-/])(?<!\d[.,])(\d(?:[ .\-]?\d){8})(?![\d\-/]|[.,]\d)")
+_DATE = re.compile(
+    r"(?<!\d)(?:(\d{1,2})[-./ ](\d{1,2})[-./ ]((?:19|20)\d\d)"
+    r"|(\d{1,2}) (januari|februari|maart|april|mei|juni|juli|augustus|september|oktober|november|december"
+    r"|jan|feb|mrt|apr|jun|jul|aug|sep|sept|okt|nov|dec)\.? ((?:19|20)\d\d)"
+    r"|((?:19|20)\d\d)-(\d{2})-(\d{2}))(?!\d)",
+    re.IGNORECASE,
+)
+_BIRTH_WORD = re.compile(
+    r"\b(geboren|geb\.|geb\b|geboortedatum|geboorte ?datum|geb\.?datum|d\.o\.b\.?|dob|date of birth|born)",
+    re.IGNORECASE,
+)
+_POSTCODE = re.compile(r"\b[1-9]\d{3} ?(?!SA|SD|SS)[A-Z]{2}\b")
+_STREET = re.compile(
+    r"\b[A-Z][a-zà-ÿ]+(?:straat|laan|weg|plein|gracht|kade|singel|dijk|pad|hof|dreef|steeg|park|baan)"
+    r" \d{1,4}(?: ?[a-zA-Z]\b)?"
+)
+_NAME_DATE_GAP = re.compile(r"[\s,;:(\-]*(?:geb\.?|geboren|born)?[\s,;:(]*", re.IGNORECASE)
+_BIRTH_WINDOW = 40  # characters between a birth word (or a name) and the date
+_NAME_WINDOW = 120  # characters between a name and an address or phone number
+
+
+def elfproef(digits: str) -> bool:
+    """The BSN check: Σ d_i·(9−i) for the first eight digits − the last digit ≡ 0 (mod 11)."""
+    if len(digits) != 9 or not digits.isdigit() or digits == "000000000":
+        return False
+    total = sum(int(d) * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True)) - int(digits[8])
+    return total % 11 == 0
+
+
+@dataclass
+class Findings:
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str, n: int = 1) -> None:
+        if n:
+            self.counts[kind] = self.counts.get(kind, 0) + n
+
+    def score(self) -> float:
+        return sum(WEIGHTS.get(k, 0.0) * n for k, n in self.counts.items())
+
+    def over(self, threshold: float) -> bool:
+        return self.score() >= threshold
+
+    def summary(self) -> str:
+        """``bsn: 2, birth_date: 1`` — kinds and counts, never values."""
+        return ", ".join(f"{k}: {self.counts[k]}" for k in KINDS if self.counts.get(k))
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    threshold: float = 1.0
+    patient_number_patterns: tuple[str, ...] = ()
+    names: bool = True  # person names, addresses and phone numbers with deduce
+
+
+class PatientDataGuard:
+    """Scans text; build once per worker (deduce's lookup tables take seconds and ~1 GB)."""
+
+    def __init__(self, config: GuardConfig) -> None:
+        self.config = config
+        self.patterns = [re.compile(p) for p in config.patient_number_patterns]
+        self._deduce: Any = None
+        if config.names:
+            self._deduce = load_deduce()
+
+    def scan(self, text: str) -> Findings:
+        found = Findings()
+        found.add("bsn", sum(1 for m in _BSN.finditer(text) if elfproef(re.sub(r"\D", "", m.group(1)))))
+        for pattern in self.patterns:
+            found.add("patient_number", sum(1 for _ in pattern.finditer(text)))
+        dates = [m.span() for m in _DATE.finditer(text)]
+        births = {s for s in dates if _BIRTH_WORD.search(text, max(0, s[0] - _BIRTH_WINDOW), s[0])}
+        persons: list[tuple[int, int]] = []
+        addresses = [m.span() for m in _STREET.finditer(text)] + [m.span() for m in _POSTCODE.finditer(text)]
+        phones: list[tuple[int, int]] = []
+        if self._deduce is not None:
+            persons, more_addresses, phones = self._names(text)
+            addresses += more_addresses
+            # a date right after a name: "J. Jansen, 12-03-1961", "Jan Jansen (12-03-1961)"
+            births |= {
+                s for s in dates
+                if any(0 <= s[0] - p[1] <= _BIRTH_WINDOW and _NAME_DATE_GAP.fullmatch(text, p[1], s[0])
+                       for p in persons)
+            }
+        found.add("birth_date", len(births))
+        found.add("person", len(persons))
+        found.add("address", len(set(addresses)))
+        found.add("phone", len(phones))
+        near = sum(
+            1 for p in persons
+            if any(abs(a[0] - p[1]) <= _NAME_WINDOW or abs(p[0] - a[1]) <= _NAME_WINDOW for a in addresses)
+        )
+        found.add("person_with_address", near)
+        return found
+
+    def _names(self, text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[tuple[int, int]]]:
+        persons, addresses, phones = [], [], []
+        for start in range(0, len(text), 20000):  # deduce is linear but keeps whole-text structures
+            piece = text[start : start + 20000]
+            doc = self._deduce.deidentify(piece, disabled={"dates", "ages", "identifiers", "email_addresses",
+                                                          "urls", "institutions"})
+            for a in doc.annotations:
+                span = (a.start_char + start, a.end_char + start)
+                tag = str(a.tag)
+                if tag in ("persoon", "patient"):
+                    persons.append(span)
+                elif tag == "locatie" and (any(ch.isdigit() for ch in a.text) or _POSTCODE.search(a.text)):
+                    addresses.append(span)
+                elif tag == "telefoonnummer":
+                    phones.append(span)
+        return persons, addresses, phones
+
+
+_DEDUCE: Any = None
+
+
+def load_deduce() -> Any:
+    """deduce's Deduce(), built once per process; its lookup tables are cached in its package."""
+    global _DEDUCE
+    if _DEDUCE is None:
+        import logging
+
+        logging.getLogger("root").setLevel(logging.WARNING)
+        try:
+            import deduce
+        except ImportError as err:  # pragma: no cover - a dependency, installed by scripts/install-deduce
+            raise RuntimeError(
+                "the patient-data guard needs deduce (scripts/install-deduce), or set "
+                "ingest.patient_data.names: false"
+            ) from err
+        _DEDUCE = deduce.Deduce()
+    return _DEDUCE
+
+
+def scan_texts(guard: PatientDataGuard, texts: Sequence[str]) -> Findings:
+    return guard.scan("\n\n".join(texts))

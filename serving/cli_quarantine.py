@@ -1,0 +1,88 @@
+"""``vraagbaak quarantine list|release``: the privacy officer's view of what the patient-data guard
+kept out of the index (issue 13). A release is recorded in the audit log (role ``admin``) with its
+reason; the released content is indexed on the next ingest of its folder (or re-upload).
+
+Exit codes: 0 well, 1 no such entry or already released, 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from serving.cli import ConfigOpt, boot
+from serving.ingest_audit import cli_actor
+from vraagbaak_core.audit import AuditLog
+from vraagbaak_core.settings import Settings
+
+app = typer.Typer(help="Documents kept out of the index because they hold patient data.", no_args_is_help=True)
+
+
+def _store_path(settings: Settings) -> Path:
+    pd = settings.ingest.patient_data
+    if pd.quarantine_path is not None:
+        return settings.resolve(pd.quarantine_path)
+    return settings.resolve(settings.ingest.state_path).with_name("quarantine.sqlite")
+
+
+@app.command("list")
+def quarantine_list(
+    all_entries: Annotated[bool, typer.Option("--all", help="released entries too")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Quarantined documents with the reason and the count per kind (never the values)."""
+    from ingest.quarantine import QuarantineStore
+
+    settings = boot(config)
+    store = QuarantineStore(_store_path(settings))
+    try:
+        entries = store.list(include_released=all_entries)
+    finally:
+        store.close()
+    if json_out:
+        typer.echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{len(entries)} quarantined documents")
+    for col in ("id", "source", "found", "quarantined", "released"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        found = ", ".join(f"{k}: {n}" for k, n in e.counts.items())
+        released = f"{e.released_at} by {e.released_by}: {e.release_reason}" if e.released else ""
+        table.add_row(e.id, e.source, found, e.quarantined_at, released)
+    Console().print(table)
+
+
+@app.command("release")
+def quarantine_release(
+    entry_id: Annotated[str, typer.Argument(help="quarantine id (see `vraagbaak quarantine list`)")],
+    reason: Annotated[str, typer.Option("--reason", help="why this document may be indexed (audited)")],
+    config: ConfigOpt = None,
+) -> None:
+    """Release a document: its exact content is indexed on the next ingest, without the guard."""
+    from ingest.quarantine import QuarantineError, QuarantineStore
+
+    if not reason.strip():
+        typer.secho("quarantine release: --reason must not be empty", fg="red", err=True)
+        raise typer.Exit(2)
+    settings = boot(config)
+    store = QuarantineStore(_store_path(settings))
+    user, nap = cli_actor()
+    try:
+        entry = store.release(entry_id, by=user, reason=reason)
+    except QuarantineError as err:
+        typer.secho(f"quarantine release: {err}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+    AuditLog.from_settings(settings).document_change(
+        "document.update", document_id=entry.doc_id, classification=None, user_id=user, role="admin",
+        network_access_point=nap, outcome="success",
+        reason=f"quarantine {entry.id} released ({entry.source}): {entry.release_reason}",
+    )
+    typer.echo(f"released {entry.id} ({entry.source}); it is indexed on the next ingest of its folder or upload")
