@@ -22,6 +22,7 @@ from serving.errors import install_error_handlers
 from serving.feedback.router import router as feedback_router
 from serving.metrics import Metrics, install_metrics_middleware
 from serving.origin import LoopbackOriginMiddleware
+from serving.reindex_api import router as reindex_router
 from serving.web.headers import install_security_headers
 from serving.web.router import install_web
 from vraagbaak_core import __version__
@@ -58,6 +59,7 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
     app.include_router(make_content_router())  # before the ingest-only router: staff may read originals
     app.include_router(make_documents_router())
     app.include_router(feedback_router)
+    app.include_router(reindex_router)
     _install_ops(app)
     if settings.server.docs:
         _install_local_docs(app)

@@ -220,7 +220,15 @@ def _demo(host: str, port: int) -> None:
 
 
 def _mount_subapps() -> None:
-    from serving import cli_audit, cli_doccontrol, cli_eval, cli_feedback, cli_ingest, cli_quarantine
+    from serving import (
+        cli_audit,
+        cli_doccontrol,
+        cli_eval,
+        cli_feedback,
+        cli_ingest,
+        cli_quarantine,
+        cli_reindex,
+    )
 
     app.add_typer(cli_audit.app, name="audit")
     app.add_typer(cli_eval.app, name="eval")
@@ -229,6 +237,7 @@ def _mount_subapps() -> None:
     app.add_typer(cli_ingest.documents_app, name="documents")
     cli_ingest.documents_app.command("due")(cli_doccontrol.documents_due)
     app.add_typer(cli_quarantine.app, name="quarantine")
+    app.command("reindex")(cli_reindex.reindex_command)
 
 
 def main() -> None:
