@@ -200,7 +200,8 @@ def test_chat_is_answered_while_the_api_reindexes(
 
     base = _copy(populated, tmp_path)
     total, per_doc = _counts(base)
-    settings = make_settings(tmp_path, generator={"max_tokens": 24}, limits={"rate_per_minute": 100_000})
+    settings = make_settings(tmp_path, generator={"max_tokens": 24}, limits={"rate_per_minute": 100_000},
+                             auth={"dev_roles": ["staff", "admin"]})
     comps = build_components(settings, embedder=embedder, generator=generator)
     cfg = _config(tmp_path, str(populated["model"]))
     with LiveServer(create_app(settings, comps)) as server:
@@ -217,7 +218,9 @@ def test_chat_is_answered_while_the_api_reindexes(
         try:
             deadline = time.time() + 120
             while True:
-                view = httpx.get(f"{server.url}/api/admin/reindex", timeout=10).json()
+                got = httpx.get(f"{server.url}/api/admin/reindex", timeout=10)
+                assert got.status_code == 200, got.text
+                view = got.json()
                 if view["state"] == "running" and view["copied"] > 0:
                     break
                 assert view["state"] in ("idle", "running") and time.time() < deadline, view
