@@ -24,7 +24,7 @@ in Qdrant's API (a plain or a prefetch + fusion query); the relevance gate is un
 
 Shaping: at most ``max_chunks_per_doc`` chunks per document; adjacent chunks (index i and
 i+1, on the same page) of one document merged into one hit that keeps the first chunk's id
-and page (so a citation's page is always exact), with
+(and lists the others in ``merged_chunk_ids``, for the audit log) and page (so a citation's page is always exact), with
 the texts joined (their overlap written once) and the better score; then ``top_k``.
 An optional reranker reorders the candidates before shaping.
 """
@@ -77,7 +77,11 @@ def merge_run(hits: Sequence[Hit]) -> Hit:
     text = hits[0].chunk.text
     for h in hits[1:]:
         text = join_overlapping(text, h.chunk.text)
-    return Hit(chunk=replace(hits[0].chunk, text=text), score=max(h.score for h in hits))
+    merged = tuple(i for h in hits[1:] for i in h.shown_chunk_ids)
+    return Hit(
+        chunk=replace(hits[0].chunk, text=text), score=max(h.score for h in hits),
+        merged_chunk_ids=(*hits[0].merged_chunk_ids, *merged),
+    )
 
 
 def shape(hits: Sequence[Hit], top_k: int, max_per_doc: int, merge_adjacent: bool) -> list[Hit]:

@@ -195,6 +195,12 @@ def require_role(role: str) -> Callable[[Request], Awaitable[Identity]]:
 
     async def dependency(request: Request) -> Identity:
         comps = request.app.state.components
+        client = request.client.host if request.client else "unknown"
+        if comps.auth_failures.blocked(client):  # too many failures from this address: not even checked
+            raise ApiError(
+                429, "too many failed sign-ins from this address; try again later", "rate_limit_exceeded",
+                "auth_rate_limited", headers={"Retry-After": "60"},
+            )
         try:
             identity: Identity = await comps.authenticator.aidentify(request.headers.get("authorization"))
         except AuthError as err:
@@ -204,6 +210,7 @@ def require_role(role: str) -> Callable[[Request], Awaitable[Identity]]:
                 headers={"WWW-Authenticate": "Bearer"},
             ) from None
         if not identity.has_role(role):
+            comps.rate_limiter.check(identity.user_id)
             await comps.run_blocking(
                 comps.audit_auth_failure, request, f"user {identity.user_id} lacks role {role}", identity
             )

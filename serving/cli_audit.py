@@ -17,14 +17,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import typer
 import yaml
 
-from vraagbaak_core.audit import AuditLog, verify_chain
+from vraagbaak_core.audit import AuditLog, AuditWriteError, FileAuditSink, Sealer
 from vraagbaak_core.egress import OFFLINE_ENV, Allowlist, configured_endpoints, guard_active, startup_guard
 from vraagbaak_core.settings import DEFAULT_CONFIG, PROJECT_ROOT, ConfigError, Settings, load_settings
 
@@ -65,23 +65,39 @@ def _access_point() -> str:
 # --- verify ---
 
 
+def _log_for(settings: Settings, path: Path | None) -> AuditLog:
+    """The configured chain (file or PostgreSQL), or a given file (with the configured key)."""
+    if path is None:
+        return AuditLog.from_settings(settings)
+    return AuditLog(path, source_id=settings.audit.source_id, store_question_text=False,
+                    sealer=Sealer.from_settings(settings))
+
+
+def _exists(log: AuditLog) -> None:
+    if isinstance(log.sink, FileAuditSink) and not log.sink.path.is_file():
+        typer.echo(f"audit log not found: {log.sink.path}", err=True)
+        raise typer.Exit(2)
+
+
 @app.command()
 def verify(
-    path: Path | None = typer.Argument(None, help="log file (default: audit.path from the settings)"),
+    path: Path | None = typer.Argument(None, help="log file (default: the configured audit sink)"),
     config: Path | None = ConfigOpt,
     head: str | None = typer.Option(
-        None, "--head", help="a head sha256 noted at an earlier verify; fails if records after it were cut"
+        None, "--head", help="a head noted earlier (`audit head`); fails if the chain no longer holds it"
     ),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
-    """Check the whole hash chain; exit 1 at the first edited, removed, reordered or truncated record."""
+    """Check the whole chain; report every edited, removed, reordered, unreadable or truncated place (exit 1)."""
     settings = _boot(config)
     log = AuditLog.from_settings(settings)
-    target = path or log.path
-    if not target.is_file():
-        typer.echo(f"audit log not found: {target}", err=True)
-        raise typer.Exit(2)
-    result = verify_chain(target, expect_head=head)
+    target = _log_for(settings, path)
+    _exists(target)
+    try:
+        result = target.verify(expect_head=head)
+    except AuditWriteError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
     err = result.first_error
     try:
         log.audit_access(
@@ -89,24 +105,57 @@ def verify(
             user_id=_actor(),
             network_access_point=_access_point(),
             outcome="success" if result.ok else "failure",
-            reason="verify: " + ("chain intact" if err is None else f"line {err.line}: {err.kind}"),
-            log_id=str(target.resolve()),
+            reason="verify: " + ("chain intact" if err is None else
+                                 f"{len(result.errors)} broken place(s), first line {err.line}: {err.kind}"),
+            log_id=target.location,
         )
     except OSError as exc:
-        typer.echo(f"cannot record this read in the audit log {log.path}: {exc}", err=True)
+        typer.echo(f"cannot record this read in the audit log {log.location}: {exc}", err=True)
         raise typer.Exit(2) from None
+    mode = "HMAC-SHA256 under the configured key" if result.keyed else "unkeyed SHA-256 (no audit key configured)"
     if as_json:
-        typer.echo(json.dumps(asdict(result)))
+        out = asdict(result)
+        out["location"] = target.location
+        typer.echo(json.dumps(out))
     elif err is None:
         typer.echo(f"OK: {result.records} records, chain intact; head sha256 {result.head_sha256}")
+        typer.echo(f"Chain: {mode}.")
         typer.echo(
             "Note this head hash; pass it as --head next time to prove no records were cut off the end."
         )
     else:
-        typer.echo(f"BROKEN at line {err.line} (record {err.index}): {err.kind}: {err.reason}")
-        typer.echo(f"{result.records} records before it verify; last good sha256 {result.head_sha256}")
+        for e in result.errors:
+            typer.echo(f"BROKEN at line {e.line} (record {e.index}): {e.kind}: {e.reason}")
+        typer.echo(f"{len(result.errors)} broken place(s) in {result.records} records; "
+                   f"{result.intact} records before the first verify; chain: {mode}")
     if not result.ok:
         raise typer.Exit(1)
+
+
+@app.command("head")
+def head_cmd(
+    path: Path | None = typer.Argument(None, help="log file (default: the configured audit sink)"),
+    config: Path | None = ConfigOpt,
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """Print the chain's current head, for an auditor to note outside the system (external anchoring).
+
+    Later, `audit verify --head HASH` proves the chain still holds that record and everything before it
+    unchanged. The head is read as stored: run `audit verify` to check the chain itself.
+    """
+    settings = _boot(config)
+    target = _log_for(settings, path)
+    _exists(target)
+    try:
+        count, head = target.head()
+    except AuditWriteError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if as_json:
+        typer.echo(json.dumps({"head_sha256": head, "records": count, "location": target.location, "at": now}))
+    else:
+        typer.echo(f"{head}  records={count}  at={now}  log={target.location}")
 
 
 # --- export ---
@@ -127,7 +176,7 @@ def export(
     document: str | None = typer.Option(None, "--document", help="access history of this document id"),
     since: str | None = typer.Option(None, "--since", help="ISO 8601 date or date-time (UTC if no zone)"),
     until: str | None = typer.Option(None, "--until", help="ISO 8601 date or date-time (UTC if no zone)"),
-    path: Path | None = typer.Option(None, "--path", help="log file (default: audit.path from the settings)"),
+    path: Path | None = typer.Option(None, "--path", help="log file (default: the configured audit sink)"),
     config: Path | None = ConfigOpt,
 ) -> None:
     """Print, as JSON lines, every record for a person or a document (EHDS art. 9 access history)."""
@@ -135,12 +184,8 @@ def export(
         raise typer.BadParameter("give --user ID or --document ID", param_hint="--user/--document")
     t0, t1 = _when(since, "--since"), _when(until, "--until")
     settings = _boot(config)
-    log = AuditLog.from_settings(settings)
-    if path is not None:
-        log = AuditLog(path, source_id=settings.audit.source_id, store_question_text=False)
-    if not log.path.is_file():
-        typer.echo(f"audit log not found: {log.path}", err=True)
-        raise typer.Exit(2)
+    log = _log_for(settings, path)
+    _exists(log)
     try:
         records = log.export(
             user=user,
@@ -151,7 +196,7 @@ def export(
             network_access_point=_access_point(),
         )
     except OSError as exc:
-        typer.echo(f"cannot record this export in the audit log {log.path}: {exc}", err=True)
+        typer.echo(f"cannot record this export in the audit log {log.location}: {exc}", err=True)
         raise typer.Exit(2) from None
     for rec in records:
         typer.echo(json.dumps(rec, ensure_ascii=False))

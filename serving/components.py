@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -16,16 +16,17 @@ from retrieval.embedders import build_embedder
 from retrieval.search import Retriever, build_retriever
 from retrieval.stores import build_store
 from serving.auth import Authenticator
+from serving.auth_failures import AuthFailureAudit
 from serving.chat.prompts import PromptBook
 from serving.chat.service import ChatService
 from serving.feedback.store import AnswerReceipt, CitedDocument, FeedbackStore
 from serving.generators import build_generator
 from serving.limits import ConcurrencyGate, RateLimiter
 from serving.metrics import Metrics
-from vraagbaak_core.audit import AuditLog
+from vraagbaak_core.audit import AuditLog, Outcome
 from vraagbaak_core.ports import Embedder, Generator, VectorStore
 from vraagbaak_core.settings import PROJECT_ROOT, Settings
-from vraagbaak_core.types import Answer, Identity
+from vraagbaak_core.types import Answer, Hit, Identity
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,6 +55,11 @@ class Components:
             self.blocking = anyio.CapacityLimiter(self.settings.server.worker_threads)
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self.blocking)
     feedback: FeedbackStore | None = None
+    auth_failures: AuthFailureAudit = field(init=False)
+
+    def __post_init__(self) -> None:
+        a = self.settings.audit
+        self.auth_failures = AuthFailureAudit(self.audit, a.auth_failure_interval_s, a.auth_failures_per_minute)
 
     # --- observations ---
     def observe_retrieval(self, ms: float, abstained: bool) -> None:
@@ -66,15 +72,27 @@ class Components:
 
     # --- audit hooks (NEN 7513) ---
     def audit_question(self, request: Request | None, identity: Identity, query: str, answer: Answer) -> None:
-        self.metrics.tokens.inc(max(1, len(answer.text) // 4))
+        """The record of a completed answer (or abstention)."""
+        self.audit_chat(request, identity, query, answer.hits, answer=answer)
+
+    def audit_chat(
+        self, request: Request | None, identity: Identity, query: str, hits: Sequence[Hit], *,
+        answer: Answer | None = None, outcome: Outcome = "success", reason: str | None = None,
+    ) -> None:
+        """The one record of a chat request: every document and chunk shown (merged chunks each), the
+        caller's own roles, and how it ended. Raises ``AuditWriteError``: the caller fails closed."""
+        if answer is not None:
+            self.metrics.tokens.inc(max(1, len(answer.text) // 4))
+            if reason is None and answer.abstained:
+                reason = "abstained: nothing relevant retrieved"
         docs: dict[str, str] = {}
-        for h in answer.hits:
+        for h in hits:
             docs.setdefault(h.chunk.doc_id, h.chunk.classification)
+        chunk_ids = list(dict.fromkeys(c for h in hits for c in h.shown_chunk_ids))
         self.audit.chat_question(
-            user_id=identity.user_id, role="staff", question=query,
-            documents=sorted(docs.items()), chunk_ids=[h.chunk.chunk_id for h in answer.hits],
-            network_access_point=_client(request),
-            reason="abstained: nothing relevant retrieved" if answer.abstained else None,
+            user_id=identity.user_id, role=",".join(sorted(identity.roles)) or None, question=query,
+            documents=sorted(docs.items()), chunk_ids=chunk_ids,
+            network_access_point=_client(request), outcome=outcome, reason=reason,
         )
 
     def remember_answer(self, answer_id: str, identity: Identity, query: str, answer: Answer) -> None:
@@ -97,12 +115,16 @@ class Components:
         ))
 
     def audit_auth_failure(self, request: Request, reason: str, identity: Identity | None = None) -> None:
-        self.audit.auth_failure(
-            reason=reason, network_access_point=_client(request),
-            user_id=identity.user_id if identity else None,
-        )
+        """An unauthenticated failure is counted per client address: one aggregated record per address per
+        interval (see auth_failures). A known caller lacking a role (already rate-limited per user) gets
+        its own record."""
+        if identity is None:
+            self.auth_failures.failed(_client(request), reason)
+            return
+        self.audit.auth_failure(reason=reason, network_access_point=_client(request), user_id=identity.user_id)
 
     async def aclose(self) -> None:
+        self.auth_failures.flush_all()
         await self.generator.aclose()
         if self.ingestor is not None:
             self.ingestor.close()

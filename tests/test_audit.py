@@ -157,7 +157,7 @@ def test_edited_record_is_caught(five: Path) -> None:
     lines[2] = json.dumps(rec, separators=(",", ":")) + "\n"
     five.write_text("".join(lines))
     res = verify_chain(five)
-    assert not res.ok and res.records == 2
+    assert not res.ok and res.intact == 2 and res.records == 5
     assert res.first_error is not None
     assert (res.first_error.line, res.first_error.kind) == (3, "edited")
 
@@ -196,7 +196,7 @@ def test_truncated_record_is_caught(five: Path) -> None:
     data = five.read_bytes()
     five.write_bytes(data[: len(data) - 40])  # the last record cut mid-line
     res = verify_chain(five)
-    assert not res.ok and res.records == 4
+    assert not res.ok and res.records == 4 and res.intact == 4
     assert res.first_error is not None
     assert (res.first_error.line, res.first_error.kind) == (5, "truncated")
 

@@ -1,12 +1,20 @@
 """The tamper-evident access log (NEN 7513 fields, as mapped by Logius "Logboek dataverwerkingen").
 
-Append-only JSON lines. Every record carries ``prev_sha256`` (the ``sha256`` of the record before it;
-64 zeros for the first) and its own ``sha256`` over its canonical JSON without that field, so an edited,
-removed, reordered or torn record breaks the chain and :func:`verify_chain` names the first break.
+Records are JSON objects in one chain. Every record carries ``prev_sha256`` (the ``sha256`` of the record
+before it; 64 zeros for the first) and its own ``sha256`` over its canonical JSON without that field, so
+an edited, removed, reordered or torn record breaks the chain and :func:`verify_chain` names every break.
+With a key (``audit.hmac_key`` / ``audit.hmac_key_file``, a secret never kept in git) the ``sha256`` field
+is an HMAC-SHA256 under that key (``chain: "hmac-sha256"`` and the key's ``key_id`` are in the record), so
+someone who can write the log but does not hold the key cannot rebuild a consistent chain.
 
-Appends are safe across threads and processes (several API replicas on one volume): the file is locked
-with ``flock``, the last record's hash is read under the lock, the line is written with one ``write`` and
-``fsync``-ed before the lock is released.
+Where the chain lives is an :class:`~vraagbaak_core.ports.AuditSink`: :class:`FileAuditSink` (one JSON
+line per record; appends are locked with ``flock`` across threads and processes and ``fsync``-ed) for the
+embedded default, or ``vraagbaak_core.audit_pg.PostgresAuditSink`` (one chain for every API replica,
+serialised by a transaction-level advisory lock). :func:`build_audit_sink` picks one from the settings; an
+optional syslog forwarder (RFC 5424) sends a second copy of each record to the institution's SIEM.
+
+Writing fails closed: a record that cannot be stored raises :class:`AuditWriteError`, and callers refuse
+the request (the API answers 503 and shows nothing).
 
 Never stored: document text, chunk text, answers. The question text is stored only when
 ``audit.store_question_text`` is on (the default, because NEN 7513 asks that searches be recorded; the
@@ -17,23 +25,31 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from vraagbaak_core.types import AuditEntry
+
 if TYPE_CHECKING:
+    from vraagbaak_core.ports import AuditSink
     from vraagbaak_core.settings import Settings
+
+KEY_ENV = "VRAAGBAAK_AUDIT__HMAC_KEY"
+KEY_FILE_ENV = "VRAAGBAAK_AUDIT__HMAC_KEY_FILE"
+MIN_KEY_BYTES = 16
 
 GENESIS = "0" * 64
 
 Action = Literal["C", "R", "U", "D", "E"]
-Outcome = Literal["success", "failure", "refused"]
+Outcome = Literal["success", "failure", "refused", "aborted"]
 ObjectType = Literal["document", "chunk", "audit-log", "endpoint", "person", "answer", "feedback"]
 EventType = Literal[
     "chat.question",
@@ -116,7 +132,75 @@ def canonical(record: Mapping[str, Any]) -> bytes:
 
 
 def record_hash(record: Mapping[str, Any]) -> str:
+    """The unkeyed hash (chains written without a key)."""
     return hashlib.sha256(canonical(record)).hexdigest()
+
+
+class AuditWriteError(OSError):
+    """A record could not be stored. Callers fail closed: no answer without its record."""
+
+
+class AuditKeyError(ValueError):
+    """The HMAC key is missing, too short or unreadable."""
+
+
+@dataclass(frozen=True)
+class Sealer:
+    """Computes a record's ``sha256`` field: HMAC-SHA256 under the key, or plain SHA-256 without one."""
+
+    key: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if self.key is not None and len(self.key) < MIN_KEY_BYTES:
+            raise AuditKeyError(f"the audit HMAC key must be at least {MIN_KEY_BYTES} bytes")
+
+    @property
+    def keyed(self) -> bool:
+        return self.key is not None
+
+    @property
+    def key_id(self) -> str | None:
+        """A fingerprint that names the key without revealing it (so verify can say 'wrong key')."""
+        if self.key is None:
+            return None
+        return hmac.new(self.key, b"vraagbaak-audit-key-id", hashlib.sha256).hexdigest()[:16]
+
+    def stamp(self, rec: dict[str, Any]) -> None:
+        """Mark the record with the chain mode (before ``prev_sha256`` and the seal are added)."""
+        if self.key is not None:
+            rec["chain"] = "hmac-sha256"
+            rec["key_id"] = self.key_id
+
+    def seal(self, rec: Mapping[str, Any]) -> str:
+        if self.key is None:
+            return record_hash(rec)
+        return hmac.new(self.key, canonical(rec), hashlib.sha256).hexdigest()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Sealer:
+        a = settings.audit
+        key = a.hmac_key.get_secret_value() if a.hmac_key is not None else None
+        path = settings.resolve(a.hmac_key_file) if a.hmac_key_file is not None else None
+        return cls.load(key, path)
+
+    @classmethod
+    def from_env(cls) -> Sealer:
+        """The key from the environment (``VRAAGBAAK_AUDIT__HMAC_KEY`` or ``..._KEY_FILE``): what a
+        process that has no settings object (a parser worker) uses, the same variables as the settings."""
+        key_file = os.environ.get(KEY_FILE_ENV)
+        return cls.load(os.environ.get(KEY_ENV), Path(key_file) if key_file else None)
+
+    @classmethod
+    def load(cls, key: str | None, key_file: Path | None) -> Sealer:
+        if key_file is not None:
+            try:
+                raw = key_file.read_bytes().strip()
+            except OSError as err:
+                raise AuditKeyError(f"cannot read the audit HMAC key file {key_file}: {err}") from None
+            return cls(raw)
+        if key:
+            return cls(key.encode("utf-8"))
+        return cls(None)
 
 
 def utc_timestamp(now: datetime | None = None) -> str:
@@ -127,6 +211,79 @@ def utc_timestamp(now: datetime | None = None) -> str:
 
 def parse_timestamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class FileAuditSink:
+    """The chain as JSON lines in one file (the embedded default; several processes may share it)."""
+
+    def __init__(self, path: Path | str, min_free_bytes: int = 1 << 20) -> None:
+        self.path = Path(path)
+        self.min_free_bytes = min_free_bytes
+        self._lock = threading.Lock()
+
+    @property
+    def location(self) -> str:
+        return str(self.path.resolve())
+
+    def append(self, record: dict[str, Any], seal: Callable[[Mapping[str, Any]], str]) -> dict[str, Any]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    prev, torn = _last_hash(fd)
+                    record["prev_sha256"] = prev
+                    record["sha256"] = seal(record)
+                    line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+                    data = (b"\n" if torn else b"") + line.encode("utf-8")
+                    written = os.write(fd, data)
+                    if written != len(data):  # a short write on a full disk: cut the torn piece off again
+                        os.ftruncate(fd, os.fstat(fd).st_size - written)
+                        raise OSError(28, f"short write ({written} of {len(data)} bytes)")
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)  # closing releases the lock
+        except OSError as err:
+            raise AuditWriteError(err.errno, f"cannot write the audit log {self.path}: {err.strerror or err}") from err
+        return record
+
+    def check_writable(self) -> None:
+        """Fail before an answer is produced when a record could not be stored (read-only, full disk)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            try:
+                st = os.fstatvfs(fd)
+            finally:
+                os.close(fd)
+        except OSError as err:
+            raise AuditWriteError(err.errno, f"cannot write the audit log {self.path}: {err.strerror or err}") from err
+        free = st.f_bavail * st.f_frsize
+        if free < self.min_free_bytes:
+            raise AuditWriteError(
+                28, f"the audit log's file system has {free} bytes free (needs {self.min_free_bytes})"
+            )
+
+    def entries(self, upto: int | None = None) -> Iterator[AuditEntry]:
+        """Every stored line in order; ``upto`` is a :meth:`mark` (entries that existed then)."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as fh:
+            data = fh.read() if upto is None else fh.read(upto)
+        if not data:
+            return
+        lines = data.split(b"\n")
+        for i, raw in enumerate(lines[:-1]):
+            yield AuditEntry(i + 1, raw.decode("utf-8", "replace"))
+        if lines[-1] != b"" and upto is None:
+            yield AuditEntry(len(lines), lines[-1].decode("utf-8", "replace"), complete=False)
+
+    def mark(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def close(self) -> None:
+        return None
 
 
 def _last_hash(fd: int) -> tuple[str, bool]:
@@ -175,23 +332,74 @@ def _last_hash(fd: int) -> tuple[str, bool]:
 
 
 class AuditLog:
-    """Appends chained records to one JSON-lines file; typed helpers per event type."""
+    """Appends chained records to one audit sink; typed helpers per event type.
+
+    ``AuditLog(path)`` writes a file chain (the key, if any, from the environment);
+    :meth:`from_settings` builds the configured sink, key and forwarder.
+    """
 
     def __init__(
-        self, path: Path | str, source_id: str = "vraagbaak", store_question_text: bool = True
+        self,
+        path: Path | str | None = None,
+        source_id: str = "vraagbaak",
+        store_question_text: bool = True,
+        *,
+        sink: AuditSink | None = None,
+        sealer: Sealer | None = None,
+        forward: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> None:
-        self.path = Path(path)
+        if sink is None:
+            if path is None:
+                raise ValueError("give an audit log path or a sink")
+            sink = FileAuditSink(path)
+        self.sink: AuditSink = sink
         self.source_id = source_id
         self.store_question_text = store_question_text
-        self._lock = threading.Lock()
+        self.sealer = sealer if sealer is not None else Sealer.from_env()
+        self.forward = forward
+
+    @property
+    def path(self) -> Path:
+        """The file of a file sink (for messages and the file-only tools)."""
+        p = getattr(self.sink, "path", None)
+        if not isinstance(p, Path):
+            raise AttributeError(f"the audit sink {self.sink.location} is not a file")
+        return p
+
+    @property
+    def location(self) -> str:
+        return self.sink.location
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AuditLog:
         return cls(
-            settings.resolve(settings.audit.path),
+            sink=build_audit_sink(settings),
             source_id=settings.audit.source_id,
             store_question_text=settings.audit.store_question_text,
+            sealer=Sealer.from_settings(settings),
+            forward=build_forwarder(settings),
         )
+
+    def check_writable(self) -> None:
+        """Raise :class:`AuditWriteError` now if a record could not be stored (fail closed early)."""
+        self.sink.check_writable()
+
+    def head(self) -> tuple[int, str]:
+        """(records, head hash) of the chain as stored; a read, not a verification."""
+        n, last = 0, GENESIS
+        for e in self.sink.entries():
+            if not e.complete:
+                continue
+            try:
+                rec = json.loads(e.raw)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("sha256"), str):
+                n, last = n + 1, str(rec["sha256"])
+        return n, last
+
+    def close(self) -> None:
+        self.sink.close()
 
     # --- the one writer ---
 
@@ -209,8 +417,11 @@ class AuditLog:
         question: str | None = None,
         trace_id: str | None = None,
         action: Action | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Append one record and return it (with its hashes)."""
+        """Append one record and return it (with its hashes); :class:`AuditWriteError` if it cannot be stored.
+
+        ``extra`` adds event-specific fields (never the NEN 7513 ones, which the arguments set)."""
         if event_type not in ACTIONS:
             raise ValueError(f"unknown audit event type {event_type!r}; allowed: {', '.join(EVENT_TYPES)}")
         rec: dict[str, Any] = {
@@ -227,25 +438,19 @@ class AuditLog:
             "objects": [o.to_json() for o in objects],
             "audit_source_id": self.source_id,
         }
+        for k, v in (extra or {}).items():
+            if k in rec or k in ("prev_sha256", "sha256", "chain", "key_id", "question", "trace_id"):
+                raise ValueError(f"extra audit field {k!r} would overwrite a standard field")
+            rec[k] = v
         if trace_id is not None:
             rec["trace_id"] = trace_id
         if question is not None and self.store_question_text:
             rec["question"] = question
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                prev, torn = _last_hash(fd)
-                rec["prev_sha256"] = prev
-                rec["sha256"] = record_hash(rec)
-                line = json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n"
-                data = (b"\n" if torn else b"") + line.encode("utf-8")
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)  # closing releases the lock
-        return rec
+        self.sealer.stamp(rec)
+        stored = self.sink.append(rec, self.sealer.seal)
+        if self.forward is not None:
+            self.forward(stored)  # a second copy; never fails the request (the forwarder logs its errors)
+        return stored
 
     # --- typed helpers, one per event type ---
 
@@ -337,7 +542,14 @@ class AuditLog:
         network_access_point: str | None,
         user_id: str | None = None,
         trace_id: str | None = None,
+        count: int | None = None,
+        window_start: str | None = None,
+        window_end: str | None = None,
     ) -> dict[str, Any]:
+        """One failed authentication, or (with ``count``) every failure of one address in one window."""
+        extra: dict[str, Any] = {}
+        if count is not None:
+            extra = {"count": count, "window_start": window_start, "window_end": window_end}
         return self.record(
             "auth.failure",
             outcome="failure",
@@ -345,6 +557,7 @@ class AuditLog:
             user_id=user_id,
             network_access_point=network_access_point,
             trace_id=trace_id,
+            extra=extra,
         )
 
     def egress_refused(self, destination: str, reason: str, kind: str = "connect") -> dict[str, Any]:
@@ -371,7 +584,7 @@ class AuditLog:
         log_id: str | None = None,
     ) -> dict[str, Any]:
         """A read (verify) or export of the audit log itself, naming what was asked for."""
-        objs = [AuditObject("audit-log", log_id or str(self.path)), *subjects]
+        objs = [AuditObject("audit-log", log_id or self.sink.location), *subjects]
         return self.record(
             event_type,
             outcome=outcome,
@@ -400,7 +613,7 @@ class AuditLog:
         The ``audit.export`` record is written before anything is returned, and only records that
         existed before it are exported.
         """
-        size = self.path.stat().st_size if self.path.exists() else 0
+        upto = self.sink.mark()
         subjects: list[AuditObject] = []
         if user is not None:
             subjects.append(AuditObject("person", user))
@@ -415,14 +628,25 @@ class AuditLog:
             subjects=subjects,
             reason=window,
         )
-        return (
-            r for r in read_records(self.path, limit_bytes=size) if matches(r, user, document, since, until)
-        )
+        return (r for r in self.records(upto) if matches(r, user, document, since, until))
+
+    def records(self, upto: int | None = None) -> Iterator[dict[str, Any]]:
+        """The parseable, complete records in chain order (up to a :meth:`AuditSink.mark`)."""
+        for e in self.sink.entries(upto):
+            if not e.complete:
+                continue
+            try:
+                rec = json.loads(e.raw)
+            except ValueError:
+                continue
+            if isinstance(rec, dict):
+                yield rec
 
     def count_events(self, event_type: str) -> int:
-        if not self.path.exists():
-            return 0
-        return sum(1 for r in read_records(self.path) if r.get("event_type") == event_type)
+        return sum(1 for r in self.records() if r.get("event_type") == event_type)
+
+    def verify(self, expect_head: str | None = None) -> VerifyResult:
+        return verify_entries(self.sink.entries(), self.sealer, expect_head)
 
 
 def read_records(path: Path, limit_bytes: int | None = None) -> Iterator[dict[str, Any]]:
@@ -469,94 +693,147 @@ def _aware(t: datetime) -> datetime:
 
 # --- verification ---
 
+ErrorKind = Literal[
+    "edited", "removed", "reordered", "truncated", "unreadable", "missing-head", "unkeyed", "wrong-key", "no-key"
+]
+
 
 @dataclass(frozen=True)
 class ChainError:
-    index: int  # 0-based record index
-    line: int  # 1-based line number in the file
-    kind: Literal["edited", "removed", "reordered", "truncated", "unreadable", "missing-head"]
+    index: int  # 0-based entry index
+    line: int  # 1-based line number in the file (the sequence number in a database)
+    kind: ErrorKind
     reason: str
 
 
 @dataclass(frozen=True)
 class VerifyResult:
     ok: bool
-    records: int
-    head_sha256: str
+    records: int  # records read (readable ones)
+    head_sha256: str  # the last record's hash
     first_error: ChainError | None = None
+    errors: tuple[ChainError, ...] = ()  # every broken place, in order
+    keyed: bool = False  # HMAC records checked under the configured key
+    location: str = ""
+    intact: int = 0  # records before the first broken place (all of them when ok)
 
 
-def verify_chain(path: Path | str, expect_head: str | None = None) -> VerifyResult:
-    """Check the whole chain and report the first edited, removed, reordered or truncated record.
+def verify_chain(
+    path: Path | str, expect_head: str | None = None, sealer: Sealer | None = None
+) -> VerifyResult:
+    """Verify a file chain whole (see :func:`verify_entries`)."""
+    sink = FileAuditSink(path)
+    if not sink.path.is_file():
+        raise FileNotFoundError(f"audit log not found: {path}")
+    res = verify_entries(sink.entries(), sealer if sealer is not None else Sealer.from_env(), expect_head)
+    return _located(res, sink.location)
 
-    A hash chain alone cannot show that *complete* records were cut off the end; pass the head hash
-    noted at an earlier verification as ``expect_head`` to prove the log still contains it.
+
+def _located(res: VerifyResult, location: str) -> VerifyResult:
+    return replace(res, location=location)
+
+
+@dataclass
+class _Walk:
+    errors: list[ChainError] = field(default_factory=list)
+    no_key_reported: bool = False
+
+
+def verify_entries(
+    entries: Iterable[AuditEntry], sealer: Sealer, expect_head: str | None = None
+) -> VerifyResult:
+    """Check the whole chain and report every edited, removed, reordered, unreadable or torn place.
+
+    After a broken place the walk goes on from the next readable record, so one bad line does not hide
+    the rest. A hash chain alone cannot show that *complete* records were cut off the end; pass the head
+    hash noted earlier (``audit head``) as ``expect_head`` to prove the chain still contains it.
     """
-    data = Path(path).read_bytes()
-    if not data:
-        return _with_head(VerifyResult(True, 0, GENESIS), expect_head, set())
-    lines = data.split(b"\n")
-    torn_tail = lines[-1] != b""
-    complete = lines[:-1]
+    items: list[tuple[int, dict[str, Any] | None, bool]] = []
+    for e in entries:
+        rec: Any = None
+        if e.complete:
+            try:
+                rec = json.loads(e.raw)
+            except ValueError:
+                rec = None
+        items.append((e.position, rec if isinstance(rec, dict) else None, e.complete))
+    positions = {str(r.get("sha256")): i for i, (_p, r, _c) in enumerate(items) if r is not None}
+    lines = [p for p, _r, _c in items]
 
-    parsed: list[dict[str, Any] | None] = []
-    for raw in complete:
-        try:
-            rec = json.loads(raw)
-        except ValueError:
-            rec = None
-        parsed.append(rec if isinstance(rec, dict) else None)
-    positions = {str(r.get("sha256")): i for i, r in enumerate(parsed) if r is not None}
-
-    prev = GENESIS
+    walk = _Walk()
+    err = walk.errors
+    prev: str | None = GENESIS  # None: the predecessor was unreadable (already reported)
+    head = GENESIS
     seen: set[str] = set()
-    for i, rec in enumerate(parsed):
-        line = i + 1
+    records = 0
+    for i, (line, rec, complete) in enumerate(items):
+        if not complete:
+            err.append(ChainError(i, line, "truncated", "last line is a partial record (truncated or torn write)"))
+            continue
         if rec is None:
-            return VerifyResult(False, i, prev, ChainError(i, line, "unreadable", "not a JSON record"))
+            err.append(ChainError(i, line, "unreadable", "not a JSON record"))
+            prev = None
+            continue
+        records += 1
+        own = rec.get("sha256")
         missing = [f for f in REQUIRED_FIELDS if f not in rec]
         if missing:
-            return VerifyResult(
-                False, i, prev, ChainError(i, line, "edited", f"missing fields: {', '.join(missing)}")
-            )
-        if record_hash(rec) != rec["sha256"]:
-            return VerifyResult(
-                False,
-                i,
-                prev,
-                ChainError(i, line, "edited", "content does not match its sha256 (record edited)"),
-            )
-        if rec["prev_sha256"] != prev:
-            return VerifyResult(False, i, prev, _link_error(i, line, rec["prev_sha256"], prev, positions))
-        prev = str(rec["sha256"])
-        seen.add(prev)
-    if torn_tail:
-        n = len(parsed)
-        return VerifyResult(
-            False,
-            n,
-            prev,
-            ChainError(n, n + 1, "truncated", "last line is a partial record (truncated or torn write)"),
-        )
-    return _with_head(VerifyResult(True, len(parsed), prev), expect_head, seen)
+            err.append(ChainError(i, line, "edited", f"missing fields: {', '.join(missing)}"))
+        else:
+            _check_seal(i, line, rec, sealer, walk)
+            if prev is not None and rec["prev_sha256"] != prev:
+                err.append(_link_error(i, line, str(rec["prev_sha256"]), prev, positions, lines))
+        prev = own if isinstance(own, str) else None
+        if prev is not None:
+            seen.add(prev)
+            head = prev
+    intact = records if not err else sum(1 for _p, r, _c in items[: err[0].index] if r is not None)
+    res = VerifyResult(not err, records, head, err[0] if err else None, tuple(err), sealer.keyed, "", intact)
+    return _with_head(res, expect_head, seen)
 
 
-def _link_error(i: int, line: int, got: str, expected: str, positions: dict[str, int]) -> ChainError:
+def _check_seal(i: int, line: int, rec: Mapping[str, Any], sealer: Sealer, walk: _Walk) -> None:
+    mode = rec.get("chain", "sha256")
+    if sealer.keyed:
+        if mode != "hmac-sha256":
+            walk.errors.append(ChainError(
+                i, line, "unkeyed", "record carries no HMAC: anyone who can write the log could have made it"
+            ))
+            return
+        if rec.get("key_id") != sealer.key_id:
+            walk.errors.append(ChainError(
+                i, line, "wrong-key", f"sealed with key {rec.get('key_id')!r}, not the configured key"
+            ))
+            return
+    elif mode == "hmac-sha256":
+        if not walk.no_key_reported:
+            walk.errors.append(ChainError(
+                i, line, "no-key", "HMAC-sealed records: configure the audit key to verify them"
+            ))
+            walk.no_key_reported = True
+        return
+    if not hmac.compare_digest(sealer.seal(rec), str(rec["sha256"])):
+        walk.errors.append(ChainError(i, line, "edited", "content does not match its sha256 (record edited)"))
+
+
+def _link_error(
+    i: int, line: int, got: str, expected: str, positions: dict[str, int], lines: list[int]
+) -> ChainError:
     where = positions.get(got)
-    if i == 0:
+    if i == 0 or got == GENESIS:
         return ChainError(
             i, line, "removed", "first record does not start the chain: records before it were removed"
         )
     if where is not None and where > i:
         return ChainError(
-            i, line, "reordered", f"its predecessor is the record on line {where + 1}, which comes later"
+            i, line, "reordered", f"its predecessor is the record on line {lines[where]}, which comes later"
         )
     if where is not None and where < i - 1:
         return ChainError(
-            i, line, "removed", f"records between line {where + 1} and line {line} were removed or reordered"
+            i, line, "removed", f"records between line {lines[where]} and line {line} were removed or reordered"
         )
     if expected in positions and positions[expected] > i:
-        return ChainError(i, line, "reordered", f"the record that should follow line {i} appears later")
+        return ChainError(i, line, "reordered", f"the record that should follow line {lines[i - 1]} appears later")
     return ChainError(i, line, "removed", "the record before this one was removed (previous hash unknown)")
 
 
@@ -567,6 +844,31 @@ def _with_head(res: VerifyResult, expect_head: str | None, seen: set[str]) -> Ve
         res.records,
         res.records + 1,
         "missing-head",
-        f"the log no longer contains record {expect_head}: records were cut off the end",
+        f"the log no longer contains record {expect_head}: records were cut off the end (or it is another log)",
     )
-    return VerifyResult(False, res.records, res.head_sha256, err)
+    errors = (*res.errors, err)
+    return replace(res, ok=False, first_error=errors[0], errors=errors)
+
+
+# --- the factory ---
+
+
+def build_audit_sink(settings: Settings) -> AuditSink:
+    """The configured sink: ``file`` (default) or ``postgresql`` (one chain for every replica)."""
+    a = settings.audit
+    if a.backend == "postgresql":
+        from vraagbaak_core.audit_pg import PostgresAuditSink
+
+        if a.dsn is None:
+            raise ValueError("audit.backend is 'postgresql' but audit.dsn is not set")
+        return PostgresAuditSink(a.dsn.get_secret_value(), table=a.table)
+    return FileAuditSink(settings.resolve(a.path), min_free_bytes=a.min_free_bytes)
+
+
+def build_forwarder(settings: Settings) -> Callable[[Mapping[str, Any]], None] | None:
+    """The optional syslog forwarder (RFC 5424) for a second copy of each record."""
+    if settings.audit.syslog.host is None:
+        return None
+    from vraagbaak_core.audit_syslog import SyslogForwarder
+
+    return SyslogForwarder.from_settings(settings)

@@ -64,7 +64,7 @@ OFFLINE_ENV: dict[str, str] = {
     "DO_NOT_TRACK": "1",
 }
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+_DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "tcp": 514, "udp": 514}
 _LOCAL_FAMILIES = {getattr(socket, "AF_UNIX", -1), getattr(socket, "AF_NETLINK", -2)}
 _INET_FAMILIES = {socket.AF_INET, socket.AF_INET6}
 _SOCKET_EVENTS = frozenset(
@@ -272,6 +272,13 @@ def configured_endpoints(settings: Settings) -> list[Endpoint]:
         ("auth.oidc.issuer", settings.auth.oidc.issuer),
         ("auth.oidc.jwks_url", settings.auth.oidc.jwks_url),
     ]
+    dsn_url = _dsn_url(settings.audit.dsn.get_secret_value()) if settings.audit.dsn is not None else None
+    if settings.audit.backend == "postgresql" and dsn_url:
+        candidates.append(("audit.dsn", dsn_url))
+    sl = settings.audit.syslog
+    if sl.host:
+        host = f"[{sl.host}]" if ":" in sl.host else sl.host
+        candidates.append(("audit.syslog", f"{sl.transport}://{host}:{sl.port}"))
     out: list[Endpoint] = []
     for name, url in candidates:
         if url:
@@ -279,6 +286,21 @@ def configured_endpoints(settings: Settings) -> list[Endpoint]:
             if ep is not None:
                 out.append(ep)
     return out
+
+
+def _dsn_url(dsn: str) -> str | None:
+    """``postgresql://host:port`` of a libpq DSN (URL or ``key=value`` form), without credentials."""
+    if "://" in dsn:
+        parts = urlsplit(dsn)
+        if not parts.hostname:
+            return None
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        return f"postgresql://{host}:{parts.port or 5432}"
+    kv = dict(p.split("=", 1) for p in dsn.split() if "=" in p)
+    kv_host = kv.get("hostaddr") or kv.get("host")
+    if not kv_host or kv_host.startswith("/"):
+        return None  # a Unix socket: local, no egress
+    return f"postgresql://{kv_host}:{kv.get('port', '5432')}"
 
 
 def force_offline_env() -> dict[str, str]:

@@ -6,13 +6,14 @@ One adapter per backend lives next to the code that uses it (``retrieval.stores.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from vraagbaak_core.types import (
+    AuditEntry,
     ChatMessage,
     GenerationParams,
     Hit,
@@ -138,3 +139,33 @@ class Loader(Protocol):
     formats: tuple[str, ...]
 
     def load(self, data: bytes, name: str) -> ParsedDocument: ...
+
+
+@runtime_checkable
+class AuditSink(Protocol):
+    """Where the audit chain is stored. The sink owns the chain's order: :meth:`append` sets
+    ``prev_sha256`` to the current head and ``sha256`` to ``seal(record)`` atomically with storing it,
+    so concurrent writers (threads, processes, replicas) never fork the chain."""
+
+    @property
+    def location(self) -> str:
+        """Where the chain lives, for messages and records (a path or a database, no password)."""
+        ...
+
+    def append(self, record: dict[str, Any], seal: Callable[[Mapping[str, Any]], str]) -> dict[str, Any]:
+        """Chain, seal and durably store one record; raise ``AuditWriteError`` if it cannot be stored."""
+        ...
+
+    def check_writable(self) -> None:
+        """Raise ``AuditWriteError`` now if a record could not be stored (read-only, full, unreachable)."""
+        ...
+
+    def entries(self, upto: int | None = None) -> Iterator[AuditEntry]:
+        """Every stored entry in chain order, as stored (unparsed); ``upto``: a :meth:`mark`."""
+        ...
+
+    def mark(self) -> int:
+        """A bookmark: :meth:`entries` with it yields only what was stored before this call."""
+        ...
+
+    def close(self) -> None: ...

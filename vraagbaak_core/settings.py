@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -322,10 +322,49 @@ class FeedbackSettings(_Section):
     max_comment_chars: int = Field(default=1000, ge=0, le=10000)
 
 
+class SyslogSettings(_Section):
+    """A second copy of every audit record, RFC 5424, to the institution's own SIEM (off when no host)."""
+
+    host: str | None = None
+    port: int = Field(default=514, ge=1, le=65535)
+    transport: Literal["udp", "tcp"] = "tcp"
+    app_name: str = "vraagbaak"
+    facility: int = Field(default=13, ge=0, le=23)  # 13: log audit
+    timeout_s: float = 2.0
+
+
 class AuditSettings(_Section):
+    backend: Literal["file", "postgresql"] = "file"
     path: Path = Path(".data/audit.jsonl")
+    # PostgreSQL sink (one chain for every replica): a libpq DSN with the password; keep it in the
+    # environment (VRAAGBAAK_AUDIT__DSN) or a Secret, never in a committed file.
+    dsn: SecretStr | None = None
+    table: str = Field(default="audit_log", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     store_question_text: bool = True
     source_id: str = "vraagbaak"
+    # HMAC key of the chain: VRAAGBAAK_AUDIT__HMAC_KEY or a file (a mounted Secret); never in git.
+    hmac_key: SecretStr | None = None
+    hmac_key_file: Path | None = None
+    require_hmac: bool = False  # refuse to start without a key (production overlays set this)
+    min_free_bytes: int = Field(default=1 << 20, ge=0)  # the file sink refuses requests below this
+    auth_failure_interval_s: float = Field(default=60.0, gt=0)  # one aggregated record per address per interval
+    auth_failures_per_minute: int = Field(default=30, ge=1)  # per client address, then 429
+    syslog: SyslogSettings = SyslogSettings()
+
+    @model_validator(mode="after")
+    def _safe(self) -> AuditSettings:
+        key = self.hmac_key.get_secret_value() if self.hmac_key is not None else None
+        if key is not None and key.strip().lower() in UNSAFE_SECRETS:
+            raise ValueError("audit.hmac_key is a placeholder; set a real secret (at least 16 bytes)")
+        if key is not None and len(key.encode()) < 16:
+            raise ValueError("audit.hmac_key must be at least 16 bytes")
+        if self.require_hmac and key is None and self.hmac_key_file is None:
+            raise ValueError(
+                "audit.require_hmac is on but no key is set: set VRAAGBAAK_AUDIT__HMAC_KEY or audit.hmac_key_file"
+            )
+        if self.backend == "postgresql" and self.dsn is None:
+            raise ValueError("audit.backend is 'postgresql' but audit.dsn is not set (VRAAGBAAK_AUDIT__DSN)")
+        return self
 
 
 class EgressSettings(_Section):
@@ -449,7 +488,27 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
             env_prefix="VRAAGBAAK_", env_nested_delimiter="__", extra="forbid", yaml_file=cfg
         )
 
+    _refuse_secrets_in_file(cfg)
     try:
         return _FromFile(**overrides)
     except ValidationError as err:
         raise ConfigError(_format_error(err, str(cfg))) from None
+
+
+def _refuse_secrets_in_file(cfg: Path) -> None:
+    """The audit key and the audit database's DSN (it holds a password) come from the environment or a
+    mounted secret file, never from a settings file that may be committed."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return  # the settings loader reports the file's own errors
+    audit = raw.get("audit") if isinstance(raw, dict) else None
+    if isinstance(audit, dict):
+        for name, env in (("hmac_key", "VRAAGBAAK_AUDIT__HMAC_KEY"), ("dsn", "VRAAGBAAK_AUDIT__DSN")):
+            if audit.get(name):
+                raise ConfigError(
+                    f"audit.{name} must not be in a settings file ({cfg}): it is a secret; set {env} "
+                    "in the environment (or audit.hmac_key_file for the key)"
+                )

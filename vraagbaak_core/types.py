@@ -160,6 +160,12 @@ class StoredPoint:
 class Hit:
     chunk: Chunk
     score: float
+    merged_chunk_ids: tuple[str, ...] = ()  # adjacent chunks merged into this hit after the first
+
+    @property
+    def shown_chunk_ids(self) -> tuple[str, ...]:
+        """Every chunk whose text this hit shows (the audit log names each)."""
+        return (self.chunk.chunk_id, *self.merged_chunk_ids)
 
 
 # --- filters: a tiny backend-neutral language, translated by each store adapter ---
@@ -292,3 +298,16 @@ class Answer:
     citations: list[Citation]
     abstained: bool = False
     hits: list[Hit] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One stored line of an audit chain, in chain order, as an audit sink holds it.
+
+    ``position`` is the file's 1-based line number or the database's sequence number; ``raw`` the exact
+    stored JSON text; ``complete`` is False only for a torn last line of a file.
+    """
+
+    position: int
+    raw: str
+    complete: bool = True

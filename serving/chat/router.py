@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -29,11 +30,13 @@ from serving.chat.protocol import (
 from serving.chat.service import StreamDelta, StreamEnd
 from serving.components import Components
 from serving.errors import ApiError
+from vraagbaak_core.audit import AuditWriteError, Outcome
 from vraagbaak_core.errors import GeneratorError
 from vraagbaak_core.types import (
     Answer,
     ChatMessage,
     GenerationParams,
+    Hit,
     Identity,
     MatchAny,
     SearchFilter,
@@ -130,10 +133,12 @@ async def chat_completions(
     )
     comps.observe_retrieval(prep.retrieval_ms, abstained=prep.abstain and body.retrieval)
     model = RAG_MODEL if body.model == RAG_MODEL else comps.generator.model_name
+    record = ChatRecord(request, comps, identity, prep.query, prep.hits)
+    await record.preflight()  # fail closed: no answer when its record could not be stored
 
     if prep.abstain and body.retrieval:
         answer = comps.chat.abstention(prep)
-        await comps.run_blocking(comps.audit_question, request, identity, prep.query, answer)
+        await record.awrite(answer=answer)
         cid = completion_id()
         await comps.run_blocking(comps.remember_answer, cid, identity, prep.query, answer)
         if not body.stream:
@@ -141,22 +146,31 @@ async def chat_completions(
         return _sse(_abstain_events(model, answer, cid))
 
     if not body.stream:
-        async with comps.gate.slot():
-            answer = await comps.chat.answer(prep, params)
-        await comps.run_blocking(comps.audit_question, request, identity, prep.query, answer)
+        try:
+            async with comps.gate.slot():
+                answer = await comps.chat.answer(prep, params)
+        except BaseException as err:
+            record.failed(err)
+            raise
+        await record.awrite(answer=answer)
         cid = completion_id()
         await comps.run_blocking(comps.remember_answer, cid, identity, prep.query, answer)
         return _response(model, answer, cid)
     # Streaming holds its slot for as long as the stream runs. The first piece is awaited before
     # the response starts, so an unreachable or full upstream is still a clean 503 with Retry-After.
-    await comps.gate.acquire()
+    try:
+        await comps.gate.acquire()
+    except BaseException as err:
+        record.failed(err)
+        raise
     t0 = time.perf_counter()
     stream = comps.chat.stream(prep, params)
     try:
         first = await anext(stream)
-    except BaseException:
+    except BaseException as err:
         comps.gate.release()
         await stream.aclose()  # type: ignore[attr-defined]
+        record.failed(err)
         raise
     comps.observe_ttft(time.perf_counter() - t0)
     released = False
@@ -165,11 +179,81 @@ async def chat_completions(
         nonlocal released
         if not released:
             released = True
+            if not record.done:  # the response closed before (or without) the body finishing
+                record.safe_write("aborted", "client disconnected before the stream finished")
             comps.gate.release()
             await stream.aclose()  # type: ignore[attr-defined]
 
-    events = _stream_events(request, comps, prep.query, stream, first, model, identity, release)
+    events = _stream_events(record, comps, stream, first, model, release)
     return _sse(events, on_close=release)
+
+
+class ChatRecord:
+    """Exactly one audit record per chat request, whatever its outcome (NEN 7513).
+
+    Written once the outcome is known: the answer was complete (``success``), the generator failed or
+    the request was refused (``failure``), or the client went away mid-stream (``aborted``). A record
+    that cannot be stored fails the request closed: 503 before any answer is produced (``preflight``),
+    or, if the store fails later, no answer or sources are sent after the failure.
+    """
+
+    def __init__(
+        self, request: Request, comps: Components, identity: Identity, query: str, hits: Sequence[Hit]
+    ) -> None:
+        self.request, self.comps, self.identity, self.query, self.hits = request, comps, identity, query, hits
+        self.done = False
+
+    async def preflight(self) -> None:
+        try:
+            await self.comps.run_blocking(self.comps.audit.check_writable)
+        except AuditWriteError as err:
+            raise _audit_unavailable(err) from None
+
+    async def awrite(self, *, answer: Answer | None = None) -> None:
+        """The success record, written in a worker thread (the fsync never blocks the event loop)."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            await self.comps.run_blocking(
+                self.comps.audit_chat, self.request, self.identity, self.query, self.hits, answer=answer
+            )
+        except AuditWriteError as err:
+            raise _audit_unavailable(err) from None
+
+    def write(self, *, answer: Answer | None = None, outcome: Outcome = "success", reason: str | None = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        try:
+            self.comps.audit_chat(self.request, self.identity, self.query, self.hits, answer=answer,
+                                  outcome=outcome, reason=reason)
+        except AuditWriteError as err:
+            raise _audit_unavailable(err) from None
+
+    def failed(self, err: BaseException) -> None:
+        """Record a request that ended in ``err``; never masks ``err`` itself."""
+        if isinstance(err, asyncio.CancelledError | GeneratorExit):
+            outcome: Outcome = "aborted"
+            reason = "client disconnected before the answer was complete"
+        elif isinstance(err, ApiError):
+            outcome, reason = "refused", f"{err.status}: {err.message}"
+        else:
+            outcome, reason = "failure", f"{type(err).__name__}: {err}"[:500]
+        self.safe_write(outcome, reason)
+
+    def safe_write(self, outcome: Outcome, reason: str) -> None:
+        """Write without raising (on paths that already end in an error or a disconnect)."""
+        try:
+            self.write(outcome=outcome, reason=reason)
+        except ApiError:
+            log.critical("audit record of a %s chat request could not be stored", outcome)
+
+
+def _audit_unavailable(err: AuditWriteError) -> ApiError:
+    log.critical("audit log unavailable, refusing the request: %s", err)
+    return ApiError(503, "the audit log cannot be written; no answer is given until it can",
+                    "service_unavailable", "audit_unavailable", headers={"Retry-After": "30"})
 
 
 def _response(model: str, answer: Answer, cid: str) -> ChatCompletionResponse:
@@ -228,31 +312,43 @@ async def _abstain_events(model: str, answer: Answer, cid: str) -> AsyncIterator
 
 
 async def _stream_events(
-    request: Request,
+    record: ChatRecord,
     comps: Components,
-    query: str,
     stream: AsyncIterator[StreamDelta | StreamEnd],
     first: StreamDelta | StreamEnd,
     model: str,
-    identity: Identity,
     release: Callable[[], Awaitable[None]],
 ) -> AsyncIterator[dict[str, Any]]:
     cid, created = completion_id(), int(time.time())
+    sent = 0
 
     async def event(ev: StreamDelta | StreamEnd) -> dict[str, Any]:
         if isinstance(ev, StreamDelta):
             return chunk_payload(cid, created, model, {"content": ev.text})
-        await comps.run_blocking(comps.audit_question, request, identity, query, ev.answer)
-        await comps.run_blocking(comps.remember_answer, cid, identity, query, ev.answer)
+        await record.awrite(answer=ev.answer)  # before the sources go out; raises ApiError when unavailable
+        await comps.run_blocking(comps.remember_answer, cid, record.identity, record.query, ev.answer)
         return _final(cid, created, model, ev.answer)
 
     try:
         yield chunk_payload(cid, created, model, {"role": "assistant", "content": ""})
         yield await event(first)
+        sent = 1
         async for ev in stream:
             yield await event(ev)
+            sent += 1
     except GeneratorError as err:
         log.warning("stream ended by generator error: %s", type(err).__name__)
+        record.failed(err)
         yield {"error": {"message": str(err), "type": "generator_error", "code": "generator_error"}}
+    except ApiError as err:  # the audit record could not be stored: nothing more is sent
+        yield {"error": {"message": err.message, "type": err.type, "code": err.code}}
+    except BaseException as err:  # client disconnect (cancelled / closed) or any other failure
+        if isinstance(err, asyncio.CancelledError | GeneratorExit):
+            record.safe_write("aborted", f"client disconnected mid-stream after {sent} piece(s)")
+        else:
+            record.failed(err)
+        raise
     finally:
+        if not record.done:  # closed without any exception reaching us
+            record.safe_write("aborted", f"stream closed after {sent} piece(s)")
         await release()
