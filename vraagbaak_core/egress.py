@@ -9,9 +9,11 @@ How the guard works
 refused connection never sends a packet (not even a SYN or a DNS query):
 
 * ``socket.getaddrinfo`` / ``socket.gethostbyname`` / ``socket.gethostbyaddr``: name resolution is
-  itself egress (a DNS query leaks the name), so only the hostnames of configured endpoints,
-  ``localhost`` and the machine's own hostname may be resolved. An IP literal needs no lookup and
-  passes (binding a server to a pod address must work); its connection is checked at connect.
+  itself egress (a DNS query leaks the name), so only the hostnames of configured endpoints and the
+  names the hosts file answers (``localhost``, the machine's own name where listed) may be resolved;
+  ``*.localhost`` is answered as loopback by the guarded ``socket.getaddrinfo`` without the resolver.
+  An IP literal needs no lookup and passes (binding a server to a pod address must work); its
+  connection is checked at connect.
   A reverse lookup (``gethostbyaddr``) of an address must pass the address check.
 * ``socket.connect`` / ``socket.sendto`` / ``socket.sendmsg``: AF_UNIX and AF_NETLINK are local and
   always allowed. For AF_INET/AF_INET6 the address must be loopback (or unspecified, which Linux maps to
@@ -168,6 +170,8 @@ class Allowlist:
     endpoints: tuple[Endpoint, ...] = ()
     cidrs: tuple[IPNetwork, ...] = ()
     extra_hosts: frozenset[str] = frozenset()
+    # names the system answers from its hosts file, with no DNS query (see local_names)
+    local: frozenset[str] = field(default_factory=lambda: local_names())
     learned: dict[IPAddress, set[int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -227,8 +231,12 @@ class Allowlist:
         )
 
     def host_allowed(self, host: str, port: int | None = None) -> bool:
+        """Whether resolving/connecting by ``host`` stays off the network: a configured endpoint, or a
+        name in the hosts file. ``*.localhost`` and the machine's own name are not exempt as such: where the
+        hosts file does not list them, the resolver would send them to DNS (the guarded
+        ``socket.getaddrinfo`` answers ``*.localhost`` with loopback itself, RFC 6761)."""
         name = host.lower().rstrip(".")
-        if name in ("localhost", "localhost.localdomain") or name.endswith(".localhost"):
+        if name in self.local:
             return True
         if name in self.extra_hosts:
             return True
@@ -261,6 +269,37 @@ class Allowlist:
                 addr = _ip(str(sockaddr[0])) if isinstance(sockaddr, tuple) and sockaddr else None
                 if addr is not None:
                     self.learned.setdefault(addr, set()).update(ports)
+
+
+def local_names(hosts: str = "/etc/hosts", nsswitch: str = "/etc/nsswitch.conf") -> frozenset[str]:
+    """Host names answered from the hosts file without a DNS query.
+
+    Empty when ``nsswitch.conf`` asks DNS before the hosts file (then every name may leave the host).
+    """
+    try:
+        with open(nsswitch, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip().startswith("hosts:"):
+                    sources = [w.split("[")[0] for w in line.split(":", 1)[1].split()]
+                    if "files" not in sources or ("dns" in sources and sources.index("dns") < sources.index("files")):
+                        return frozenset()
+                    break
+    except OSError:
+        pass  # no nsswitch.conf: glibc's default asks files first
+    names: set[str] = set()
+    try:
+        with open(hosts, encoding="utf-8") as fh:
+            for line in fh:
+                words = line.split("#", 1)[0].split()
+                names.update(w.lower().rstrip(".") for w in words[1:])
+    except OSError:
+        return frozenset()
+    return frozenset(names)
+
+
+def _is_localhost_name(name: str) -> bool:
+    n = name.lower().rstrip(".")
+    return n == "localhost" or n.endswith(".localhost")
 
 
 def configured_endpoints(settings: Settings) -> list[Endpoint]:
@@ -378,9 +417,7 @@ def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
         refusal = allow.check_resolve(_hostname_arg(args[0]), None)
     elif event == "socket.gethostbyaddr":
         name = _hostname_arg(args[0]) or ""  # a reverse lookup of an address is a DNS query too
-        if name == socket.gethostname():
-            refusal = None
-        elif _ip(name) is not None:
+        if _ip(name) is not None:
             refusal = allow.check_connect(name, None)
         else:
             refusal = allow.check_resolve(name, None)
@@ -398,9 +435,12 @@ _real_getaddrinfo = socket.getaddrinfo
 def _recording_getaddrinfo(
     host: bytes | str | None, port: bytes | str | int | None, *args: Any, **kwargs: Any
 ) -> list[tuple[Any, ...]]:
-    results = _real_getaddrinfo(host, port, *args, **kwargs)
     allow = _STATE.allow
     name = _hostname_arg(host)
+    if allow is not None and name and _is_localhost_name(name) and name.lower().rstrip(".") not in allow.local:
+        # RFC 6761: localhost names are loopback; answer here so the resolver never asks DNS for them
+        host = name = "localhost" if "localhost" in allow.local else "127.0.0.1"
+    results = _real_getaddrinfo(host, port, *args, **kwargs)
     if allow is not None and name:
         allow.learn(name, results)
     return results
@@ -413,7 +453,9 @@ def install_guard(allow: Allowlist, on_refused: Callable[[Refusal], None] | None
     swaps the allow-list and callback, and :func:`reset_guard` makes the hook a no-op.
     """
     with _INSTALL_LOCK:
-        allow.extra_hosts = allow.extra_hosts | {socket.gethostname().lower()}
+        own = socket.gethostname().lower()
+        if own in allow.local:  # the own name only where the hosts file answers it (no DNS query)
+            allow.extra_hosts = allow.extra_hosts | {own}
         _STATE.allow = allow
         _STATE.on_refused = on_refused
         if not _STATE.wrapped_getaddrinfo:
