@@ -26,7 +26,7 @@ import httpx
 import pytest
 from support import LiveServer, make_settings
 
-from vraagbaak_core.audit import AuditLog
+from vraagbaak_core.audit import AuditLog, read_records
 from vraagbaak_core.errors import GeneratorError
 from vraagbaak_core.types import ChatMessage, GenerationParams
 
@@ -106,7 +106,7 @@ def _hdr(key: str = KEY_STAFF) -> dict[str, str]:
 
 
 def _records_for(comps: Any, question: str) -> list[dict[str, Any]]:
-    recs = comps.audit.records()
+    recs = read_records(comps.audit.path)
     return [r for r in recs if r.get("event_type") == "chat.question" and r.get("question") == question]
 
 
