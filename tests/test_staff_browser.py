@@ -1,0 +1,362 @@
+"""The staff page in a real browser: Playwright driving Debian's Chromium (headless, no background
+networking), against the live API on real components, axe-core for WCAG 2.1 A/AA, and a real OIDC
+provider process (oidc-provider-mock) for sign-in.
+
+Screenshots of the main states are written to ``.cache/browser-artifacts/`` (not committed).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from support import ROOT, LiveServer, make_settings
+from test_staff_api import KEY_A, KEY_B, _keys, two_group_docs
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = ROOT / ".cache" / "browser-artifacts"
+QUESTION = "Hoe vaak moet een patiënt met verhoogd risico op decubitus wisselligging krijgen?"
+WCAG_A_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    return port
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, embedder: Any, generator: Any) -> Iterator[dict[str, Any]]:
+    if not CHROMIUM.is_file():
+        pytest.fail("/usr/bin/chromium is missing: run scripts/install-browser (make test does)")
+    if not AXE.is_file():
+        pytest.fail("frontend/node_modules is missing: run scripts/install-frontend (make test does)")
+    from ingest.manifest import Labels
+    from serving.app import create_app
+    from serving.auth import Authenticator
+    from serving.components import build_components
+
+    tmp = tmp_path_factory.mktemp("browser")
+    settings = make_settings(tmp, auth={"mode": "api-key", "api_keys": _keys()}, generator={"max_tokens": 48})
+    comps = build_components(settings, embedder=embedder, generator=generator)
+    assert comps.ingestor is not None
+    report = comps.ingestor.ingest_paths([two_group_docs(tmp)], Labels())
+    assert not report.failed, report.failed
+    docs = {d.source: d for d in comps.ingestor.list_documents()}
+
+    # the OIDC app shares the loaded components; only settings and authenticator differ
+    idp_port = _free_port()
+    idp = f"http://127.0.0.1:{idp_port}"
+    client_id = "vraagbaak-page"
+    oidc_settings = make_settings(
+        tmp, auth={"mode": "oidc", "oidc": {"issuer": idp, "audience": client_id, "jwks_url": f"{idp}/jwks",
+                                            "algorithms": ["RS256"]}},
+        web={"oidc_client_id": client_id, "oidc_authorization_endpoint": f"{idp}/oauth2/authorize",
+             "oidc_token_endpoint": f"{idp}/oauth2/token", "oidc_bearer": "id_token"},
+        generator={"max_tokens": 48},
+    )
+    oidc_comps = dataclasses.replace(comps, settings=oidc_settings, authenticator=Authenticator(oidc_settings.auth))
+    dev_settings = make_settings(tmp, auth={"mode": "insecure-dev", "dev_groups": ["zorg"]})
+    dev_comps = dataclasses.replace(comps, settings=dev_settings, authenticator=Authenticator(dev_settings.auth))
+
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with LiveServer(create_app(settings, comps)) as api, LiveServer(create_app(dev_settings, dev_comps)) as dev:
+        oidc_app = LiveServer(create_app(oidc_settings, oidc_comps))
+        users = [{"sub": "wijkverpleegkundige", "groups": ["zorg"], "roles": ["staff"], "clearance": "intern"}]
+        idp_proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "oidc_idp.py"), str(idp_port), oidc_app.url, json.dumps(users)],
+            stdout=subprocess.PIPE, stderr=(tmp / "idp.log").open("w"), text=True,
+            env={**os.environ, "NO_COLOR": "1", "PYTHONWARNINGS": "ignore"},
+        )
+        try:
+            assert idp_proc.stdout is not None and idp_proc.stdout.readline().strip() == "ready"
+            with oidc_app, sync_playwright() as pw:
+                browser = pw.chromium.launch(
+                    executable_path=str(CHROMIUM), headless=True,
+                    args=["--disable-background-networking", "--disable-component-update", "--no-first-run",
+                          "--disable-sync", "--disable-default-apps", "--disable-domain-reliability"],
+                )
+                yield {"api": api.url, "dev": dev.url, "oidc": oidc_app.url, "idp": idp, "browser": browser,
+                       "comps": comps, "docs": docs, "tmp": tmp, "settings": settings}
+                browser.close()
+        finally:
+            idp_proc.terminate()
+            idp_proc.wait(timeout=10)
+    comps.ingestor.close()
+    comps.store.close()
+
+
+class Recorder:
+    """Every request the page makes; anything off the allowed origins is aborted and kept."""
+
+    def __init__(self, context: Any, allowed: tuple[str, ...]) -> None:
+        self.requests: list[tuple[str, str]] = []
+        self.allowed = allowed
+
+        def route(r: Any) -> None:
+            if r.request.url.startswith(allowed) or r.request.url.startswith(("data:", "blob:")):
+                r.continue_()
+            else:
+                r.abort()
+
+        context.route("**/*", route)
+        context.on("request", lambda req: self.requests.append((req.url, req.frame.url if req.frame else "")))
+
+    def off_origin(self, origin: str) -> list[str]:
+        return [u for u, _ in self.requests if not u.startswith((origin + "/", "data:", "blob:"))]
+
+
+def _page(stack: dict[str, Any], origin: str, width: int = 1280, height: int = 900,
+          allowed: tuple[str, ...] = ()) -> tuple[Any, Any, Recorder]:
+    ctx = stack["browser"].new_context(viewport={"width": width, "height": height}, locale="nl-NL",
+                                       service_workers="block")
+    rec = Recorder(ctx, (origin + "/", *allowed))
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "401" not in m.text
+            and "404" not in m.text else None)
+    page.errors = errors  # type: ignore[attr-defined]
+    return ctx, page, rec
+
+
+def _axe(page: Any, state: str) -> None:
+    page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
+    result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_A_AA)
+    violations = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]]
+    assert violations == [], f"axe-core WCAG 2.1 A/AA violations ({state}): {violations}"
+    assert result["passes"], "axe-core ran no rule"
+
+
+def _shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _sign_in_with_key(page: Any, key: str) -> None:
+    page.fill("#api-key", key)
+    page.press("#api-key", "Enter")
+    page.wait_for_selector("#signin", state="hidden")
+
+
+def _ask(page: Any, question: str) -> None:
+    page.evaluate("""() => {
+        window.__lengths = [];
+        new MutationObserver(() => {
+            const a = document.querySelector('#conversation li:last-child .answer-text');
+            if (a) window.__lengths.push(a.textContent.length);
+        }).observe(document.getElementById('conversation'), {subtree: true, childList: true, characterData: true});
+    }""")
+    page.fill("#question", question)
+    page.press("#question", "Enter")
+    page.wait_for_selector("#conversation li:last-child .answer .actions", timeout=240_000)
+
+
+def _last_turn(page: Any) -> dict[str, Any]:
+    hist = page.evaluate("() => JSON.parse(localStorage.getItem('vraagbaak.history.v1'))")
+    turn: dict[str, Any] = hist["current"]["turns"][-1]
+    return turn
+
+
+def test_refused_without_credentials(stack: dict[str, Any]) -> None:
+    ctx, page, rec = _page(stack, stack["api"])
+    page.goto(stack["api"] + "/")
+    page.wait_for_selector("#key-form", state="visible")
+    assert page.is_visible("#signin") and not page.is_visible("#oidc-login")
+    status = page.evaluate("() => fetch('/v1/whoami').then(r => r.status)")
+    assert status == 401
+    _axe(page, "sign-in form")
+    page.fill("#api-key", "not-a-key-at-all")
+    page.press("#api-key", "Enter")
+    page.wait_for_function("() => document.getElementById('signin-msg').textContent.includes('niet geaccepteerd')")
+    assert page.is_visible("#key-form")
+    ctx.close()
+
+
+def test_ask_stream_markers_pdf_highlight_a11y_feedback_export(stack: dict[str, Any]) -> None:
+    origin = stack["api"]
+    ctx, page, rec = _page(stack, origin)
+    page.goto(origin + "/")
+    page.wait_for_selector("#key-form", state="visible")
+    _sign_in_with_key(page, KEY_A)
+    assert "verpleegkundige-a" in page.inner_text("#who")
+    _axe(page, "empty page")
+    _shot(page, "01-empty")
+
+    _ask(page, QUESTION)
+    turn = _last_turn(page)
+    lengths = page.evaluate("() => window.__lengths")
+    assert len({n for n in lengths if n > 0}) >= 2, f"the answer did not stream: {lengths}"
+    assert turn["answer_id"].startswith("chatcmpl-") and not turn["abstained"]
+    markers = page.locator("#conversation li:last-child a.marker")
+    assert markers.count() >= 1, turn["answer"]
+    sources = page.locator("#conversation li:last-child .sources button.source")
+    assert sources.count() >= 1
+    assert "Protocol decubituspreventie" in sources.first.inner_text()
+    assert "score" in sources.first.inner_text()
+    _axe(page, "with an answer")
+    _shot(page, "02-answer")
+
+    # click a source: the side panel opens the PDF at the cited page with the passage highlighted
+    n = int(sources.first.get_attribute("data-n") or "0")
+    cited = next(s for s in turn["sources"] if s["n"] == n)
+    assert cited["page"] is not None
+    sources.first.click()
+    page.wait_for_selector("[data-testid=pdf-highlight]", timeout=60_000)
+    assert page.get_attribute("[data-testid=pdf-page]", "data-page") == str(cited["page"])
+    boxes = page.locator("[data-testid=pdf-highlight]")
+    assert boxes.count() >= 1
+    canvas = page.locator("[data-testid=pdf-page] canvas").bounding_box()
+    first = boxes.first.bounding_box()
+    assert canvas and first and canvas["y"] <= first["y"] <= canvas["y"] + canvas["height"]
+    assert "gemarkeerd" in page.inner_text("#viewer-status")
+    assert page.locator("#panel-passage mark").count() == 1
+    _axe(page, "with the source panel open")
+    _shot(page, "03-source-panel")
+    page.screenshot(path=str(ARTIFACTS / "staff-page.png"))
+
+    # keyboard: Escape closes the panel and focus returns to the source button
+    page.focus("#panel")
+    page.keyboard.press("Escape")
+    assert page.is_hidden("#panel")
+
+    # marker link opens the same source
+    markers.first.click()
+    page.wait_for_selector("#panel", state="visible")
+
+    # feedback: thumbs down with a comment, then find it in the export
+    page.click("#conversation li:last-child button.vote-down")
+    page.fill("#conversation li:last-child textarea.comment", "Het schema voor de drukverlagende matras ontbreekt")
+    page.click("#conversation li:last-child button.send-feedback")
+    page.wait_for_function("() => document.querySelector('#conversation li:last-child .actions .status')"
+                           ".textContent.includes('Dank')")
+    cfg = stack["tmp"] / "export.yaml"
+    s = stack["settings"]
+    cfg.write_text(f"data_dir: {s.data_dir}\naudit:\n  path: {s.audit.path}\n  store_question_text: true\n"
+                   f"store:\n  path: {s.store.path}\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "serving.cli", "feedback", "export", "--format", "jsonl",
+                          "--config", str(cfg)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    mine = [r for r in rows if r["answer_id"] == turn["answer_id"]]
+    assert len(mine) == 1 and mine[0]["vote"] == "down" and "matras" in mine[0]["comment"]
+    assert mine[0]["question"] == QUESTION
+    pdf = stack["docs"]["zorg/decubituspreventie.pdf"]
+    assert pdf.doc_id in {d["doc_id"] for d in mine[0]["documents"]}
+
+    # history: kept in localStorage; a reload shows the conversation; new conversation archives it
+    page.reload()
+    page.wait_for_selector("#key-form", state="visible")  # the key was in memory only
+    assert page.locator("#conversation .turn").count() == 1
+    assert page.evaluate("() => Object.keys(localStorage).join(',')").count("vraagbaak.history") == 1
+    assert KEY_A not in page.evaluate("() => JSON.stringify(localStorage) + JSON.stringify(sessionStorage)")
+    page.click("#new-conv")
+    assert page.locator("#conversation .turn").count() == 0
+    page.click("#history summary")
+    assert page.locator("#history-list button.past").count() == 1
+
+    # English switch
+    page.click("#lang")
+    assert page.inner_text("label[for=question]") == "Your question"
+    assert page.evaluate("() => document.documentElement.lang") == "en"
+
+    assert rec.off_origin(origin) == [], "the page requested something outside its own origin"
+    assert page.errors == []  # type: ignore[attr-defined]
+    ctx.close()
+
+
+def test_phone_width_has_no_horizontal_scroll(stack: dict[str, Any]) -> None:
+    ctx, page, rec = _page(stack, stack["dev"], width=360, height=740)
+    page.goto(stack["dev"] + "/chat")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+    _axe(page, "phone width")
+    _shot(page, "04-phone")
+    # insecure-dev: signed in as the dev identity, same-origin requests pass the Host/Origin checks
+    assert "dev" in page.inner_text("#who") and page.is_hidden("#signin")
+    pdf = stack["docs"]["zorg/decubituspreventie.pdf"]
+    assert page.evaluate(f"() => fetch('/api/documents/{pdf.doc_id}/content').then(r => r.status)") == 200
+    r = page.evaluate("() => fetch('/api/feedback', {method: 'POST', headers: {'Content-Type': 'application/json'},"
+                      " body: JSON.stringify({answer_id: 'chatcmpl-none', vote: 'up'})}).then(r => r.status)")
+    assert r == 404  # passed the Origin check, refused only because no such answer exists
+    assert rec.off_origin(stack["dev"]) == []
+    ctx.close()
+
+
+def test_group_a_sees_no_group_b_source_or_content(stack: dict[str, Any]) -> None:
+    origin = stack["api"]
+    memo = stack["docs"]["directie/reorganisatie-2027.md"]
+    ctx, page, rec = _page(stack, origin)
+    page.goto(origin + "/")
+    page.wait_for_selector("#key-form", state="visible")
+    _sign_in_with_key(page, KEY_A)
+    _ask(page, "Wat zijn de plannen voor de reorganisatie in 2027?")
+    turn = _last_turn(page)
+    assert memo.doc_id not in {s["doc_id"] for s in turn["sources"] + turn["citations"]}
+    assert "Reorganisatie" not in page.inner_text("#conversation")
+    js = "id => fetch(`/api/documents/${id}/content`, {headers: {Authorization: 'Bearer %s'}}).then(r => r.status)"
+    assert page.evaluate(js % KEY_A, memo.doc_id) == 404
+    assert page.evaluate(js % KEY_B, memo.doc_id) == 200  # the same document, for group B
+    _shot(page, "05-group-a")
+    assert rec.off_origin(origin) == []
+    ctx.close()
+
+
+def test_sign_in_through_oidc_with_pkce(stack: dict[str, Any]) -> None:
+    origin, idp = stack["oidc"], stack["idp"]
+    ctx, page, rec = _page(stack, origin, allowed=(idp + "/",))
+    authorize: list[str] = []
+    token_bodies: list[str] = []
+    page.on("request", lambda r: authorize.append(r.url) if r.url.startswith(idp + "/oauth2/authorize") else None)
+    page.on("request", lambda r: token_bodies.append(r.post_data or "") if r.url == idp + "/oauth2/token" else None)
+    page.goto(origin + "/")
+    page.wait_for_selector("#oidc-login", state="visible")
+    _axe(page, "OIDC sign-in")
+    page.click("#oidc-login")
+    page.wait_for_url(idp + "/oauth2/authorize*")
+    page.fill("input[name=sub]", "wijkverpleegkundige")
+    page.click("button[type=submit]:not([value=deny])")
+    page.wait_for_url(origin + "/chat")
+    page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+    assert page.is_hidden("#signin")
+    assert "wijkverpleegkundige" in page.inner_text("#who")
+    assert page.url == origin + "/chat"  # the code is gone from the address bar
+
+    # PKCE S256: the verifier sent to the token endpoint hashes to the challenge of the authorization request
+    q = parse_qs(urlsplit(authorize[0]).query)
+    assert q["code_challenge_method"] == ["S256"] and q["client_id"] == ["vraagbaak-page"]
+    verifier = parse_qs(token_bodies[0])["code_verifier"][0]
+    digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    assert q["code_challenge"] == [digest] and "client_secret" not in token_bodies[0]
+    # tokens in memory only
+    stored = page.evaluate("() => JSON.stringify(localStorage) + JSON.stringify(sessionStorage)")
+    assert "eyJ" not in stored and "code_verifier" not in stored
+    # the API verifies the token: this identity is in group zorg and may open the PDF
+    pdf = stack["docs"]["zorg/decubituspreventie.pdf"]
+    assert page.evaluate("() => fetch('/v1/whoami').then(r => r.status)") == 401  # no token: refused
+    _shot(page, "06-oidc-signed-in")
+    # from our origin only our API, the navigation to the IdP's sign-in and its token endpoint
+    ours = [u for u, frame in rec.requests if frame.startswith(origin)]
+    allowed = (origin + "/", idp + "/oauth2/authorize?", idp + "/oauth2/token", "data:", "blob:")
+    assert all(u.startswith(allowed) for u in ours), [u for u in ours if not u.startswith(allowed)]
+    r = httpx.get(f"{origin}/api/documents/{pdf.doc_id}/content")
+    assert r.status_code == 401
+    ctx.close()
