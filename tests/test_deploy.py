@@ -380,6 +380,28 @@ def test_api_settings_load_and_refuse_placeholder_keys(
         s.check_serving_safety()
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ingress_admits_the_api_upload_limit(rendered: dict[str, list[Doc]], overlay: str, tmp_path: Path) -> None:
+    """ingress-nginx refuses bodies over 1 MB by default: the annotation must admit the API's own
+    upload limit (read from the ConfigMap the pod loads), so the API answers oversized ones itself."""
+    docs = rendered[overlay]
+    ingress = one(docs, "Ingress", "vraagbaak-api")
+    size = ingress["metadata"].get("annotations", {}).get("nginx.ingress.kubernetes.io/proxy-body-size")
+    assert size is not None, "no proxy-body-size annotation on the ingress"
+    units = {"k": 2**10, "m": 2**20, "g": 2**30}
+    limit_bytes = int(size[:-1]) * units[size[-1].lower()] if size[-1].isalpha() else int(size)
+    cm_name = next(
+        v["configMap"]["name"]
+        for v in one(docs, "Deployment", "vraagbaak-api")["spec"]["template"]["spec"]["volumes"]
+        if "configMap" in v
+    )
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(one(docs, "ConfigMap", cm_name)["data"]["config.yaml"], encoding="utf-8")
+    s = load_settings(cfg)
+    assert limit_bytes >= s.limits.max_upload_mb * 2**20 + 64 * 2**10  # the file plus multipart framing
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+
+
 # ------------------------------------------------------------------- compose
 
 
