@@ -13,7 +13,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: guard-tools postgres help install frontend models ingest-examples run run-vllm test test-fast test-vllm lint deploy-tools bench bench-ingest bench-retrieval bench-serving clean
+.PHONY: guard-tools postgres help install frontend models ingest-examples run run-vllm test test-fast test-vllm fuzz lint deploy-tools bench bench-ingest bench-retrieval bench-serving clean
 
 help:
 	@echo "make run        install, prepare models, ingest examples/docs, serve on 127.0.0.1:8000 and ask a sample question"
@@ -85,6 +85,10 @@ test: $(STAMP) deploy-tools postgres guard-tools $(MODEL_STAMP) frontend
 
 test-fast: $(STAMP) $(MODEL_STAMP)
 	$(PY) -m pytest -q -m "not vllm and not slow"
+
+# the long schemathesis run (make test runs a short one): 200 examples per operation, anonymous and admin
+fuzz: $(STAMP) $(MODEL_STAMP)
+	VRAAGBAAK_FUZZ_EXAMPLES=$${VRAAGBAAK_FUZZ_EXAMPLES:-200} $(PY) -m pytest -q -s tests/test_fuzz_schema.py
 
 test-vllm: $(STAMP) $(MODEL_STAMP)
 	$(PY) -m pytest -q -m vllm
