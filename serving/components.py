@@ -20,7 +20,7 @@ from serving.auth_failures import AuthFailureAudit
 from serving.chat.prompts import PromptBook
 from serving.chat.service import ChatService
 from serving.feedback.store import AnswerReceipt, CitedDocument, FeedbackStore
-from serving.generators import build_generator
+from serving.generators import build_fallback, build_generator
 from serving.limits import ConcurrencyGate, RateLimiter
 from serving.metrics import Metrics
 from vraagbaak_core.audit import AuditLog, Outcome
@@ -83,6 +83,8 @@ class Components:
         caller's own roles, and how it ended. Raises ``AuditWriteError``: the caller fails closed."""
         if answer is not None:
             self.metrics.tokens.inc(max(1, len(answer.text) // 4))
+            if answer.fallback is not None:
+                self.metrics.fallbacks.labels(answer.fallback).inc()
             if reason is None and answer.abstained:
                 reason = "abstained: nothing relevant retrieved"
         docs: dict[str, str] = {}
@@ -154,9 +156,10 @@ def build_components(
     store = store or build_store(settings)
     store.ensure_collection(embedder.dimension, embedder.name)
     retriever = build_retriever(settings, embedder=embedder, store=store)
-    generator = generator or build_generator(settings)
+    generator = generator or build_generator(settings, embedder)
     prompts = PromptBook.load(root(settings.prompts.templates_dir), settings.prompts.default_language)
-    chat = ChatService(retriever, generator, prompts, settings.retrieval.top_k)
+    chat = ChatService(retriever, generator, prompts, settings.retrieval.top_k,
+                       fallback=build_fallback(settings, embedder))
     ingestor = Ingestor.from_settings(settings, embedder=embedder, store=store)
     g = settings.generator
     return Components(

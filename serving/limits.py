@@ -25,8 +25,13 @@ class ConcurrencyGate:
         self.retry_after = retry_after
         self.in_flight = 0  # running + waiting
 
+    @property
+    def full(self) -> bool:
+        """No room to run or wait: :meth:`acquire` would answer 503."""
+        return self.in_flight >= self.max_concurrent + self.max_queue
+
     async def acquire(self) -> None:
-        if self.in_flight >= self.max_concurrent + self.max_queue:
+        if self.full:
             raise ApiError(
                 503, "the model is busy; try again shortly", "service_unavailable", "queue_full",
                 headers={"Retry-After": str(self.retry_after)},

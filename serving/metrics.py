@@ -25,6 +25,11 @@ class Metrics:
         self.tokens = Counter("vraagbaak_generated_tokens", "Tokens generated (approximate: stream deltas)", registry=r)
         self.abstentions = Counter("vraagbaak_abstentions", "Answers withheld: nothing relevant retrieved", registry=r)
         self.feedback = Counter("vraagbaak_feedback", "Staff feedback on answers", ["vote"], registry=r)
+        self.fallbacks = Counter(
+            "vraagbaak_fallback_answers",
+            "Extractive answers given because the language model was unavailable (reason: unreachable, busy)",
+            ["reason"], registry=r,
+        )
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -12,7 +12,7 @@ from vraagbaak_core.settings import ConfigError, load_settings
 
 def test_default_config_is_the_embedded_default() -> None:
     s = load_settings()
-    assert s.store.backend == "edge" and s.generator.backend == "transformers"
+    assert s.store.backend == "edge" and s.generator.backend == "extractive"
     assert s.server.host == "127.0.0.1" and s.auth.mode == "insecure-dev"
     s.check_serving_safety()  # allowed: loopback only
 
@@ -61,7 +61,7 @@ def test_cli_reports_a_bad_config_and_exits_2(tmp_path: Path) -> None:
     cfg.write_text("generator:\n  backend: gpt\n")
     result = CliRunner().invoke(app, ["models", "verify", str(tmp_path), "--config", str(cfg)])
     assert result.exit_code == 2
-    assert "generator.backend" in result.output and "'transformers' or 'openai'" in result.output
+    assert "generator.backend" in result.output and "'extractive', 'transformers' or 'openai'" in result.output
 
 
 def test_missing_config_file() -> None:

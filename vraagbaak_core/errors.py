@@ -14,9 +14,10 @@ class GeneratorError(VraagbaakError):
 class GeneratorUnavailable(GeneratorError):
     """The generator is down or its queue is full; try again after ``retry_after`` seconds."""
 
-    def __init__(self, message: str, retry_after: int = 5) -> None:
+    def __init__(self, message: str, retry_after: int = 5, reason: str = "unreachable") -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.reason = reason  # "unreachable" (down, timed out) or "busy" (its queue is full)
 
 
 class EmbedderError(VraagbaakError):

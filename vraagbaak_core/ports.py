@@ -133,6 +133,16 @@ class Generator(Protocol):
 
 
 @runtime_checkable
+class SourceAnswerer(Protocol):
+    """A generator that answers from the retrieved sources themselves, not from a prompt
+    (the extractive backend). It streams text with ``[n]`` markers, n the 1-based source number."""
+
+    def stream_from_sources(
+        self, question: str, hits: Sequence[Hit], language: str, params: GenerationParams
+    ) -> AsyncIterator[str]: ...
+
+
+@runtime_checkable
 class Loader(Protocol):
     """Parses the bytes of one file format into text blocks with page/heading."""
 

@@ -94,8 +94,27 @@ class EmbedderSettings(_Section):
         return self
 
 
+class ExtractiveSettings(_Section):
+    """The extractive answerer (serving.generators.extractive): sentences of the sources, verbatim."""
+
+    max_sentences: int = Field(default=3, ge=1, le=10)
+    max_chars: int = Field(default=600, ge=80)
+    dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)  # the rest is lexical overlap
+    min_relative_score: float = Field(default=0.7, ge=0.0, le=1.0)  # of the best sentence's score
+    max_sources: int = Field(default=4, ge=1)  # sentences come from the top retrieved sources only
+
+
 class GeneratorSettings(_Section):
-    backend: Literal["transformers", "openai"] = "transformers"
+    # "extractive": sentences of the retrieved sources (no language model; the embedded default);
+    # "transformers": a local causal LM in-process; "openai": vLLM (or any OpenAI-compatible server).
+    backend: Literal["extractive", "transformers", "openai"] = "extractive"
+    # With "extractive", an unreachable or full model server answers extractively instead of 503.
+    fallback: Literal["none", "extractive"] = "none"
+    extractive: ExtractiveSettings = ExtractiveSettings()
+    # Repetition guard of the transformers backend: no token n-gram of this size is generated twice
+    # (0 switches it off); repetition_penalty > 1 also discourages repeating single tokens.
+    no_repeat_ngram_size: int = Field(default=4, ge=0, le=32)
+    repetition_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
     model_path: Path = Path(".models/smollm2-135m-instruct")
     base_url: str | None = None  # vLLM's OpenAI-compatible endpoint, e.g. http://vllm:8000/v1
     api_key: str | None = None

@@ -298,6 +298,12 @@ class Answer:
     citations: list[Citation]
     abstained: bool = False
     hits: list[Hit] = field(default_factory=list)
+    # "generative": written by a language model; "extractive": sentences of the sources, verbatim.
+    mode: Literal["generative", "extractive"] = "generative"
+    # Set when the language model was unavailable and the extractive answerer stood in:
+    # why ("unreachable" or "busy"), and the line shown to the user.
+    fallback: str | None = None
+    notice: str | None = None
 
 
 @dataclass(frozen=True)

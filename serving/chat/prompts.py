@@ -69,6 +69,11 @@ _INJECTION = re.compile(
 )
 
 
+def looks_like_instruction(text: str) -> bool:
+    """Whether ``text`` holds a sentence that tries to instruct a model (redacted in prompts)."""
+    return _INJECTION.search(text) is not None
+
+
 @dataclass(frozen=True)
 class PromptTemplate:
     language: str

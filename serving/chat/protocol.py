@@ -129,6 +129,10 @@ class ResponseMessage(BaseModel):
     citations: list[WireCitation] = []
     sources: list[WireSource] = []
     abstained: bool = False
+    # "extractive": sentences quoted from the sources (the embedded default, or the stand-in for an
+    # unavailable language model, then with ``notice``); "generative": written by the language model.
+    mode: Literal["generative", "extractive"] = "generative"
+    notice: str | None = None
 
 
 class Choice(BaseModel):

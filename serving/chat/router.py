@@ -145,10 +145,16 @@ async def chat_completions(
             return _response(model, answer, cid)
         return _sse(_abstain_events(model, answer, cid))
 
+    # A full generation queue, with generator.fallback set, is answered extractively at once
+    # (no slot: the stand-in never calls the model server).
+    busy = comps.gate.full and comps.chat.can_fall_back(prep)
     if not body.stream:
         try:
-            async with comps.gate.slot():
-                answer = await comps.chat.answer(prep, params)
+            if busy:
+                answer = await comps.chat.answer(prep, params, fallback="busy")
+            else:
+                async with comps.gate.slot():
+                    answer = await comps.chat.answer(prep, params)
         except BaseException as err:
             record.failed(err)
             raise
@@ -157,18 +163,21 @@ async def chat_completions(
         await comps.run_blocking(comps.remember_answer, cid, identity, prep.query, answer)
         return _response(model, answer, cid)
     # Streaming holds its slot for as long as the stream runs. The first piece is awaited before
-    # the response starts, so an unreachable or full upstream is still a clean 503 with Retry-After.
-    try:
-        await comps.gate.acquire()
-    except BaseException as err:
-        record.failed(err)
-        raise
+    # the response starts, so an unreachable or full upstream is still a clean 503 with Retry-After
+    # (or, with generator.fallback, an extractive answer).
+    if not busy:
+        try:
+            await comps.gate.acquire()
+        except BaseException as err:
+            record.failed(err)
+            raise
     t0 = time.perf_counter()
-    stream = comps.chat.stream(prep, params)
+    stream = comps.chat.stream(prep, params, fallback="busy" if busy else None)
     try:
         first = await anext(stream)
     except BaseException as err:
-        comps.gate.release()
+        if not busy:
+            comps.gate.release()
         await stream.aclose()  # type: ignore[attr-defined]
         record.failed(err)
         raise
@@ -181,7 +190,8 @@ async def chat_completions(
             released = True
             if not record.done:  # the response closed before (or without) the body finishing
                 record.safe_write("aborted", "client disconnected before the stream finished")
-            comps.gate.release()
+            if not busy:
+                comps.gate.release()
             await stream.aclose()  # type: ignore[attr-defined]
 
     events = _stream_events(record, comps, stream, first, model, release)
@@ -262,6 +272,8 @@ def _response(model: str, answer: Answer, cid: str) -> ChatCompletionResponse:
         citations=[WireCitation.of_citation(c) for c in answer.citations],
         sources=[WireSource.of(i + 1, h) for i, h in enumerate(answer.hits)],
         abstained=answer.abstained,
+        mode=answer.mode,
+        notice=answer.notice,
     )
     return ChatCompletionResponse(id=cid, model=model, choices=[Choice(message=msg)])
 
@@ -302,6 +314,8 @@ def _final(cid: str, created: int, model: str, answer: Answer) -> dict[str, Any]
         citations=[WireCitation.of_citation(c).model_dump() for c in answer.citations],
         sources=[WireSource.of(i + 1, h).model_dump() for i, h in enumerate(answer.hits)],
         abstained=answer.abstained,
+        mode=answer.mode,
+        notice=answer.notice,
     )
 
 

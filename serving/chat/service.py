@@ -7,12 +7,13 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol
+from typing import Literal, Protocol
 
 from retrieval.analysis import detect_language
 from serving.chat.citations import MarkerFilter, attribute, build_citations, clean_markers
 from serving.chat.prompts import PromptBook, PromptTemplate
-from vraagbaak_core.ports import Generator
+from vraagbaak_core.errors import GeneratorUnavailable
+from vraagbaak_core.ports import Generator, SourceAnswerer
 from vraagbaak_core.types import (
     Answer,
     ChatMessage,
@@ -38,6 +39,11 @@ _ANAPHORA_AT_END = re.compile(
     re.IGNORECASE,
 )
 MAX_HISTORY_MESSAGES = 4
+# First line of an answer the extractive answerer gave because the language model was unavailable.
+FALLBACK_NOTICE = {
+    "nl": "Het taalmodel is nu niet beschikbaar. Dit antwoord bestaat uit letterlijke zinnen uit de bronnen.",
+    "en": "The language model is unavailable right now. This answer consists of sentences quoted from the sources.",
+}
 
 
 class RetrieverPort(Protocol):
@@ -101,12 +107,14 @@ def overdue_notice(citations: Sequence[Citation], template: PromptTemplate, toda
 
 class ChatService:
     def __init__(
-        self, retriever: RetrieverPort | None, generator: Generator, prompts: PromptBook, top_k: int
+        self, retriever: RetrieverPort | None, generator: Generator, prompts: PromptBook, top_k: int,
+        fallback: Generator | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
         self.prompts = prompts
         self.top_k = top_k
+        self.fallback = fallback  # answers when the generator is unavailable (generator.fallback)
 
     def prepare(
         self,
@@ -166,14 +174,42 @@ class ChatService:
     def abstention(self, prep: Prepared) -> Answer:
         return Answer(text=prep.template.abstain, citations=[], abstained=True, hits=[])
 
-    async def answer(self, prep: Prepared, params: GenerationParams) -> Answer:
+    def can_fall_back(self, prep: Prepared) -> bool:
+        """Whether an unavailable generator can be stood in for on this request (sources needed)."""
+        return self.fallback is not None and bool(prep.hits)
+
+    def _pieces(self, generator: Generator, prep: Prepared, params: GenerationParams) -> AsyncIterator[str]:
+        if isinstance(generator, SourceAnswerer):
+            return generator.stream_from_sources(prep.query, prep.hits, prep.language, params)
+        return generator.stream(prep.prompt, params)
+
+    async def answer(self, prep: Prepared, params: GenerationParams, fallback: str | None = None) -> Answer:
+        """The answer; ``fallback`` ("busy") answers with the stand-in straight away."""
         if prep.abstain and prep.prompt == []:
             return self.abstention(prep)
-        raw = await self.generator.generate(prep.prompt, params)
+        if fallback is None:
+            try:
+                if isinstance(self.generator, SourceAnswerer):
+                    raw = "".join([p async for p in self._pieces(self.generator, prep, params)])
+                else:
+                    raw = await self.generator.generate(prep.prompt, params)
+            except GeneratorUnavailable as err:
+                if not self.can_fall_back(prep):
+                    raise
+                fallback = err.reason
+            else:
+                text, cited = clean_markers(raw, len(prep.hits))
+                return self._finish(text, cited, prep, self._mode(self.generator))
+        assert self.fallback is not None
+        raw = "".join([p async for p in self._pieces(self.fallback, prep, params)])
         text, cited = clean_markers(raw, len(prep.hits))
-        return self._finish(text, cited, prep)
+        return self._finish(text, cited, prep, "extractive", fallback)
 
-    async def stream(self, prep: Prepared, params: GenerationParams) -> AsyncIterator[StreamDelta | StreamEnd]:
+    async def stream(
+        self, prep: Prepared, params: GenerationParams, fallback: str | None = None
+    ) -> AsyncIterator[StreamDelta | StreamEnd]:
+        """Text deltas, then the answer. A generator found unavailable before its first token (or
+        ``fallback="busy"``) hands over to the stand-in, whose answer opens with the notice line."""
         if prep.abstain and prep.prompt == []:
             ans = self.abstention(prep)
             yield StreamDelta(ans.text)
@@ -181,8 +217,31 @@ class ChatService:
             return
         filt = MarkerFilter(len(prep.hits))
         parts: list[str] = []
-        gen = self.generator.stream(prep.prompt, params)
+        generator = self.generator if fallback is None else self.fallback
+        assert generator is not None
+        gen = self._pieces(generator, prep, params)
         try:
+            first: str | None = None
+            try:
+                first = await anext(gen)
+            except StopAsyncIteration:
+                pass
+            except GeneratorUnavailable as err:
+                if fallback is not None or not self.can_fall_back(prep):
+                    raise
+                await gen.aclose()  # type: ignore[attr-defined]
+                fallback, generator = err.reason, self.fallback
+                assert generator is not None
+                gen = self._pieces(generator, prep, params)
+                first = await anext(gen, None)
+            if fallback is not None:
+                notice = self.notice(prep)
+                yield StreamDelta(notice + "\n\n")
+            for delta in ([first] if first is not None else []):
+                out = filt.feed(delta)
+                if out:
+                    parts.append(out)
+                    yield StreamDelta(out)
             async for delta in gen:
                 out = filt.feed(delta)
                 if out:
@@ -194,22 +253,37 @@ class ChatService:
         if tail:
             parts.append(tail)
             yield StreamDelta(tail)
-        ans = self._finish("".join(parts), filt.cited, prep)
-        notice = overdue_notice(ans.citations, prep.template)
-        if notice:  # _finish appended it to the answer's text; the stream carries it too
-            yield StreamDelta(("\n\n" if parts else "") + notice)
+        mode = "extractive" if fallback is not None else self._mode(generator)
+        ans = self._finish("".join(parts), filt.cited, prep, mode, fallback)
+        overdue = overdue_notice(ans.citations, prep.template)
+        if overdue:  # _finish appended it to the answer's text; the stream carries it too
+            yield StreamDelta(("\n\n" if parts else "") + overdue)
         yield StreamEnd(ans)
 
+    def notice(self, prep: Prepared) -> str:
+        return FALLBACK_NOTICE.get(prep.language, FALLBACK_NOTICE["nl"])
+
     @staticmethod
-    def _finish(text: str, cited: list[int], prep: Prepared) -> Answer:
+    def _mode(generator: Generator) -> Literal["generative", "extractive"]:
+        return "extractive" if isinstance(generator, SourceAnswerer) else "generative"
+
+    def _finish(
+        self, text: str, cited: list[int], prep: Prepared,
+        mode: Literal["generative", "extractive"] = "generative", fallback: str | None = None,
+    ) -> Answer:
         """Citations are the sources the answer points at; with no marker at all, the sources
-        whose words the answer demonstrably uses (see :func:`attribute`)."""
+        whose words the answer demonstrably uses (see :func:`attribute`). A fallback answer
+        opens with the notice line."""
         method = "marker"
         if not cited and prep.hits:
             cited, method = attribute(text, prep.hits), "overlap"
         citations: list[Citation] = build_citations(cited, prep.hits, method) if prep.hits else []
         text = text.strip()
-        notice = overdue_notice(citations, prep.template)
-        if notice:
-            text = f"{text}\n\n{notice}" if text else notice
-        return Answer(text=text, citations=citations, hits=prep.hits)
+        overdue = overdue_notice(citations, prep.template)
+        if overdue:
+            text = f"{text}\n\n{overdue}" if text else overdue
+        notice = self.notice(prep) if fallback is not None else None
+        if notice is not None:
+            text = f"{notice}\n\n{text}"
+        return Answer(text=text, citations=citations, hits=prep.hits, mode=mode, fallback=fallback,
+                      notice=notice)

@@ -235,6 +235,7 @@ async def _raise_for_status(response: httpx.Response) -> None:
         raise GeneratorUnavailable(
             f"the model server is busy ({response.status_code}): {detail}",
             retry_after=_retry_after(response.headers.get("retry-after")),
+            reason="busy",
         )
     raise GeneratorError(f"the model server answered {response.status_code}: {detail}")
 

@@ -24,7 +24,10 @@ class TransformersGenerator:
     the serving layer bounds the queue in front of it.
     """
 
-    def __init__(self, model_dir: Path, context_window: int) -> None:
+    def __init__(
+        self, model_dir: Path, context_window: int, no_repeat_ngram_size: int = 4,
+        repetition_penalty: float = 1.1,
+    ) -> None:
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -40,12 +43,16 @@ class TransformersGenerator:
         model_max = int(getattr(self._model.config, "max_position_embeddings", context_window))
         self._context_window = min(context_window, model_max)
         self._lock = threading.Lock()
+        # The repetition guard: a small model left alone loops ("hebben het hebben het ...").
+        self.no_repeat_ngram_size = no_repeat_ngram_size
+        self.repetition_penalty = repetition_penalty
         log.info("generator %s loaded (context %d)", model_dir.name, self._context_window)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TransformersGenerator:
         g = settings.generator
-        return cls(resolve_model_dir(str(settings.resolve(g.model_path))), g.context_window)
+        return cls(resolve_model_dir(str(settings.resolve(g.model_path))), g.context_window,
+                   g.no_repeat_ngram_size, g.repetition_penalty)
 
     @property
     def model_name(self) -> str:
@@ -77,6 +84,10 @@ class TransformersGenerator:
             streamer=streamer,
             stopping_criteria=StoppingCriteriaList([stop]),
         )
+        if self.no_repeat_ngram_size > 0:
+            kwargs["no_repeat_ngram_size"] = self.no_repeat_ngram_size
+        if self.repetition_penalty > 1.0:
+            kwargs["repetition_penalty"] = self.repetition_penalty
         if params.temperature > 0:
             kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
         else:
