@@ -21,7 +21,8 @@ A document set may carry a small manifest file ``vraagbaak.yaml`` in its root fo
 Precedence, lowest first: ``ingest.default_classification`` from settings, the manifest's
 top-level defaults, the command-line flags, then matching manifest rules in file order.
 A document that ends up without groups is refused unless it is public (``--public`` or
-``public: true``): no silent world-readable documents. Public documents get the group
+``public: true``): no silent world-readable documents. Group names starting with ``__`` are
+internal (``__public__``) and refused as labels, so only ``--public`` makes a document public. Public documents get the group
 ``PUBLIC_GROUP`` and the classification ``openbaar`` unless the layer that makes them public
 states another.
 """
@@ -51,12 +52,21 @@ def _check_classification(v: str | None) -> str | None:
     return v
 
 
+RESERVED_GROUP_PREFIX = "__"  # internal groups such as PUBLIC_GROUP; never given as a label
+
+
 def _check_groups(v: list[str] | None) -> list[str] | None:
     if v is None:
         return None
     out = [g.strip() for g in v]
     if any(not g or "," in g for g in out):
         raise ValueError("group names must be non-empty and contain no commas")
+    reserved = [g for g in out if g.startswith(RESERVED_GROUP_PREFIX)]
+    if reserved:
+        raise ValueError(
+            f"group name {reserved[0]!r} is reserved (names starting with {RESERVED_GROUP_PREFIX!r} are "
+            "internal); for a world-readable document use --public or `public: true`"
+        )
     return out
 
 
