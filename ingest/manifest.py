@@ -22,9 +22,9 @@ Precedence, lowest first: ``ingest.default_classification`` from settings, the m
 top-level defaults, the command-line flags, then matching manifest rules in file order.
 A document that ends up without groups is refused unless it is public (``--public`` or
 ``public: true``): no silent world-readable documents. Group names starting with ``__`` are
-internal (``__public__``) and refused as labels, so only ``--public`` makes a document public. Public documents get the group
-``PUBLIC_GROUP`` and the classification ``openbaar`` unless the layer that makes them public
-states another.
+internal (``__public__``) and refused as labels, so only ``--public`` makes a document public.
+Public documents get the group ``PUBLIC_GROUP`` and the classification ``openbaar`` unless the
+layer that makes them public states another.
 """
 
 from __future__ import annotations

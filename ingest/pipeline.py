@@ -52,7 +52,7 @@ from ingest.state import UPLOAD_SET, DocRecord, IngestState
 from ingest.worker import ParseResult, ParserPool, ParseTask, WorkerConfig
 from vraagbaak_core.ports import Embedder, SparseEncoder, VectorStore
 from vraagbaak_core.settings import Settings
-from vraagbaak_core.types import Chunk, DocControl, ParsedDocument, StoredPoint
+from vraagbaak_core.types import Chunk, DocControl, ParsedDocument, StoredPoint, classification_level
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +190,8 @@ class Ingestor:
         from retrieval.stores import build_store
         from vraagbaak_core.settings import PROJECT_ROOT
 
+        store = store or build_store(settings)  # first: a locked store fails before a model loads
         embedder = embedder or build_embedder(settings.embedder, PROJECT_ROOT)
-        store = store or build_store(settings)
         sparse = encoder_from_settings(settings.retrieval.sparse)
         state = IngestState(settings.resolve(settings.ingest.state_path))
         batch = max(256, settings.embedder.batch_size)
@@ -314,6 +314,7 @@ class Ingestor:
                     item.path = str(f.target)
                     items.append(item)
             self._run(items, report, progress, on_result)
+            erased = False
             if prune or dry_run:
                 for plan in plans:
                     self._plan_prune(plan, seen, force)
@@ -321,8 +322,12 @@ class Ingestor:
                     if dry_run or plan.refused:
                         continue
                     for rec in plan.remove:
-                        n = self._erase(rec.doc_id)
+                        n = self._erase(rec.doc_id).removed
                         emit(DocumentResult(rec.source, "deleted", rec.doc_id, n, title=rec.title))
+                        erased = True
+            if erased:  # the erased documents' text leaves the store's files too
+                self.store.vacuum()
+                self.state.scrub()
             self.refresh_lifecycles()
             report.seconds = time.perf_counter() - t0
             return report
@@ -462,10 +467,26 @@ class Ingestor:
 
     def delete_document(self, doc_id: str) -> int:
         """Remove every chunk and vector of a document, verify the store holds none; chunks removed."""
+        return self.erase_document(doc_id).removed
+
+    def erase_document(self, doc_id: str) -> Erasure:
+        """Erase by ``doc_id`` in the store whatever the state says, count, and vacuum the store.
+
+        Raises DocumentNotFound only when neither the state nor the store knows the id, and
+        ErasureError when chunks remain after the delete.
+        """
         with self._lock:
-            n = self._erase(doc_id)
+            erasure = self._erase(doc_id)
+            self.store.vacuum()
+            self.state.scrub()
+            erasure.vacuumed = True
             self.refresh_lifecycles()
-            return n
+            return erasure
+
+    def classification_of(self, doc_id: str) -> str | None:
+        """The recorded classification of a document, if the state knows it (for audit records)."""
+        rec = self.state.get(doc_id)
+        return rec.classification if rec is not None and rec.classification else None
 
     def list_documents(self) -> list[DocumentInfo]:
         return [_info(r) for r in self.state.all() if r.committed]
@@ -483,11 +504,17 @@ class Ingestor:
             for rec in unfinished:
                 if rec.status == "deleting":
                     self._erase(rec.doc_id)
+                    self.store.vacuum()
+                    self.state.scrub()
                     continue
                 if rec.status == "writing":
                     keep = set(rec.chunk_ids)
                     orphans = [i for i in self.store.point_ids(rec.doc_id) if i not in keep]
                     self.store.delete_points(orphans)
+                    if rec.committed and rec.chunk_ids:
+                        # chunk ids depend on text, not labels: an unchanged chunk of a killed relabel
+                        # already carries the new labels under its committed id. Put the committed ones back.
+                        self.store.set_payload(rec.chunk_ids, _committed_payload(rec))
                     self.state.abandon_write(rec.doc_id)
                 if rec.stale_ids:
                     self.store.delete_points(rec.stale_ids)
@@ -751,7 +778,7 @@ class Ingestor:
                 if stale[dw.item.doc_id]:
                     self.state.clear_stale(dw.item.doc_id)
 
-    def _erase(self, doc_id: str) -> int:
+    def _erase(self, doc_id: str) -> Erasure:
         rec = self.state.get(doc_id)
         before = self.store.count(doc_id)
         if rec is None and before == 0:
@@ -766,7 +793,8 @@ class Ingestor:
         if self.originals.exists(doc_id):
             raise ErasureError(f"the stored original of document {doc_id} could not be removed")
         self.state.remove(doc_id)
-        return before
+        return Erasure(doc_id, removed=before, remaining=after, had_state=rec is not None,
+                       classification=rec.classification if rec is not None else None)
 
 
     def _keep_original(self, item: _Item, sha256: str) -> None:
@@ -783,6 +811,32 @@ class Ingestor:
             return
         if not ok:
             log.warning("original of %s not kept: the file changed while it was ingested", item.source)
+
+@dataclass
+class Erasure:
+    """What an erasure did, counted in the store afterwards (``verified``: nothing left)."""
+
+    doc_id: str
+    removed: int
+    remaining: int
+    had_state: bool
+    classification: str | None = None
+    vacuumed: bool = False
+
+    @property
+    def verified(self) -> bool:
+        return self.remaining == 0
+
+
+def _committed_payload(rec: DocRecord) -> dict[str, object]:
+    """The document-level payload fields of a committed version, as its chunks carry them."""
+    return {
+        "groups": list(rec.groups), "classification": rec.classification,
+        "classification_level": classification_level(rec.classification), "title": rec.title,
+        "source": rec.source, "language": rec.language, "doc_sha256": rec.sha256, "ingested_at": rec.ingested_at,
+    }
+
+
 
 
 def _info(r: DocRecord) -> DocumentInfo:

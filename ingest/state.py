@@ -326,6 +326,13 @@ class IngestState:
         with self._lock:
             self._db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
 
+    def scrub(self) -> None:
+        """After an erasure: fold the WAL into the file (where secure_delete zeroed the rows) and empty it."""
+        if str(self.path) == ":memory:":
+            return
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

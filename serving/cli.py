@@ -180,6 +180,15 @@ def serve(config: ConfigOpt = None,
 
     from serving.app import create_app
 
+    if settings.store.backend == "edge":  # fail here, clearly, not inside uvicorn's lifespan
+        from retrieval.stores.edge_lock import ShardLock
+        from vraagbaak_core.errors import StoreLocked
+
+        try:
+            ShardLock(settings.resolve(settings.store.path)).release()
+        except StoreLocked as err:
+            typer.secho(f"refusing to start: {err}", fg="red", err=True)
+            raise typer.Exit(2) from None
     host, port = settings.server.host, settings.server.port
     if demo:
         threading.Thread(target=_demo, args=(host, port), daemon=True).start()
@@ -241,8 +250,14 @@ def _mount_subapps() -> None:
 
 
 def main() -> None:
+    from vraagbaak_core.errors import StoreLocked
+
     _mount_subapps()
-    app()
+    try:
+        app()
+    except StoreLocked as err:  # one process per embedded store: say what to do instead
+        typer.secho(f"vraagbaak: {err}", fg="red", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from serving.cli import ConfigOpt, boot
-from serving.ingest_audit import audit_erasure, audit_result, cli_actor
+from serving.ingest_audit import audit_erasure, audit_result, cli_actor, erasure_reason
 from vraagbaak_core.audit import AuditLog
 
 if TYPE_CHECKING:
@@ -249,9 +249,10 @@ def documents_delete(
     ingestor = _build(settings)
     audit = AuditLog.from_settings(settings)
     user, nap = cli_actor()
+    # erase by doc_id in the store whatever the state says (vectors may exist without a state row)
+    classification = ingestor.classification_of(doc_id)
     try:
-        classification = ingestor.get_document(doc_id).classification
-        removed = ingestor.delete_document(doc_id)
+        erasure = ingestor.erase_document(doc_id)
     except DocumentNotFound as err:
         typer.secho(f"documents delete: {err}", fg="red", err=True)
         raise typer.Exit(1) from None
@@ -261,9 +262,10 @@ def documents_delete(
         typer.secho(f"documents delete: NOT VERIFIED: {err}", fg="red", err=True)
         raise typer.Exit(3) from None
     else:
-        audit_erasure(audit, doc_id, classification, user_id=user, network_access_point=nap, ok=True,
-                      reason=f"{removed} chunks removed, 0 left")
+        audit_erasure(audit, doc_id, erasure.classification or classification, user_id=user,
+                      network_access_point=nap, ok=erasure.verified, reason=erasure_reason(erasure))
     finally:
         ingestor.close()
         ingestor.store.close()
-    typer.echo(f"deleted {doc_id}: {removed} chunks removed; verified: 0 left in the store")
+    typer.echo(f"deleted {doc_id}: {erasure.removed} chunks removed; verified: {erasure.remaining} left in the "
+               "store, store vacuumed")

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 from ingest.errors import DocumentNotFound
-from ingest.pipeline import Ingestor
+from ingest.pipeline import Erasure, Ingestor
 from ingest.report import DocumentResult
 from vraagbaak_core.audit import AuditLog
 
@@ -73,3 +73,12 @@ def audit_erasure(
         "document.delete", document_id=doc_id, classification=classification, user_id=user_id, role=role,
         network_access_point=network_access_point, outcome="success" if ok else "failure", reason=reason,
     )
+
+
+def erasure_reason(erasure: Erasure) -> str:
+    reason = f"{erasure.removed} chunks removed, {erasure.remaining} left"
+    if erasure.vacuumed:
+        reason += "; store vacuumed"
+    if not erasure.had_state:
+        reason += "; no state row (erased by doc_id in the store)"
+    return reason

@@ -34,3 +34,6 @@ class EmbeddingInputError(EmbedderError, ValueError):
 
 class EmbedderMismatch(VraagbaakError, ValueError):
     """The collection was filled by another embedder model (or dimension) than the configured one."""
+
+class StoreLocked(VraagbaakError):
+    """The embedded store is open in another process (or already in this one): one writer per shard."""

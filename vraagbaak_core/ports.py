@@ -101,6 +101,14 @@ class VectorStore(Protocol):
 
     def existing_ids(self, point_ids: Sequence[str]) -> set[str]: ...
 
+    def set_payload(self, point_ids: Sequence[str], payload: Mapping[str, Any]) -> None:
+        """Overwrite these payload keys on these points (labels restored after a crash)."""
+        ...
+
+    def vacuum(self) -> None:
+        """After an erasure: make deleted points' text unrecoverable from the store's files."""
+        ...
+
     def close(self) -> None: ...
 
 

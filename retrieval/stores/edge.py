@@ -1,7 +1,14 @@
 """VectorStore adapter for Qdrant Edge (``qdrant-edge-py``): an in-process shard on disk.
 
-One shard directory = one collection, opened by one process at a time. Every write is
-followed by ``flush()``, so an acknowledged upsert or delete survives a SIGKILL.
+One shard directory = one collection, opened by one process at a time: ``EdgeStore`` takes an
+exclusive lock (``edge_lock.ShardLock``, ``<shard>.lock``) before it opens the shard, so a second
+process gets a clear ``StoreLocked`` error instead of a second writer on the same files. Every
+write is followed by ``flush()``, so an acknowledged upsert or delete survives a SIGKILL.
+
+Erasure: deleted points stay in segment files and the write-ahead log until they are rewritten.
+``vacuum()`` rebuilds the shard from its live points into ``<shard>.vacuum`` and swaps the
+directories (``<shard>.old`` on the way; a killed swap is finished or undone on the next open),
+so an erased document's text is in no file under the shard afterwards.
 
 ``store.path`` names the collection. Its shard is that directory, unless a pointer file
 ``<path>.current`` (the Edge equivalent of a Qdrant alias, written by ``vraagbaak reindex`` and
@@ -17,8 +24,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +39,8 @@ from retrieval.stores.common import (
     check_upsert,
     collection_record,
 )
+from retrieval.stores.edge_lock import ShardLock
+from vraagbaak_core.errors import StoreLocked
 from vraagbaak_core.types import (
     Chunk,
     Condition,
@@ -86,8 +96,8 @@ def switch_shard(base: Path, target: Path) -> None:
         os.close(dir_fd)
 
 
-class StoreBusy(RuntimeError):
-    """The shard is open in another process."""
+StoreBusy = StoreLocked  # the shard is open in another process (the name reindex knows)
+_VACUUM_DONE = "vraagbaak-vacuum-complete"
 
 
 def _condition(cond: Condition) -> Any:
@@ -125,16 +135,23 @@ class EdgeStore:
         self.path = current_shard_dir(path) if resolve else path
         self._lock = threading.Lock()
         self._shard: qe.EdgeShard | None = None
-        if (self.path / "edge_config.json").is_file():
-            try:
-                self._shard = qe.EdgeShard.load(str(self.path))
-            except Exception as err:
-                if "WouldBlock" in str(err):
-                    raise StoreBusy(
-                        f"the Qdrant Edge shard {self.path} is open in another process (a running API?); "
-                        "one process at a time can open it"
-                    ) from None
-                raise
+        # one process per store: the lock is on the path given (store.path, or reindex's target dir)
+        self._file_lock = ShardLock(path)  # raises StoreLocked while another process has it open
+        try:
+            self._finish_vacuum()
+            if (self.path / "edge_config.json").is_file():
+                try:
+                    self._shard = qe.EdgeShard.load(str(self.path))
+                except Exception as err:
+                    if "WouldBlock" in str(err):
+                        raise StoreBusy(
+                            f"the Qdrant Edge shard {self.path} is open in another process (a running API?); "
+                            "one process at a time can open it"
+                        ) from None
+                    raise
+        except BaseException:
+            self._file_lock.release()
+            raise
 
     @property
     def shard(self) -> qe.EdgeShard:
@@ -155,16 +172,7 @@ class EdgeStore:
                     self._write_record(collection_record(embedder, dense_dim))  # made before records existed
                 return
             self.path.mkdir(parents=True, exist_ok=True)
-            config = qe.EdgeConfig(
-                vectors={DENSE: qe.EdgeVectorParams(size=dense_dim, distance=qe.Distance.Cosine)},
-                sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-            )
-            shard = qe.EdgeShard.create(str(self.path), config)
-            for name, kind in INDEXED_FIELDS.items():
-                schema = qe.PayloadSchemaType.Integer if kind == "integer" else qe.PayloadSchemaType.Keyword
-                shard.update(qe.UpdateOperation.create_field_index(name, schema))
-            shard.flush()
-            self._shard = shard
+            self._shard = _create_shard(self.path, dense_dim)
             if embedder:
                 self._write_record(collection_record(embedder, dense_dim))
 
@@ -310,9 +318,109 @@ class EdgeStore:
             return set()
         return {str(r.id) for r in self.shard.retrieve(list(point_ids), False, False)}
 
+    def set_payload(self, point_ids: Sequence[str], payload: Mapping[str, Any]) -> None:
+        if not point_ids or self._shard is None:
+            return
+        self.shard.update(qe.UpdateOperation.set_payload(list(point_ids), dict(payload)))
+        self.shard.flush()
+
+    def vacuum(self) -> None:
+        """Rebuild the shard from its live points, so deleted ones leave segments and the WAL."""
+        with self._lock:
+            if self._shard is None:
+                return
+            dim = self._shard_dim()
+            if dim is None:
+                raise RuntimeError(f"cannot read the vector size of {self.path}")
+            tmp, old = _siblings(self.path)
+            shutil.rmtree(tmp, ignore_errors=True)
+            fresh = _create_shard(tmp, dim)
+            try:
+                offset: Any = None
+                while True:
+                    records, offset = self._shard.scroll(
+                        qe.ScrollRequest(offset=offset, limit=_SCROLL_PAGE, with_payload=True, with_vector=True)
+                    )
+                    points = [
+                        qe.Point(id=r.id, vector=r.vector, payload=dict(r.payload or {}))
+                        for r in records
+                        if r.vector is not None
+                    ]
+                    if points:
+                        fresh.update(qe.UpdateOperation.upsert_points(points))
+                    if offset is None:
+                        break
+                fresh.flush()
+            finally:
+                fresh.close()
+            if (self.path / RECORD_FILE).is_file():  # the embedder record moves with the shard
+                shutil.copy2(self.path / RECORD_FILE, tmp / RECORD_FILE)
+            _fsync_write(tmp / _VACUUM_DONE)
+            self._shard.close()
+            self._shard = None
+            os.rename(self.path, old)
+            os.rename(tmp, self.path)
+            _fsync_dir(self.path.parent)
+            (self.path / _VACUUM_DONE).unlink()
+            shutil.rmtree(old)
+            self._shard = qe.EdgeShard.load(str(self.path))
+
+    def _finish_vacuum(self) -> None:
+        """Finish (rebuild complete) or undo (incomplete) a vacuum that a kill interrupted."""
+        tmp, old = _siblings(self.path)
+        if not self.path.exists() and old.exists():
+            if (tmp / _VACUUM_DONE).is_file():
+                os.rename(tmp, self.path)
+            else:
+                os.rename(old, self.path)
+            _fsync_dir(self.path.parent)
+        (self.path / _VACUUM_DONE).unlink(missing_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
     def close(self) -> None:
         with self._lock:
             if self._shard is not None:
                 self._shard.flush()
                 self._shard.close()
                 self._shard = None
+            self._file_lock.release()
+
+    def __del__(self) -> None:  # a store dropped without close() must not keep its path locked
+        lock = getattr(self, "_file_lock", None)
+        if lock is not None:
+            lock.release()
+
+
+def _create_shard(path: Path, dense_dim: int) -> qe.EdgeShard:
+    config = qe.EdgeConfig(
+        vectors={DENSE: qe.EdgeVectorParams(size=dense_dim, distance=qe.Distance.Cosine)},
+        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+    )
+    shard = qe.EdgeShard.create(str(path), config)
+    for name, kind in INDEXED_FIELDS.items():
+        schema = qe.PayloadSchemaType.Integer if kind == "integer" else qe.PayloadSchemaType.Keyword
+        shard.update(qe.UpdateOperation.create_field_index(name, schema))
+    shard.flush()
+    return shard
+
+
+def _siblings(path: Path) -> tuple[Path, Path]:
+    return path.with_name(path.name + ".vacuum"), path.with_name(path.name + ".old")
+
+
+def _fsync_write(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -17,7 +17,7 @@ fused score (RRF: Σ 1/((rank+1)/weight + k − 1); DBSF: sum of normalised inpu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from retrieval.stores.common import (
@@ -311,6 +311,17 @@ class QdrantStore:
             ])
         if self._exists():
             self.client.delete_collection(self.collection)
+
+    def set_payload(self, point_ids: Sequence[str], payload: Mapping[str, Any]) -> None:
+        if not point_ids or not self._exists():
+            return
+        self.client.set_payload(
+            self.collection, payload=dict(payload), points=models.PointIdsList(points=list(point_ids)), wait=True
+        )
+
+    def vacuum(self) -> None:
+        """Nothing to do from the client: a Qdrant server's optimizer vacuums deleted points in its
+        own time, and its WAL retention is server configuration (see deploy/README.md)."""
 
     def close(self) -> None:
         self.client.close()

@@ -38,4 +38,4 @@ class UploadResult(BaseModel):
 class DeleteResult(BaseModel):
     doc_id: str
     deleted_chunks: int
-    verified: bool = True
+    verified: bool  # counted in the store after the delete: no chunk of the document is left

@@ -21,7 +21,7 @@ from ingest.manifest import Labels
 from ingest.pipeline import Ingestor
 from serving.documents.protocol import DeleteResult, DocumentList, DocumentOut, UploadResult
 from serving.errors import ApiError
-from serving.ingest_audit import audit_erasure, audit_results
+from serving.ingest_audit import audit_erasure, audit_results, erasure_reason
 from vraagbaak_core.audit import AuditLog
 from vraagbaak_core.types import PUBLIC_GROUP, Identity
 
@@ -170,13 +170,23 @@ def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
     ) -> DeleteResult:
         ingestor = get_ingestor(request)
         audit = _audit(request)
+        classification: str | None = None
         try:
             info = ingestor.get_document(doc_id)
+        except DocumentNotFound:
+            info = None
+        if info is not None:
             if not manages(identity, info.groups):
                 raise ApiError(403, f"document {doc_id} belongs to groups you do not manage", "permission_error",
                                "group_not_managed")
             classification = info.classification
-            removed = await run_in_threadpool(ingestor.delete_document, doc_id)
+        elif "admin" not in identity.roles and await run_in_threadpool(ingestor.store.count, doc_id) > 0:
+            # vectors the state does not know (their groups unknown to it): only an admin erases those
+            raise ApiError(403, f"document {doc_id} has no state row; only an admin may erase its vectors",
+                           "permission_error", "group_not_managed")
+        try:
+            # erase by doc_id in the store whatever the state says (vectors may exist without a state row)
+            erasure = await run_in_threadpool(ingestor.erase_document, doc_id)
         except DocumentNotFound as err:
             raise ApiError(404, str(err), "not_found", "document_not_found") from None
         except ErasureError as err:
@@ -186,9 +196,9 @@ def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
                                         network_access_point=_client(request), ok=False, reason=msg)
             raise ApiError(500, msg, "server_error", "erasure_unverified") from None
         if audit is not None:
-            await run_in_threadpool(audit_erasure, audit, doc_id, classification, user_id=_actor(request),
-                                    network_access_point=_client(request), ok=True,
-                                    reason=f"{removed} chunks removed, 0 left")
-        return DeleteResult(doc_id=doc_id, deleted_chunks=removed)
+            await run_in_threadpool(audit_erasure, audit, doc_id, erasure.classification or classification,
+                                    user_id=_actor(request), network_access_point=_client(request),
+                                    ok=erasure.verified, reason=erasure_reason(erasure))
+        return DeleteResult(doc_id=doc_id, deleted_chunks=erasure.removed, verified=erasure.verified)
 
     return router

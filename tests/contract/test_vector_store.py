@@ -283,7 +283,9 @@ def test_edge_record_survives_reopen_and_follows_the_pointer(tmp_path: Path) -> 
     other = EdgeStore(tmp_path / "qdrant-edge--model-b", resolve=False)
     other.ensure_collection(8, "model-b")
     other.close()
-    assert EdgeStore(base).collection_record() == {"embedder": "model-a", "dimension": 4, "state": "ready"}
+    first = EdgeStore(base)  # one EdgeStore per path at a time in a process, closed before the next
+    assert first.collection_record() == {"embedder": "model-a", "dimension": 4, "state": "ready"}
+    first.close()
     switch_shard(base, tmp_path / "qdrant-edge--model-b")
     again = EdgeStore(base)
     assert again.path == tmp_path / "qdrant-edge--model-b"
@@ -344,3 +346,43 @@ def test_empty_edge_store_before_creation(tmp_path: Path) -> None:
     assert s.count() == 0
     assert s.point_ids("x") == []
     assert s.query(_request("bezoek", "dense")) == []
+
+
+def test_set_payload_overwrites_labels_of_those_points_only(store: VectorStore) -> None:
+    ids = store.point_ids("salaris")
+    others = [p.chunk.chunk_id for p in corpus_points() if p.chunk.doc_id != "salaris"]
+    store.set_payload(ids, {"groups": ["nieuw"], "classification": "geheim", "classification_level": 3})
+    everything = store.query(_request("salaris", "dense", limit=100))
+    by_id = {h.chunk.chunk_id: h.chunk for h in everything}
+    assert ids and all(by_id[i].groups == ("nieuw",) and by_id[i].classification == "geheim" for i in ids)
+    assert all(by_id[i].groups != ("nieuw",) for i in others if i in by_id)
+    assert all(by_id[i].text for i in ids)  # other payload keys are kept
+
+
+def test_vacuum_keeps_live_points_and_their_search(store: VectorStore) -> None:
+    request = _request("Hoe laat mag ik op bezoek komen?", "hybrid")
+    store.delete_document("salaris")
+    before = _ranking(store, request)
+    total = store.count()
+    store.vacuum()
+    assert store.count() == total and store.count("salaris") == 0
+    assert _ranking(store, request) == before
+
+
+def test_edge_vacuum_leaves_no_trace_of_erased_text(tmp_path: Path) -> None:
+    s = EdgeStore(tmp_path / "shard")
+    s.ensure_collection(embedder().dimension)
+    points = list(corpus_points())
+    canary = "kanarie-7f3a9c-" + uuid.uuid4().hex
+    victim = replace(points[0], chunk=replace(points[0].chunk, text=points[0].chunk.text + " " + canary))
+    s.upsert([victim, *points[1:]])
+    s.delete_document(victim.chunk.doc_id)
+    s.vacuum()
+    try:
+        assert not [p for p in tmp_path.rglob("*") if p.is_file() and canary.encode() in p.read_bytes()]
+        assert s.count() == len([p for p in points if p.chunk.doc_id != victim.chunk.doc_id])
+    finally:
+        s.close()
+    again = EdgeStore(tmp_path / "shard")  # the rebuilt shard opens as any other
+    assert again.count(victim.chunk.doc_id) == 0 and again.count() > 0
+    again.close()

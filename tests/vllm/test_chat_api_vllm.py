@@ -44,7 +44,6 @@ def api(
     tmp_path_factory: pytest.TempPathFactory, embedder: Any, vllm_session: VllmServer
 ) -> Iterator[dict[str, Any]]:
     from ingest.manifest import Labels
-    from ingest.pipeline import Ingestor
     from serving.app import create_app
     from serving.components import build_components
 
@@ -59,15 +58,16 @@ def api(
     )
     comps = build_components(settings, embedder=embedder)
     assert isinstance(comps.generator, OpenAIHTTPGenerator)
-    ingestor = Ingestor.from_settings(settings, embedder=comps.embedder, store=comps.store)
+    ingestor = comps.ingestor  # the one Ingestor on the one store of this process
+    assert ingestor is not None
     report = ingestor.ingest_paths([docs], Labels())
     assert not report.failed, report.failed
-    comps.ingestor = ingestor
     app = create_app(settings, comps)
     with LiveServer(app) as server:
         client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="dev", max_retries=0, timeout=300)
         yield {"url": server.url, "client": client}
     ingestor.close()
+    comps.store.close()
 
 
 def test_answer_through_vllm_cites_the_right_document(api: dict[str, Any]) -> None:
