@@ -135,8 +135,9 @@ class EdgeStore:
         self.path = current_shard_dir(path) if resolve else path
         self._lock = threading.Lock()
         self._shard: qe.EdgeShard | None = None
-        # one process per store: the lock is on the path given (store.path, or reindex's target dir)
-        self._file_lock = ShardLock(path)  # raises StoreLocked while another process has it open
+        # one process per shard: the lock is on the shard directory actually opened (store.path's
+        # current shard, or reindex's target); it sits next to it, so a vacuum's swap keeps it
+        self._file_lock = ShardLock(self.path)  # raises StoreLocked while another process has it open
         try:
             self._finish_vacuum()
             if (self.path / "edge_config.json").is_file():
