@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from retrieval.embedders import SentenceTransformerEmbedder
+from vraagbaak_core.ports import Embedder
 
 CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "retrieval"
 BLOCK = 512
 
 
-def cached_embeddings(embedder: SentenceTransformerEmbedder, texts: Sequence[str]) -> NDArray[np.float32]:
-    h = hashlib.sha256(f"{embedder.name}|{embedder.dtype}|{embedder.max_tokens}".encode())
+def cached_embeddings(embedder: Embedder, texts: Sequence[str]) -> NDArray[np.float32]:
+    name, dtype = getattr(embedder, "name", type(embedder).__name__), getattr(embedder, "dtype", "q4")
+    h = hashlib.sha256(f"{name}|{dtype}|{embedder.max_tokens}".encode())
     for t in texts:
         h.update(t.encode("utf-8"))
         h.update(b"\x00")

@@ -166,7 +166,13 @@ class Ingestor:
         self.on_checkpoint: Callable[[str], None] | None = None
         model_dir = getattr(embedder, "model_dir", None)
         self._tokenizer_dir: str | None = None
-        if isinstance(model_dir, Path) and (model_dir / "tokenizer.json").is_file():
+        # Parser workers count with the model's tokenizer.json; a model with a document prefix
+        # (e5: "passage: ") is counted in the main process, where the prefix is included.
+        if (
+            isinstance(model_dir, Path)
+            and (model_dir / "tokenizer.json").is_file()
+            and not getattr(embedder, "document_prefix", "")
+        ):
             self._tokenizer_dir = str(model_dir)
         self._main_chunker: Chunker | None = None
         ing = settings.ingest

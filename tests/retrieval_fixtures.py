@@ -10,7 +10,8 @@ import uuid
 from functools import cache
 
 from retrieval.analysis import Bm25SparseEncoder, detect_language
-from retrieval.embedders import SentenceTransformerEmbedder
+from retrieval.embedders import build_embedder
+from vraagbaak_core.ports import Embedder
 from vraagbaak_core.settings import EmbedderSettings
 from vraagbaak_core.types import PUBLIC_GROUP, Chunk, StoredPoint
 
@@ -142,8 +143,8 @@ def corpus_chunks() -> list[Chunk]:
 
 
 @cache
-def embedder() -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder.from_settings(EmbedderSettings(dtype="float32"))
+def embedder() -> Embedder:
+    return build_embedder(EmbedderSettings())  # the embedded default
 
 
 @cache

