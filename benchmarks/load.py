@@ -183,22 +183,21 @@ def main() -> int:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit("the server did not start")
             time.sleep(0.5)
-        rows = [asyncio.run(_level(base, int(n), args.requests, args.max_tokens, args.level_seconds))
-                for n in args.levels.split(",")]
+        leg = f"vLLM {args.vllm}" if args.vllm else "embedded default (transformers SmolLM2, Qdrant Edge)"
+        print(f"\nload on {leg}; {args.requests} questions/client, max_tokens {args.max_tokens}, uploads alongside")
+        print("| clients | ok | req/s | TTFT p50 s | TTFT p95 s | uploads ok | errors by status | undesigned | "
+              "/healthz p50 ms | /healthz p99 ms (n) |")
+        print("|---:|---:|---:|---:|---:|---:|---|---|---:|---:|", flush=True)
+        bad = False
+        for n in args.levels.split(","):
+            r = asyncio.run(_level(base, int(n), args.requests, args.max_tokens, args.level_seconds))
+            print(f"| {r['clients']} | {r['ok']} | {r['rps']:.2f} | {r['ttft_p50']:.2f} | {r['ttft_p95']:.2f} | "
+                  f"{r['uploads_ok']} | {r['errors'] or '-'} | {r['undesigned'] or 'none'} | "
+                  f"{r['healthz_p50_ms']:.1f} | {r['healthz_p99_ms']:.1f} ({r['healthz_n']}) |", flush=True)
+            bad = bad or bool(r["undesigned"])
     finally:
         server.terminate()
         server.wait(30)
-    leg = f"vLLM {args.vllm}" if args.vllm else "embedded default (transformers SmolLM2, Qdrant Edge)"
-    print(f"\nload on {leg}; {args.requests} questions/client, max_tokens {args.max_tokens}, uploads alongside")
-    print("| clients | ok | req/s | TTFT p50 s | TTFT p95 s | uploads ok | errors by status | undesigned | "
-          "/healthz p50 ms | /healthz p99 ms (n) |")
-    print("|---:|---:|---:|---:|---:|---:|---|---|---:|---:|")
-    bad = False
-    for r in rows:
-        print(f"| {r['clients']} | {r['ok']} | {r['rps']:.2f} | {r['ttft_p50']:.2f} | {r['ttft_p95']:.2f} | "
-              f"{r['uploads_ok']} | {r['errors'] or '-'} | {r['undesigned'] or 'none'} | "
-              f"{r['healthz_p50_ms']:.1f} | {r['healthz_p99_ms']:.1f} ({r['healthz_n']}) |")
-        bad = bad or bool(r["undesigned"])
     return 1 if bad else 0
 
 
