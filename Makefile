@@ -13,7 +13,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: guard-tools postgres help install frontend models ingest-examples run run-vllm test test-fast test-vllm fuzz lint deploy-tools bench bench-ingest bench-retrieval bench-serving clean
+.PHONY: guard-tools ocr-tools postgres help install frontend models ingest-examples run run-vllm test test-fast test-vllm fuzz lint deploy-tools bench bench-ingest bench-retrieval bench-serving clean
 
 help:
 	@echo "make run        install, prepare models, ingest examples/docs, serve on 127.0.0.1:8000 and ask a sample question"
@@ -43,7 +43,7 @@ $(MODEL_STAMP): $(STAMP)
 models: $(STAMP)
 	$(VB) models prepare
 
-ingest-examples: models guard-tools
+ingest-examples: models guard-tools ocr-tools
 	$(VB) ingest examples/docs
 
 run: ingest-examples frontend
@@ -79,7 +79,11 @@ postgres:
 guard-tools: $(STAMP)
 	scripts/install-deduce $(VENV)
 
-test: $(STAMP) deploy-tools postgres guard-tools $(MODEL_STAMP) frontend
+# Tesseract OCR (nld+eng) and pdftoppm for scanned PDFs and images
+ocr-tools:
+	scripts/install-tesseract
+
+test: $(STAMP) deploy-tools postgres guard-tools ocr-tools $(MODEL_STAMP) frontend
 	scripts/install-browser
 	VRAAGBAAK_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
 

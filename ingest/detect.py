@@ -1,6 +1,7 @@
 """Detect a file's format from its content (magic bytes), using the name only as a hint.
 
-Returns one of ``pdf``, ``docx``, ``odt``, ``html``, ``markdown``, ``text``; anything else
+Returns one of ``pdf``, ``docx``, ``odt``, ``html``, ``markdown``, ``text``, ``image``
+(PNG, JPEG, TIFF: read with OCR); anything else
 raises :class:`UnsupportedFormat` with a one-line reason.
 """
 
@@ -13,15 +14,15 @@ from pathlib import PurePath
 
 from ingest.errors import UnsupportedFormat
 
-FORMATS = ("pdf", "docx", "odt", "html", "markdown", "text")
+FORMATS = ("pdf", "docx", "odt", "html", "markdown", "text", "image")
+# images that are read with OCR (ingest.ocr)
+_IMAGES: tuple[bytes, ...] = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")
 ODT_MIMETYPE = b"application/vnd.oasis.opendocument.text"
 MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdown", ".mkd"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 
 # Binary formats we recognise only to name them in the rejection.
 _KNOWN_BINARY: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", "PNG image"),
-    (b"\xff\xd8\xff", "JPEG image"),
     (b"GIF87a", "GIF image"),
     (b"GIF89a", "GIF image"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "legacy MS Office (OLE) file; save it as DOCX or PDF"),
@@ -44,6 +45,8 @@ def detect_format(data: bytes, name: str) -> str:
         return "pdf"
     if data.startswith(b"PK\x03\x04"):
         return _zip_format(data)
+    if data.startswith(_IMAGES):
+        return "image"
     for magic, what in _KNOWN_BINARY:
         if data.startswith(magic):
             raise UnsupportedFormat(f"unsupported file type: {what}")

@@ -44,6 +44,7 @@ from ingest.doccontrol import Versioned, lifecycles, resolve_control
 from ingest.errors import DocumentNotFound, ErasureError, LabelError, ReplaceError
 from ingest.loaders.limits import LoaderLimits
 from ingest.manifest import MANIFEST_NAME, DocumentLabels, Labels, Manifest, load_manifest, resolve_labels
+from ingest.ocr import OcrConfig
 from ingest.originals import OriginalStore
 from ingest.patientdata import GuardConfig
 from ingest.quarantine import QuarantineStore
@@ -135,7 +136,10 @@ class _Run:
         self.files_done += 1
         if self.progress is not None:
             self.progress(
-                ProgressUpdate(len(self.items), self.files_done, self.report.chunks_embedded, result.source)
+                ProgressUpdate(
+                    len(self.items), self.files_done, self.report.chunks_embedded, result.source,
+                    ocr_pages=self.report.ocr_pages,
+                )
             )
 
 
@@ -567,6 +571,7 @@ class Ingestor:
                 audit_path=str(self.settings.resolve(self.settings.audit.path)),
                 audit_source_id=self.settings.audit.source_id,
                 guard=self._guard_config(),
+                ocr=OcrConfig(ing.ocr.enabled, ing.ocr.languages, ing.ocr.dpi, ing.ocr.page_timeout_s),
             )
             self._pool = ParserPool(config, workers=ing.workers, max_ready=64)
         return self._pool
@@ -624,6 +629,7 @@ class Ingestor:
 
     def _handle(self, run: _Run, res: ParseResult) -> None:
         item = run.items[res.key]
+        run.report.ocr_pages += res.ocr_pages
         if res.status == "failed":
             run.done(DocumentResult(item.source, "failed", item.doc_id, reason=res.reason))
             return
@@ -766,7 +772,10 @@ class Ingestor:
             known = dw.item.known
             status: Status = "updated" if known is not None and known.committed else "added"
             run.done(
-                DocumentResult(dw.item.source, status, dw.item.doc_id, len(dw.chunks), title=dw.result.title)
+                DocumentResult(
+                    dw.item.source, status, dw.item.doc_id, len(dw.chunks), title=dw.result.title,
+                    notes=tuple(dw.result.notes),
+                )
             )
         self._checkpoint("committed")
         for dw in finished:

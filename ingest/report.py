@@ -19,9 +19,12 @@ class DocumentResult:
     chunks: int = 0
     reason: str = ""
     title: str = ""
+    notes: tuple[str, ...] = ()  # e.g. OCR pages read, failed, or skipped and why
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["notes"] = list(self.notes)
+        return d
 
 
 @dataclass
@@ -46,6 +49,8 @@ class IngestReport:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     chunks_embedded: int = 0
+    ocr_pages: int = 0  # pages read with OCR in the parser workers
+    ocr_seconds: float = 0.0
 
     def with_status(self, status: Status) -> list[DocumentResult]:
         return [r for r in self.results if r.status == status]
@@ -88,6 +93,7 @@ class IngestReport:
             f"{c['deleted']} deleted, {c['failed']} failed"
             + (f", {c['quarantined']} quarantined" if c["quarantined"] else "") + "; "
             f"{self.chunks_embedded} chunks embedded in {self.seconds:.1f} s"
+            + (f"; {self.ocr_pages} page(s) read with OCR" if self.ocr_pages else "")
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,6 +102,7 @@ class IngestReport:
             "chunks_embedded": self.chunks_embedded,
             "seconds": round(self.seconds, 3),
             "embed_seconds": round(self.embed_seconds, 3),
+            "ocr_pages": self.ocr_pages,
             "documents": [r.to_dict() for r in self.results],
             "failed": [{"source": r.source, "reason": r.reason} for r in self.failed],
             "quarantined": [{"source": r.source, "reason": r.reason} for r in self.with_status("quarantined")],
@@ -109,6 +116,7 @@ class ProgressUpdate:
     files_done: int
     chunks_embedded: int
     current: str | None = None
+    ocr_pages: int = 0
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from ingest.detect import detect_format
 from ingest.doccontrol import properties_from
 from ingest.errors import LoadError
 from ingest.loaders.limits import LoaderLimits
+from ingest.ocr import OcrConfig
 from ingest.patientdata import GuardConfig, PatientDataGuard
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class WorkerConfig:
     audit_path: str | None = None  # where a refused egress attempt of a worker is recorded
     audit_source_id: str = "vraagbaak"
     guard: GuardConfig | None = None  # the patient-data guard (ingest.patientdata); None: off
+    ocr: OcrConfig | None = None  # Tesseract for scans and images (ingest.ocr); None: off
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class ParseResult:
     seconds: float = 0.0
     properties: dict[str, Any] = field(default_factory=dict)  # document-control fields the file states
     findings: dict[str, int] = field(default_factory=dict)  # patient-data counts per kind (never values)
+    ocr_pages: int = 0  # pages read with OCR
+    notes: list[str] = field(default_factory=list)  # OCR pages read, skipped or failed, for the report
 
 
 # ---------------------------------------------------------------- the worker process
@@ -96,7 +100,11 @@ class _WorkerState:
         self.detect_language = detect_language
 
         self.config = config
-        self.loaders = build_loaders(config.limits)
+        from ingest.ocr import Ocr, limit_threads
+
+        limit_threads()
+        self.ocr = Ocr(config.ocr or OcrConfig(enabled=False))
+        self.loaders = build_loaders(config.limits, self.ocr)
         self.guard: PatientDataGuard | None = None
         self.guard_mb = 0  # address space the guard's lookup tables take (added to the memory limit)
         if config.guard is not None:
@@ -126,6 +134,8 @@ class _WorkerState:
         sha = hashlib.sha256(data).hexdigest()
         if task.known_sha256 == sha:
             return ParseResult(task.key, "unchanged", sha256=sha, size=size)
+        # OCR stops with a clear reason before the parent's time limit would kill the worker
+        self.ocr.start_file(max(1.0, self.config.timeout_s - (time.perf_counter() - t0) - 2.0))
         try:
             fmt = detect_format(data, task.name)
             doc = self.loaders[fmt].load(data, task.name)
@@ -142,7 +152,7 @@ class _WorkerState:
         language = self.detect_language(text[:20000])
         result = ParseResult(
             task.key, "parsed", sha256=sha, size=size, title=doc.title, format=doc.format, language=language,
-            properties=properties_from(doc.properties),
+            properties=properties_from(doc.properties), ocr_pages=doc.ocr_pages, notes=list(doc.notes),
         )
         if self.chunker is not None:
             result.drafts = self.chunker.chunk(doc)

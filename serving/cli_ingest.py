@@ -134,19 +134,21 @@ def _with_progress(ingestor: Ingestor, paths: list[Path], labels: object, option
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("files · {task.fields[chunks]} chunks · {task.fields[rate]} chunks/s"),
+        TextColumn("{task.fields[ocr]}"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
         console=console,
         transient=False,
     ) as progress:
-        task = progress.add_task("ingest", total=None, chunks=0, rate="0.0")
+        task = progress.add_task("ingest", total=None, chunks=0, rate="0.0", ocr="")
 
         def update(u: ProgressUpdate) -> None:
             elapsed = max(1e-6, time.perf_counter() - t0)
             progress.update(
                 task, total=u.files_total, completed=u.files_done, chunks=u.chunks_embedded,
                 rate=f"{u.chunks_embedded / elapsed:.1f}",
+                ocr=f"· OCR {u.ocr_pages} pages · {u.ocr_pages / elapsed:.2f} pages/s" if u.ocr_pages else "",
             )
 
         return ingestor.ingest_paths(paths, labels, progress=update, **options)
@@ -170,6 +172,14 @@ def _print_summary(report: IngestReport) -> None:
         for r in quarantined:
             q.add_row(r.source, r.reason)
         console.print(q)
+    noted = [r for r in report.results if r.notes]
+    if noted:
+        n = Table(title="Notes (OCR)", show_lines=False)
+        n.add_column("file", overflow="fold")
+        n.add_column("note", overflow="fold")
+        for r in noted:
+            n.add_row(r.source, "; ".join(r.notes))
+        console.print(n)
     if report.failed:
         failed = Table(title="Failed files", show_lines=False)
         failed.add_column("file", overflow="fold")

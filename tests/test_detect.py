@@ -26,10 +26,18 @@ def test_html_sniffed_and_text_and_markdown() -> None:
 
 
 @pytest.mark.parametrize(
+    "head", [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"II*\x00", b"MM\x00*"],
+    ids=["png", "jpeg", "tiff-le", "tiff-be"],
+)
+def test_images_are_accepted_for_ocr(head: bytes) -> None:
+    assert detect_format(head + b"\0" * 20, "scan.bin") == "image"
+
+
+@pytest.mark.parametrize(
     ("data", "reason"),
     [
         (b"", "empty file"),
-        (b"\x89PNG\r\n\x1a\n" + b"\0" * 20, "PNG image"),
+        (b"GIF89a" + b"\0" * 20, "GIF image"),
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 20, "legacy MS Office"),
         (b"PK\x03\x04garbage", "corrupt ZIP"),
     ],

@@ -117,5 +117,5 @@ def test_loaders_implement_the_port() -> None:
     from ingest.loaders import build_loaders
 
     loaders = build_loaders()
-    assert set(loaders) == {"pdf", "docx", "odt", "html", "markdown", "text"}
+    assert set(loaders) == {"pdf", "docx", "odt", "html", "markdown", "text", "image"}
     assert all(isinstance(x, Loader) for x in loaders.values())

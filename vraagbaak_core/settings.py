@@ -221,6 +221,15 @@ class PatientDataSettings(_Section):
         return v
 
 
+class OcrSettings(_Section):
+    """Tesseract OCR for PDF pages without a text layer and for PNG/JPEG/TIFF files (issue 13)."""
+
+    enabled: bool = True
+    languages: str = Field(default="nld+eng", pattern=r"^[a-z_]+(\+[a-z_]+)*$")  # tesseract -l
+    dpi: int = Field(default=300, ge=72, le=600)  # PDF pages are rendered at this resolution
+    page_timeout_s: float = Field(default=60.0, gt=0)  # per page, within ingest.worker_timeout_s
+
+
 class IngestSettings(_Section):
     chunk_tokens: int | None = Field(default=None, ge=16)  # None: the embedder's maximum
     chunk_overlap: int = Field(default=32, ge=0)
@@ -235,6 +244,7 @@ class IngestSettings(_Section):
     originals_dir: Path | None = None  # None: <data_dir>/originals
     default_classification: str = "intern"
     patient_data: PatientDataSettings = PatientDataSettings()
+    ocr: OcrSettings = OcrSettings()
     # --prune refuses to remove more than this share of a source set's documents unless --force
     prune_max_fraction: float = Field(default=0.2, ge=0.0, le=1.0)
 

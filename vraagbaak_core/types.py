@@ -254,6 +254,8 @@ class ParsedDocument:
     blocks: list[Block]
     # the file's own properties (PDF info, DOCX/ODT metadata, Markdown front matter), raw
     properties: dict[str, Any] = field(default_factory=dict)
+    ocr_pages: int = 0  # pages read with OCR (ingest.ocr)
+    notes: list[str] = field(default_factory=list)  # what the report should say about it (pages skipped …)
 
     @property
     def text(self) -> str:

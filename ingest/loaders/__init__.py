@@ -5,21 +5,25 @@ from __future__ import annotations
 from ingest.detect import detect_format
 from ingest.loaders.docx import DocxLoader
 from ingest.loaders.html import HtmlLoader
+from ingest.loaders.image import ImageLoader
 from ingest.loaders.limits import LoaderLimits
 from ingest.loaders.markdown import MarkdownLoader
 from ingest.loaders.odt import OdtLoader
 from ingest.loaders.pdf import PdfLoader
 from ingest.loaders.text import TextLoader
+from ingest.ocr import Ocr
 from vraagbaak_core.ports import Loader
 from vraagbaak_core.types import ParsedDocument
 
 __all__ = ["LoaderLimits", "build_loaders", "parse"]
 
 
-def build_loaders(limits: LoaderLimits | None = None) -> dict[str, Loader]:
+def build_loaders(limits: LoaderLimits | None = None, ocr: Ocr | None = None) -> dict[str, Loader]:
+    """``ocr``: Tesseract for pages without a text layer and images; None: OCR off."""
     limits = limits or LoaderLimits()
     loaders: list[Loader] = [
-        PdfLoader(limits),
+        PdfLoader(limits, ocr),
+        ImageLoader(limits, ocr),
         DocxLoader(limits),
         OdtLoader(limits),
         HtmlLoader(),
@@ -29,7 +33,7 @@ def build_loaders(limits: LoaderLimits | None = None) -> dict[str, Loader]:
     return {fmt: loader for loader in loaders for fmt in loader.formats}
 
 
-def parse(data: bytes, name: str, limits: LoaderLimits | None = None) -> ParsedDocument:
+def parse(data: bytes, name: str, limits: LoaderLimits | None = None, ocr: Ocr | None = None) -> ParsedDocument:
     """Detect the format from the content and parse; raises LoadError with a one-line reason."""
     fmt = detect_format(data, name)
-    return build_loaders(limits)[fmt].load(data, name)
+    return build_loaders(limits, ocr)[fmt].load(data, name)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
-from pathlib import PurePath
+import tempfile
+from pathlib import Path, PurePath
 from typing import Any
 
 from pypdf import PdfReader
@@ -12,6 +13,7 @@ from pypdf.errors import FileNotDecryptedError, LimitReachedError, PyPdfError
 
 from ingest.errors import LoadError
 from ingest.loaders.limits import LoaderLimits
+from ingest.ocr import Ocr, PageError
 from vraagbaak_core.types import Block, ParsedDocument
 
 # pypdf warns loudly about every oddity of real PDFs; the report carries what matters.
@@ -45,8 +47,9 @@ def _outline_sections(reader: PdfReader) -> dict[int, str]:
 class PdfLoader:
     formats: tuple[str, ...] = ("pdf",)
 
-    def __init__(self, limits: LoaderLimits | None = None) -> None:
+    def __init__(self, limits: LoaderLimits | None = None, ocr: Ocr | None = None) -> None:
         self.limits = limits or LoaderLimits()
+        self.ocr = ocr
 
     def load(self, data: bytes, name: str) -> ParsedDocument:
         try:
@@ -61,6 +64,29 @@ class PdfLoader:
                 RecursionError, OSError, ZeroDivisionError) as err:
             msg = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise LoadError(f"corrupt or unreadable PDF: {msg[:200]}") from None
+
+    @staticmethod
+    def _pages(
+        reader: PdfReader, data: bytes, sections: dict[int, str], ocr: Ocr | None,
+        tmp: tempfile.TemporaryDirectory[str] | None, blocks: list[Block], no_text: list[int], failed: list[str],
+    ) -> None:
+        section: str | None = None
+        src: Path | None = None
+        for i, page in enumerate(reader.pages):
+            section = sections.get(i, section)
+            text = (page.extract_text() or "").replace("\x00", "").strip()
+            if not text:
+                no_text.append(i + 1)
+                if ocr is not None and tmp is not None:
+                    if src is None:
+                        src = Path(tmp.name) / "document.pdf"
+                        src.write_bytes(data)
+                    try:
+                        text = ocr.pdf_page_text(src, i + 1)
+                    except PageError as err:
+                        failed.append(f"page {i + 1}: {err}")
+            if text:
+                blocks.append(Block(text=text, page=i + 1, heading=section))
 
     def _load(self, data: bytes, name: str) -> ParsedDocument:
         reader = PdfReader(io.BytesIO(data), strict=False)
@@ -77,14 +103,29 @@ class PdfLoader:
             raise LoadError(f"too many pages: {n_pages} (limit {self.limits.max_pages}, ingest.max_pages)")
         sections = _outline_sections(reader)
         blocks: list[Block] = []
-        section: str | None = None
-        for i, page in enumerate(reader.pages):
-            section = sections.get(i, section)
-            text = (page.extract_text() or "").replace("\x00", "").strip()
-            if text:
-                blocks.append(Block(text=text, page=i + 1, heading=section))
+        no_text: list[int] = []
+        failed: list[str] = []
+        ocr = self.ocr if self.ocr is not None and self.ocr.available else None
+        tmp = tempfile.TemporaryDirectory(prefix="vb-pdf-") if ocr is not None else None
+        try:
+            self._pages(reader, data, sections, ocr, tmp, blocks, no_text, failed)
+        finally:
+            if tmp is not None:
+                tmp.cleanup()
+        notes: list[str] = []
+        ocr_pages = len(no_text) - len(failed) if ocr is not None else 0
+        if no_text and ocr is None:
+            why = self.ocr.reason if self.ocr is not None else "OCR is off"
+            if not blocks:
+                raise LoadError(f"no extractable text in {n_pages} page(s): a scan without a text layer, and {why}")
+            notes.append(f"{len(no_text)} page(s) without a text layer not read ({_pages(no_text)}): {why}")
+        elif no_text:
+            langs = ocr.config.languages if ocr is not None else ""
+            notes.append(f"OCR ({langs}) on {ocr_pages} of {len(no_text)} page(s) without a text layer")
+            notes.extend(f"OCR failed on {f}" for f in failed)
         if not blocks:
-            raise LoadError(f"no extractable text in {n_pages} page(s) (a scanned image PDF needs OCR first)")
+            detail = f" ({'; '.join(failed)[:300]})" if failed else ""
+            raise LoadError(f"no text in {n_pages} page(s), OCR found none either{detail}")
         title = ""
         properties: dict[str, Any] = {}
         try:
@@ -96,5 +137,11 @@ class PdfLoader:
         except (PyPdfError, ValueError, KeyError, TypeError, AttributeError):
             title = ""
         return ParsedDocument(
-            title=title or PurePath(name).stem, format="pdf", blocks=blocks, properties=properties
+            title=title or PurePath(name).stem, format="pdf", blocks=blocks, properties=properties,
+            ocr_pages=ocr_pages, notes=notes,
         )
+
+
+def _pages(pages: list[int]) -> str:
+    shown = ", ".join(str(p) for p in pages[:10])
+    return f"page {shown}" + (f" and {len(pages) - 10} more" if len(pages) > 10 else "")
