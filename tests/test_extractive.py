@@ -61,6 +61,14 @@ def test_sentences_split_on_structure_not_on_dutch_abbreviations() -> None:
         "a; b",
         "x; y",
     ]
+    plain = ("1. Wachtwoorden\nEen wachtwoord bestaat uit minimaal 14 tekens.\n\n2.1 Meldplicht datalekken\n"
+             "Meld een datalek binnen 24 uur.\n1. Zet het bed laag\n2. Zet de remmen vast")
+    assert split_sentences(plain, "nl") == [  # numbered section headings of plain text are left out too
+        "Een wachtwoord bestaat uit minimaal 14 tekens.",
+        "Meld een datalek binnen 24 uur.",
+        "Zet het bed laag",
+        "Zet de remmen vast",
+    ]
     assert with_marker("Bezoek is welkom tot 20:00 uur.", 2) == "Bezoek is welkom tot 20:00 uur [2]."
     assert with_marker("Geen punt", 1) == "Geen punt [1]"
 

@@ -48,6 +48,7 @@ _ABBREVIATIONS = frozenset(
 )
 _ABBREV_END = re.compile(r"(?:^|[\s(])((?:[A-Za-z]{1,5}\.)+)\s*$")
 _BLOCK_START = re.compile(r"^\s*(?:#{1,6}\s|[-*•+]\s|\d{1,3}[.)]\s|\|)")
+_SECTION_NUMBER = re.compile(r"^\d{1,3}(?:\.\d{1,3})*[.)]?\s+")
 _LEADING_MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|[-*•+]\s+|\d{1,3}[.)]\s+|>\s*)+")
 _EMPHASIS = re.compile(r"(\*\*|__|`)")
 _SINGLE_STAR = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
@@ -62,15 +63,20 @@ def _segmenter(language: str) -> object:
     return pysbd.Segmenter(language=language, clean=False)
 
 
-def _is_heading(line: str, following: str | None) -> bool:
+def _is_heading(line: str, following: str | None, previous: str | None = None) -> bool:
     """A short line without closing punctuation before a new capitalised line (or the end): a heading
     as PDF and plain-text extraction leave them."""
     stripped = line.strip()
     if stripped.startswith("#"):
         return True
+    nxt = (following or "").strip()
+    numbered = _SECTION_NUMBER.match(stripped)
+    if numbered:  # "3. Toegang tot dossiers" before its paragraph; not an item of a numbered list
+        if _BLOCK_START.match(nxt) or _BLOCK_START.match((previous or "").strip()):
+            return False
+        stripped = stripped[numbered.end() :]
     if len(stripped.split()) > HEADING_WORDS or stripped[-1:] in ".!?:;,…" or not stripped[:1].isupper():
         return False
-    nxt = (following or "").strip()
     return not nxt or nxt[:1].isupper() or nxt[:1].isdigit()
 
 
@@ -86,7 +92,8 @@ def _blocks(text: str) -> list[str]:
                 current = []
             continue
         following = next((x for x in lines[i + 1 :] if x.strip()), None)
-        if _is_heading(line, following):
+        previous = next((x for x in reversed(lines[:i]) if x.strip()), None)
+        if _is_heading(line, following, previous):
             if current:
                 blocks.append(" ".join(current))
                 current = []
