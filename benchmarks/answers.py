@@ -15,7 +15,8 @@ Sets:
 - ``nl_lohelp``: the Dutch BEIR set built by ``benchmarks/data/make_nl_lohelp.py`` (built on demand
   into ``.cache/bench/nl_lohelp``); each corpus document is one text file, a query's relevant
   documents are its qrels. No dev/test split of this set exists on main yet, so all queries are
-  asked (``--limit N`` takes the first N in query-id order).
+  asked, in the order of a hash of their id (``--limit N`` takes the first N: a sample across the
+  help's modules). Ctrl-C while asking stops and reports the questions asked so far.
 
 Per set it prints: questions, answered, abstained, precision@answer (cited sentences whose source
 is a relevant document, over all cited sentences of the answered questions), the share of answers
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import platform
@@ -53,6 +55,7 @@ from vraagbaak_core.types import Answer, ChatMessage, GenerationParams, Identity
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 EXAMPLES = ROOT / "examples" / "docs"
 EXAMPLE_QUESTIONS = ROOT / "benchmarks" / "data" / "examples_questions.json"
+GROUPS = ("iedereen",)  # the access group the sets are ingested with (the manifest of examples/docs adds its own)
 STAFF = Identity("bench", frozenset({"staff"}), frozenset({"iedereen"}), "intern", "bench")
 PARAMS = GenerationParams(max_tokens=300)
 # One marked sentence of an extractive answer: its text, then " [n]" or " [n, m]", then its punctuation.
@@ -109,7 +112,9 @@ def nl_questions(root: Path, docs: Path) -> list[Question]:
     with (root / "corpus.jsonl").open(encoding="utf-8") as fh:
         for line in fh:
             row = json.loads(line)
-            (docs / f"{row['_id']}.txt").write_text(row["text"] + "\n", encoding="utf-8")
+            path = docs / f"{row['_id']}.txt"  # ids are page paths such as "swriter/guide/x"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(row["text"] + "\n", encoding="utf-8")
     rel: dict[str, set[str]] = {}
     with (root / "qrels" / "test.tsv").open(encoding="utf-8") as fh:
         next(fh)
@@ -123,7 +128,8 @@ def nl_questions(root: Path, docs: Path) -> list[Question]:
             row = json.loads(line)
             if row["_id"] in rel:
                 out.append(Question(row["_id"], row["text"], rel[row["_id"]]))
-    return sorted(out, key=lambda q: q.qid)
+    # in the order of a hash of the query id, so that the first N (--limit) are a sample of every module
+    return sorted(out, key=lambda q: hashlib.sha256(q.qid.encode()).hexdigest())
 
 
 def is_relevant(source: str, relevant: set[str]) -> bool:
@@ -168,13 +174,17 @@ def run_set(name: str, docs: Path, questions: list[Question], work: Path, verbos
     try:
         assert comps.ingestor is not None
         t0 = time.perf_counter()
-        report = comps.ingestor.ingest_paths([docs], Labels())
+        report = comps.ingestor.ingest_paths([docs], Labels(groups=GROUPS))
         result.ingest_s = time.perf_counter() - t0
         failed = len(report.failed)
         quarantined = len(report.with_status("quarantined"))
         result.note = f"{len(report.results)} documents, {report.chunks_embedded} chunks embedded, " \
                       f"{failed} failed, {quarantined} quarantined, ingest {result.ingest_s:.0f} s"
         print(f"[{name}] {result.note}", flush=True)
+        for r in report.failed[:10]:
+            print(f"[{name}] failed: {r.source}: {r.reason}", file=sys.stderr)
+        if not report.results or len(report.failed) == len(report.results):
+            sys.exit(f"[{name}] no document was ingested")
 
         async def all_questions() -> None:
             for i, q in enumerate(questions, 1):
@@ -187,7 +197,11 @@ def run_set(name: str, docs: Path, questions: list[Question], work: Path, verbos
                 elif i % 50 == 0:
                     print(f"[{name}] {i}/{len(questions)} asked", flush=True)
 
-        asyncio.run(all_questions())
+        try:
+            asyncio.run(all_questions())
+        except KeyboardInterrupt:  # Ctrl-C: report the questions asked so far
+            result.note += f"; interrupted after {len(result.outcomes)} of {len(questions)} questions"
+            print(f"[{name}] interrupted after {len(result.outcomes)} questions", flush=True)
     finally:
         asyncio.run(comps.aclose())
     return result
