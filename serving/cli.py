@@ -232,6 +232,7 @@ def _demo(host: str, port: int) -> None:
 def _mount_subapps() -> None:
     from serving import (
         cli_audit,
+        cli_bundle,
         cli_doccontrol,
         cli_eval,
         cli_feedback,
@@ -241,6 +242,8 @@ def _mount_subapps() -> None:
     )
 
     app.add_typer(cli_audit.app, name="audit")
+    app.add_typer(cli_bundle.export_app, name="export")
+    app.add_typer(cli_bundle.import_app, name="import")
     app.add_typer(cli_eval.app, name="eval")
     app.add_typer(cli_feedback.app, name="feedback")
     app.command("ingest")(cli_ingest.ingest_command)

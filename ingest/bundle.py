@@ -1,0 +1,411 @@
+"""The exit bundle: everything a deployment holds, in open formats, and its restore.
+
+Layout of a bundle directory (all text is UTF-8; see ``docs/exit.md``)::
+
+    manifest.json          format, version, counts, and {path: {sha256, bytes}} for every other file
+    chunks.jsonl           one chunk per line, sorted by id: {"id", "payload", "dense", "sparse"}
+    chunks.parquet         the same rows as Parquet (only where pyarrow is installed)
+    catalog.json           the SQLite catalogs (ingest state, quarantine, feedback): schema and rows
+    models.json            the embedder's identity, dimension and the sha256 of its files; the
+                           sparse encoder's settings; the collection record
+    audit/audit.jsonl      the audit chain, the stored lines exactly as the sink holds them
+    originals/<id[:2]>/<doc_id>  the original file of each document, byte for byte
+
+``export_bundle`` writes into an empty (or new) directory; ``import_bundle`` first verifies the
+manifest (every listed file present with its sha256 and size, no file that is not listed) and
+refuses the bundle otherwise, then loads it into an empty deployment: the vector store (either
+backend), the catalogs, the originals and, for the file audit sink, the chain.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest.originals import OriginalStore
+from vraagbaak_core.errors import VraagbaakError
+from vraagbaak_core.ports import AuditSink, VectorStore
+from vraagbaak_core.types import Chunk, SparseVector, StoredPoint
+
+FORMAT = "vraagbaak-bundle"
+VERSION = 1
+MANIFEST = "manifest.json"
+CHUNKS = "chunks.jsonl"
+PARQUET = "chunks.parquet"
+CATALOG = "catalog.json"
+MODELS = "models.json"
+AUDIT = "audit/audit.jsonl"
+ORIGINALS = "originals"
+_PAGE = 256
+_BLOCK = 1 << 20
+
+
+class BundleError(VraagbaakError):
+    """The bundle cannot be written, is damaged, or the target deployment is not empty."""
+
+
+@dataclass
+class BundleReport:
+    path: str
+    chunks: int = 0
+    documents: int = 0
+    originals: int = 0
+    audit_records: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    parquet: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(_BLOCK):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+# ------------------------------------------------------------------ chunks
+
+
+def point_line(point: StoredPoint) -> str:
+    """The canonical JSON line of one stored chunk: keys sorted, sparse entries by index, every
+    vector value a float32 (what Qdrant stores), written as the shortest decimal of its double."""
+    sparse: dict[str, list[Any]] | None = None
+    if point.sparse is not None:
+        pairs = sorted(zip(point.sparse.indices, point.sparse.values, strict=True))
+        sparse = {"indices": [int(i) for i, _ in pairs], "values": [float(np.float32(v)) for _, v in pairs]}
+    row = {
+        "id": point.chunk.chunk_id,
+        "payload": point.chunk.payload(),
+        "dense": [float(x) for x in np.asarray(point.dense, dtype=np.float32)],
+        "sparse": sparse,
+    }
+    return json.dumps(row, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def point_from_line(line: str) -> StoredPoint:
+    row = json.loads(line)
+    sp = row.get("sparse")
+    return StoredPoint(
+        chunk=Chunk.from_payload(dict(row["payload"])),
+        dense=[float(x) for x in row["dense"]],
+        sparse=SparseVector(tuple(sp["indices"]), tuple(sp["values"])) if sp else None,
+    )
+
+
+def all_points(store: VectorStore) -> Iterator[StoredPoint]:
+    offset: str | None = None
+    while True:
+        page, offset = store.scroll_points(offset, _PAGE)
+        yield from page
+        if offset is None:
+            return
+
+
+def _write_parquet(jsonl: Path, dest: Path) -> bool:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return False
+    schema = pa.schema([
+        ("id", pa.string()), ("doc_id", pa.string()), ("text", pa.string()),
+        ("payload_json", pa.string()), ("dense", pa.list_(pa.float32())),
+        ("sparse_indices", pa.list_(pa.uint32())), ("sparse_values", pa.list_(pa.float32())),
+    ])
+    with pq.ParquetWriter(dest, schema) as writer, jsonl.open(encoding="utf-8") as f:
+        batch: list[dict[str, Any]] = []
+        for line in f:
+            row = json.loads(line)
+            sp = row["sparse"] or {"indices": [], "values": []}
+            batch.append({
+                "id": row["id"], "doc_id": row["payload"]["doc_id"], "text": row["payload"]["text"],
+                "payload_json": json.dumps(row["payload"], ensure_ascii=False, sort_keys=True),
+                "dense": row["dense"], "sparse_indices": sp["indices"], "sparse_values": sp["values"],
+            })
+            if len(batch) >= 1024:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                batch = []
+        if batch:
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+    return True
+
+
+# ------------------------------------------------------------------ SQLite catalogs
+
+
+def _cell(v: Any) -> Any:
+    return {"$base64": base64.b64encode(v).decode("ascii")} if isinstance(v, bytes) else v
+
+
+def _uncell(v: Any) -> Any:
+    if isinstance(v, dict) and set(v) == {"$base64"}:
+        return base64.b64decode(v["$base64"])
+    return v
+
+
+def dump_sqlite(path: Path) -> dict[str, Any]:
+    """Schema (the CREATE statements), user_version and every row of every table, as JSON."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        schema = [r[0] for r in db.execute(
+            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY CASE type WHEN 'table' THEN 0 ELSE 1 END, name"
+        )]
+        tables: dict[str, Any] = {}
+        for (name,) in db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        ).fetchall():
+            cur = db.execute(f'SELECT * FROM "{name}" ORDER BY rowid')
+            cols = [d[0] for d in cur.description]
+            tables[name] = {"columns": cols, "rows": [[_cell(v) for v in r] for r in cur.fetchall()]}
+        return {"user_version": version, "schema": schema, "tables": tables}
+    finally:
+        db.close()
+
+
+def restore_sqlite(path: Path, dump: Mapping[str, Any]) -> int:
+    """Create ``path`` (it must not exist) from a :func:`dump_sqlite` dump; the number of rows."""
+    if path.exists():
+        raise BundleError(f"{path} already exists; import into an empty deployment")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".import")
+    tmp.unlink(missing_ok=True)
+    db = sqlite3.connect(str(tmp), isolation_level=None)
+    n = 0
+    try:
+        db.execute("BEGIN")
+        for stmt in dump["schema"]:
+            db.execute(stmt)
+        for name, table in dump["tables"].items():
+            cols = ",".join(f'"{c}"' for c in table["columns"])
+            marks = ",".join("?" for _ in table["columns"])
+            for row in table["rows"]:
+                db.execute(f'INSERT INTO "{name}" ({cols}) VALUES ({marks})', [_uncell(v) for v in row])
+                n += 1
+        db.execute(f"PRAGMA user_version={int(dump['user_version'])}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    db.close()
+    os.replace(tmp, path)
+    return n
+
+
+# ------------------------------------------------------------------ manifest
+
+
+def _listed_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.relative_to(root).as_posix() != MANIFEST)
+
+
+def verify_bundle(root: Path) -> dict[str, Any]:
+    """The manifest, when every file it lists is there unchanged and nothing else is; BundleError otherwise."""
+    mpath = root / MANIFEST
+    if not mpath.is_file():
+        raise BundleError(f"{root}: no {MANIFEST}; not a Vraagbaak bundle")
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise BundleError(f"{mpath}: unreadable manifest ({err})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError(f"{mpath}: not a {FORMAT} manifest")
+    if manifest.get("version") != VERSION:
+        raise BundleError(f"{mpath}: bundle version {manifest.get('version')}, this Vraagbaak reads {VERSION}")
+    files: dict[str, Any] = manifest.get("files") or {}
+    problems: list[str] = []
+    for rel, want in sorted(files.items()):
+        p = root / rel
+        if ".." in Path(rel).parts or Path(rel).is_absolute():
+            problems.append(f"{rel}: path outside the bundle")
+        elif not p.is_file():
+            problems.append(f"{rel}: missing")
+        elif p.stat().st_size != want.get("bytes") or _sha256(p) != want.get("sha256"):
+            problems.append(f"{rel}: sha256 or size differs from the manifest")
+    for p in _listed_files(root):
+        rel = p.relative_to(root).as_posix()
+        if rel not in files:
+            problems.append(f"{rel}: not in the manifest")
+    if problems:
+        shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise BundleError(f"{root}: bundle fails its manifest, nothing imported: {shown}")
+    return manifest
+
+
+# ------------------------------------------------------------------ export
+
+
+def export_bundle(
+    dest: Path,
+    *,
+    store: VectorStore,
+    originals: OriginalStore,
+    catalogs: Mapping[str, Path],
+    models: Mapping[str, Any],
+    audit_sink: AuditSink | None,
+    audit_upto: int | None = None,
+) -> BundleReport:
+    """Write the bundle into ``dest`` (new or empty). ``catalogs``: name → SQLite file (missing ones skipped)."""
+    t0 = time.perf_counter()
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise BundleError(f"{dest} exists and is not an empty directory")
+    dest.mkdir(parents=True, exist_ok=True)
+    report = BundleReport(path=str(dest))
+
+    with (dest / CHUNKS).open("w", encoding="utf-8") as f:
+        lines = sorted(point_line(p) for p in all_points(store))
+        for line in lines:
+            f.write(line + "\n")
+        report.chunks = len(lines)
+        del lines
+    report.parquet = _write_parquet(dest / CHUNKS, dest / PARQUET)
+    if not report.parquet:
+        report.notes.append("pyarrow is not installed: no chunks.parquet (chunks.jsonl holds the same rows)")
+
+    catalog: dict[str, Any] = {"format": FORMAT, "databases": {}}
+    doc_ids: list[str] = []
+    for name, path in catalogs.items():
+        if path.is_file():
+            dump = dump_sqlite(path)
+            catalog["databases"][name] = dump
+            if name == "state":
+                t = dump["tables"].get("documents")
+                if t is not None:
+                    i = t["columns"].index("doc_id")
+                    doc_ids = [str(r[i]) for r in t["rows"]]
+    _write_json(dest / CATALOG, catalog)
+    report.documents = len(doc_ids)
+
+    for doc_id in doc_ids:
+        if originals.exists(doc_id):
+            out = dest / ORIGINALS / doc_id[:2] / doc_id
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(originals.path(doc_id), out)
+            report.originals += 1
+    if report.originals < len(doc_ids):
+        report.notes.append(f"{len(doc_ids) - report.originals} documents have no stored original")
+
+    _write_json(dest / MODELS, dict(models) | {"collection": store.collection_record()})
+
+    (dest / AUDIT).parent.mkdir(parents=True, exist_ok=True)
+    with (dest / AUDIT).open("w", encoding="utf-8") as f:
+        if audit_sink is not None:
+            for e in audit_sink.entries(audit_upto):
+                if e.complete:
+                    f.write(e.raw.rstrip("\n") + "\n")
+                    report.audit_records += 1
+
+    files = {}
+    for p in _listed_files(dest):
+        files[p.relative_to(dest).as_posix()] = {"sha256": _sha256(p), "bytes": p.stat().st_size}
+        report.bytes += p.stat().st_size
+    _write_json(dest / MANIFEST, {
+        "format": FORMAT,
+        "version": VERSION,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "counts": {"chunks": report.chunks, "documents": report.documents, "originals": report.originals,
+                   "audit_records": report.audit_records},
+        "files": files,
+    })
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+# ------------------------------------------------------------------ import
+
+
+def import_bundle(
+    src: Path,
+    *,
+    store: VectorStore,
+    originals: OriginalStore,
+    catalogs: Mapping[str, Path],
+    embedder_name: str,
+    embedder_dimension: int,
+    audit_file: Path | None,
+) -> BundleReport:
+    """Verify ``src`` and load it into an empty deployment; BundleError (nothing written) when it can't.
+
+    ``audit_file``: the file sink's path, to restore the chain into (it must be absent or empty);
+    None for a database sink (the chain stays in the bundle; see docs/exit.md).
+    """
+    t0 = time.perf_counter()
+    manifest = verify_bundle(src)
+    report = BundleReport(path=str(src), bytes=sum(int(f["bytes"]) for f in manifest["files"].values()))
+    models = json.loads((src / MODELS).read_text(encoding="utf-8"))
+    emb = models.get("embedder") or {}
+    if emb.get("name") != embedder_name or emb.get("dimension") != embedder_dimension:
+        raise BundleError(
+            f"the bundle's chunks were embedded by {emb.get('name')} (dim {emb.get('dimension')}); "
+            f"this deployment is configured with {embedder_name} (dim {embedder_dimension}). "
+            "Import with the bundle's embedder, then run `vraagbaak reindex` to change it"
+        )
+    if store.count() > 0:
+        raise BundleError(f"the store already holds {store.count()} chunks; import into an empty deployment")
+    catalog = json.loads((src / CATALOG).read_text(encoding="utf-8"))
+    for name, path in catalogs.items():
+        if name in catalog["databases"] and path.exists():
+            raise BundleError(f"{path} already exists; import into an empty deployment")
+    if audit_file is not None and audit_file.is_file() and audit_file.stat().st_size > 0:
+        raise BundleError(f"{audit_file} is not empty; import into an empty deployment")
+
+    store.ensure_collection(embedder_dimension, embedder_name)
+    store.set_collection_state("building")
+    batch: list[StoredPoint] = []
+    with (src / CHUNKS).open(encoding="utf-8") as f:
+        for line in f:
+            batch.append(point_from_line(line))
+            if len(batch) >= _PAGE:
+                store.upsert(batch)
+                report.chunks += len(batch)
+                batch = []
+    if batch:
+        store.upsert(batch)
+        report.chunks += len(batch)
+    if store.count() != manifest["counts"]["chunks"]:
+        raise BundleError(f"store holds {store.count()} chunks after import, the bundle {manifest['counts']['chunks']}")
+    store.set_collection_state("ready")
+
+    for name, path in catalogs.items():
+        dump = catalog["databases"].get(name)
+        if dump is not None:
+            restore_sqlite(path, dump)
+    report.documents = int(manifest["counts"]["documents"])
+
+    odir = src / ORIGINALS
+    if odir.is_dir():
+        for p in sorted(odir.rglob("*")):
+            if p.is_file():
+                sha = hashlib.sha256(p.read_bytes()).hexdigest()
+                if not originals.put_file(p.name, p, sha):
+                    raise BundleError(f"{p}: changed while importing")
+                report.originals += 1
+
+    apath = src / AUDIT
+    if audit_file is not None:
+        audit_file.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(apath, audit_file)
+        report.audit_records = sum(1 for _ in apath.open(encoding="utf-8"))
+    else:
+        report.notes.append(f"the audit chain stays in {apath} (the database sink is not restored from a bundle)")
+    report.seconds = time.perf_counter() - t0
+    return report

@@ -1,0 +1,149 @@
+"""``vraagbaak export bundle DIR`` and ``vraagbaak import bundle DIR``: leave, or restore, in open formats.
+
+The logic is ``ingest.bundle``; this module builds its inputs from the settings (store, originals,
+the SQLite catalogs, the audit sink, the embedder's identity) and audits the export. Exit codes:
+0 done, 1 the bundle was refused or could not be written (the message says why), 2 bad configuration.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from serving.cli import ConfigOpt, boot
+from serving.ingest_audit import cli_actor
+
+if TYPE_CHECKING:
+    from vraagbaak_core.settings import Settings
+
+export_app = typer.Typer(help="Export the deployment in open formats.", no_args_is_help=True)
+import_app = typer.Typer(help="Restore an exported deployment.", no_args_is_help=True)
+
+DirArg = Annotated[Path, typer.Argument(help="the bundle directory")]
+
+
+def catalogs(settings: Settings) -> dict[str, Path]:
+    """The SQLite catalogs of a deployment, by the name they carry in ``catalog.json``."""
+    state = settings.resolve(settings.ingest.state_path)
+    pd = settings.ingest.patient_data
+    quarantine = settings.resolve(pd.quarantine_path) if pd.quarantine_path else state.with_name("quarantine.sqlite")
+    return {"state": state, "quarantine": quarantine, "feedback": settings.feedback_path()}
+
+
+def model_identities(settings: Settings, store_record: dict[str, object] | None) -> dict[str, Any]:
+    """The embedder that filled the store (name, dimension, files with sha256) and the sparse encoder."""
+    from vraagbaak_core.model_manifest import compute_manifest
+    from vraagbaak_core.modelpaths import resolve_model_dir
+    from vraagbaak_core.settings import PROJECT_ROOT
+
+    e = settings.embedder
+    rec = store_record or {}
+    emb: dict[str, Any] = {
+        "name": rec.get("embedder"), "dimension": rec.get("dimension"), "backend": e.backend,
+        "model": e.model, "query_prefix": e.query_prefix, "document_prefix": e.document_prefix,
+    }
+    if e.backend == "sentence-transformers":
+        try:
+            emb["files_sha256"] = compute_manifest(resolve_model_dir(e.model, PROJECT_ROOT))
+        except Exception as err:  # noqa: BLE001 - identity without file hashes, reason kept
+            emb["files_sha256_error"] = str(err)
+    gen = settings.generator
+    return {
+        "embedder": emb,
+        "sparse": {"encoder": "bm25", **settings.retrieval.sparse.model_dump(mode="json")},
+        "generator": {"backend": gen.backend, "model_path": str(gen.model_path),
+                      "served_model_name": gen.served_model_name},
+    }
+
+
+def _fail(msg: str) -> None:
+    typer.secho(msg, fg="red", err=True)
+    raise typer.Exit(1)
+
+
+@export_app.command("bundle")
+def export_bundle_command(
+    dest: DirArg,
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Write every original, chunk (text, payload, vectors), the catalogs, model identities and the audit log."""
+    from ingest.bundle import BundleError, export_bundle
+    from ingest.originals import OriginalStore
+    from retrieval.stores import build_store
+    from vraagbaak_core.audit import AuditLog
+
+    settings = boot(config)
+    audit = AuditLog.from_settings(settings)
+    store = build_store(settings)
+    try:
+        upto = audit.sink.mark()
+        # the export is itself audited, before anything is written; the bundle's chain ends before it
+        actor, nap = cli_actor()
+        audit.audit_access("audit.export", user_id=actor, role="it", network_access_point=nap,
+                           reason=f"exit bundle to {dest}")
+        report = export_bundle(
+            dest, store=store,
+            originals=OriginalStore(settings.resolve(settings.ingest.originals_dir or settings.data_dir / "originals")),
+            catalogs=catalogs(settings), models=model_identities(settings, store.collection_record()),
+            audit_sink=audit.sink, audit_upto=upto,
+        )
+    except (BundleError, OSError) as err:
+        _fail(f"export failed: {err}")
+        return
+    finally:
+        store.close()
+        audit.close()
+    _print(report, as_json, "exported")
+
+
+@import_app.command("bundle")
+def import_bundle_command(
+    src: DirArg,
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Verify the bundle's manifest, then load it into this (empty) deployment; a bundle that fails is refused."""
+    from ingest.bundle import BundleError, import_bundle, verify_bundle
+    from ingest.originals import OriginalStore
+    from retrieval.embedders import build_embedder
+    from retrieval.stores import build_store
+    from vraagbaak_core.settings import PROJECT_ROOT
+
+    settings = boot(config)
+    try:
+        verify_bundle(src)  # before anything heavy is loaded or opened
+    except BundleError as err:
+        _fail(f"import refused: {err}")
+    embedder = build_embedder(settings.embedder, PROJECT_ROOT)
+    store = build_store(settings)
+    a = settings.audit
+    audit_file = settings.resolve(a.path) if a.backend == "file" else None
+    try:
+        report = import_bundle(
+            src, store=store,
+            originals=OriginalStore(settings.resolve(settings.ingest.originals_dir or settings.data_dir / "originals")),
+            catalogs=catalogs(settings), embedder_name=embedder.name, embedder_dimension=embedder.dimension,
+            audit_file=audit_file,
+        )
+    except (BundleError, OSError) as err:
+        _fail(f"import refused: {err}")
+        return
+    finally:
+        store.close()
+    _print(report, as_json, "imported")
+
+
+def _print(report: Any, as_json: bool, verb: str) -> None:
+    if as_json:
+        print(json.dumps(asdict(report), indent=1))
+        return
+    print(f"{verb} {report.chunks} chunks, {report.documents} documents, {report.originals} originals, "
+          f"{report.audit_records} audit records ({report.bytes / 1e6:.1f} MB) in {report.seconds:.1f} s: "
+          f"{report.path}")
+    for note in report.notes:
+        print(f"  note: {note}")
