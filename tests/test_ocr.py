@@ -165,3 +165,22 @@ def test_image_loader_language_and_blank_image(tmp_path: Path) -> None:
     Image.new("L", (800, 600), 255).save(blank)
     with pytest.raises(Exception, match="OCR found no text in the image"):
         ImageLoader(ocr=Ocr(OcrConfig())).load(blank.read_bytes(), "blank.png")
+
+
+SHARED_PDFS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "pdfs"
+
+
+@pytest.mark.skipif(not SHARED_PDFS.is_dir(), reason="../shared/data/pdfs is not here")
+@pytest.mark.parametrize(
+    ("name", "pages", "words"),
+    [
+        ("pypdf/encrypted_doc_no_id.pdf", 3, "WO 2003/036426"),  # a scanned patent, empty-password encrypted
+        ("pypdf/issue-3850-1bit-indexed-flate.pdf", 1, "decode repro"),  # a 1-bit scan of a line of text
+    ],
+)
+def test_the_real_scans_without_a_text_layer_become_searchable(name: str, pages: int, words: str) -> None:
+    data = (SHARED_PDFS / name).read_bytes()
+    with pytest.raises(Exception, match="no extractable text"):
+        PdfLoader().load(data, name)
+    doc = PdfLoader(ocr=Ocr(OcrConfig())).load(data, name)
+    assert doc.ocr_pages == pages and words in doc.text
