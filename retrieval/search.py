@@ -35,8 +35,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from retrieval.access import current_filter, restrict
+from retrieval.fusion import fuse
 from vraagbaak_core.ports import Embedder, Reranker, SparseEncoder, VectorStore
-from vraagbaak_core.settings import RetrievalSettings, Settings
+from vraagbaak_core.settings import FusionSettings, RetrievalSettings, Settings
 from vraagbaak_core.types import (
     FusionParams,
     Hit,
@@ -144,6 +145,29 @@ class Retriever:
             fusion=self.fusion,
         )
 
+    def _run(self, request: StoreQuery) -> tuple[list[Hit], list[Hit], list[Hit]]:
+        """(hits, dense candidates, sparse candidates): one store round trip in every mode.
+
+        A hybrid request fetches both candidate lists in one ``query_batch`` and fuses them
+        here (retrieval.fusion), so the relevance gate and the lexical coverage need no query
+        of their own."""
+        if request.mode != "hybrid":
+            hits = self.store.query(request)
+            return hits, [], []
+        depth = request.prefetch_limit
+        dense_req = replace(request, mode="dense", sparse=None, limit=depth)
+        if request.sparse is None or request.sparse.is_empty():
+            dense = self.store.query(dense_req)
+            sparse: list[Hit] = []
+        else:
+            dense, sparse = self.store.query_batch(
+                [dense_req, replace(request, mode="sparse", dense=None, limit=depth)]
+            )
+        coverage = self._coverage(request.sparse, sparse)
+        params = choose_fusion(self.settings.fusion, self.fusion, coverage)
+        hits = dense[: request.limit] if params is None else fuse(dense, sparse, params, request.limit)
+        return hits, dense, sparse
+
     def retrieve_raw(
         self,
         query: str,
@@ -154,7 +178,7 @@ class Retriever:
     ) -> list[Hit]:
         """Chunks best first, access-filtered, without gate or shaping (for evaluation)."""
         flt = self._filter(identity, request_filter)
-        return self.store.query(self._adapt(self._request(query, flt, mode or self.settings.mode, limit)))
+        return self._run(self._request(query, flt, mode or self.settings.mode, limit))[0]
 
     def search(
         self,
@@ -173,8 +197,8 @@ class Retriever:
         if self.reranker is not None:
             limit = max(limit, s.reranker.candidates)
         request = self._request(query, flt, mode, limit)
-        hits = self.store.query(self._adapt(request))
-        if not hits or not self._passes_gate(request, hits[0].score):
+        hits, dense, sparse = self._run(request)
+        if not hits or not self._passes_gate(request, hits[0].score, dense, sparse):
             return []
         if self.reranker is not None:
             hits = self.reranker.rerank(query, hits, len(hits))
@@ -187,42 +211,38 @@ class Retriever:
             flt = flt.intersect(current_filter())
         return flt
 
-    def lexical_coverage(self, request: StoreQuery) -> float:
-        """Coverage of the request's sparse query by its best visible sparse hit (0 without one)."""
-        if request.sparse is None or request.sparse.is_empty():
+    def _coverage(self, query: SparseVector | None, sparse: Sequence[Hit]) -> float:
+        """Coverage of the sparse query by its best visible sparse hit (0 without one)."""
+        if query is None or query.is_empty() or not sparse:
             return 0.0
-        top = self.store.query(replace(request, mode="sparse", limit=1, dense=None))
-        if not top:
-            return 0.0
-        chunk = top[0].chunk
-        return lexical_coverage(request.sparse, self.sparse_encoder.encode_document(chunk.text, chunk.language))
+        chunk = sparse[0].chunk
+        return lexical_coverage(query, self.sparse_encoder.encode_document(chunk.text, chunk.language))
 
-    def _adapt(self, request: StoreQuery) -> StoreQuery:
-        """The hybrid request with its fusion chosen by lexical coverage (see the module doc)."""
-        f = self.settings.fusion
-        if request.mode != "hybrid" or not f.adaptive:
-            return request
-        coverage = self.lexical_coverage(request)
-        if coverage < f.coverage_dense_below:
-            return replace(request, mode="dense", sparse=None)
-        if coverage < f.coverage_fuse_from:
-            return replace(request, fusion=FusionParams("rrf", f.band_k, (1.0, f.band_sparse_weight)))
-        return request
-
-    def _passes_gate(self, request: StoreQuery, best: float) -> bool:
+    def _passes_gate(
+        self, request: StoreQuery, best: float, dense: Sequence[Hit], sparse: Sequence[Hit]
+    ) -> bool:
         s = self.settings
         if best < s.min_score:
             return False
         if request.mode == "dense":
             return best >= s.min_dense_score
         if request.mode == "hybrid":
-            dense = self.store.query(replace(request, mode="dense", limit=1, sparse=None))
             if not dense or dense[0].score < s.min_dense_score:
                 return False
-            if request.sparse is None or request.sparse.is_empty():
-                return False
-            return bool(self.store.query(replace(request, mode="sparse", limit=1, dense=None)))
+            return bool(sparse)  # at least one lexical match among the visible chunks
         return True
+
+
+def choose_fusion(settings: FusionSettings, fixed: FusionParams, coverage: float) -> FusionParams | None:
+    """The fusion for a hybrid query whose best sparse hit covers ``coverage`` of its terms
+    (None: rank by dense alone). Without ``adaptive``, always ``fixed``."""
+    if not settings.adaptive:
+        return fixed
+    if coverage < settings.coverage_dense_below:
+        return None
+    if coverage < settings.coverage_fuse_from:
+        return FusionParams("rrf", settings.band_k, (1.0, settings.band_sparse_weight))
+    return fixed
 
 
 def build_retriever(

@@ -194,45 +194,62 @@ class QdrantStore:
         self.client.upsert(self.collection, points=structs, wait=True)
 
     def query(self, request: StoreQuery) -> list[Hit]:
-        check_query(request)
-        if not self._exists():
-            return []
+        return self.query_batch([request])[0]
+
+    def query_batch(self, requests: Sequence[StoreQuery]) -> list[list[Hit]]:
+        """All ``requests`` in one round trip (``query_batch_points``); no ``collection_exists``
+        per call: a missing collection is looked up only when the query fails."""
+        for r in requests:
+            check_query(r)
+        built = [self._query_request(r) for r in requests]
+        live = [b for b in built if b is not None]
+        if not live:
+            return [[] for _ in requests]
+        try:
+            responses = self.client.query_batch_points(self.collection, requests=live)
+        except Exception:
+            if not self._exists():
+                return [[] for _ in requests]
+            raise
+        out: list[list[Hit]] = []
+        it = iter(responses)
+        for b in built:
+            if b is None:
+                out.append([])
+                continue
+            res = next(it)
+            out.append(
+                [Hit(chunk=Chunk.from_payload(dict(p.payload or {})), score=float(p.score)) for p in res.points]
+            )
+        return out
+
+    def _query_request(self, request: StoreQuery) -> models.QueryRequest | None:
         flt = _to_filter(request.filter)
         sparse_q = None
         if request.sparse is not None and not request.sparse.is_empty():
             sparse_q = models.SparseVector(
                 indices=list(request.sparse.indices), values=list(request.sparse.values)
             )
-        common: dict[str, Any] = {"limit": request.limit, "query_filter": flt, "with_payload": True}
+        common: dict[str, Any] = {"limit": request.limit, "filter": flt, "with_payload": True}
         if request.mode == "dense":
-            res = self.client.query_points(
-                self.collection, query=list(request.dense or []), using=DENSE, **common
-            )
-        elif request.mode == "sparse":
+            return models.QueryRequest(query=list(request.dense or []), using=DENSE, **common)
+        if request.mode == "sparse":
             if sparse_q is None:
-                return []
-            res = self.client.query_points(self.collection, query=sparse_q, using=SPARSE, **common)
-        else:
-            prefetch = [
-                models.Prefetch(
-                    query=list(request.dense or []), using=DENSE, limit=request.prefetch_limit, filter=flt
-                )
-            ]
-            weights = [request.fusion.weights[0]]
-            if sparse_q is not None:
-                prefetch.append(
-                    models.Prefetch(query=sparse_q, using=SPARSE, limit=request.prefetch_limit, filter=flt)
-                )
-                weights.append(request.fusion.weights[1])
-            fusion: Any = (
-                models.RrfQuery(rrf=models.Rrf(k=request.fusion.k, weights=weights))
-                if request.fusion.method == "rrf"
-                else models.FusionQuery(fusion=models.Fusion.DBSF)
-            )
-            res = self.client.query_points(self.collection, prefetch=prefetch, query=fusion, **common)
-        return [
-            Hit(chunk=Chunk.from_payload(dict(p.payload or {})), score=float(p.score)) for p in res.points
+                return None
+            return models.QueryRequest(query=sparse_q, using=SPARSE, **common)
+        prefetch = [
+            models.Prefetch(query=list(request.dense or []), using=DENSE, limit=request.prefetch_limit, filter=flt)
         ]
+        weights = [request.fusion.weights[0]]
+        if sparse_q is not None:
+            prefetch.append(models.Prefetch(query=sparse_q, using=SPARSE, limit=request.prefetch_limit, filter=flt))
+            weights.append(request.fusion.weights[1])
+        fusion: Any = (
+            models.RrfQuery(rrf=models.Rrf(k=request.fusion.k, weights=weights))
+            if request.fusion.method == "rrf"
+            else models.FusionQuery(fusion=models.Fusion.DBSF)
+        )
+        return models.QueryRequest(prefetch=prefetch, query=fusion, **common)
 
     def delete_points(self, point_ids: Sequence[str]) -> None:
         if not point_ids or not self._exists():

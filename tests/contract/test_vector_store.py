@@ -142,6 +142,21 @@ class TestVectorStoreContract:
         scores = [h.score for h in hits]
         assert scores == sorted(scores, reverse=True)
 
+    def test_query_batch_answers_each_request_in_order(self, store: VectorStore) -> None:
+        requests = [
+            _request("handalcohol desinfecteren", "dense"),
+            _request("norovirus", "sparse"),
+            _request("de het een", "sparse"),  # nothing to match: an empty answer in its place
+            _request("bezoek voor patiënten", "hybrid"),
+        ]
+        batched = store.query_batch(requests)
+        assert len(batched) == len(requests)
+        for request, hits in zip(requests, batched, strict=True):
+            ours = sorted(((round(h.score, 4), h.chunk.chunk_id) for h in hits), key=lambda t: (-t[0], t[1]))
+            assert ours == _ranking(store, request)
+        assert batched[2] == []
+        assert store.query_batch([]) == []
+
     def test_sparse_matches_only_chunks_sharing_a_term(self, store: VectorStore) -> None:
         hits = store.query(_request("norovirus", "sparse"))
         assert [h.chunk.doc_id for h in hits] == ["bezoek"]
@@ -331,6 +346,26 @@ def test_same_top10_with_weighted_rrf_and_dbsf(both_stores: dict[str, VectorStor
         request = replace(_request("bezoek voor patiënten", "hybrid"), fusion=fusion)
         rankings = _all_backends_rankings(both_stores, request)
         assert [i for _, i in rankings["edge"]] == [i for _, i in rankings["qdrant-memory"]], fusion
+
+
+@pytest.mark.parametrize("fusion", [FusionParams("rrf", 60), FusionParams("rrf", 5), FusionParams("dbsf")])
+@pytest.mark.parametrize("query", QUERIES)
+def test_fusion_next_to_the_store_ranks_like_qdrants(
+    both_stores: dict[str, VectorStore], fusion: FusionParams, query: str
+) -> None:
+    """retrieval.fusion.fuse over one batched (dense, sparse) round trip = Qdrant's own fusion."""
+    from retrieval.fusion import fuse
+
+    request = replace(_request(query, "hybrid"), fusion=fusion)
+    for store in both_stores.values():
+        dense, sparse = store.query_batch(
+            [replace(request, mode="dense", limit=request.prefetch_limit),
+             replace(request, mode="sparse", limit=request.prefetch_limit)]
+        )
+        ours = fuse(dense, sparse, fusion, request.limit)
+        theirs = store.query(request)
+        assert [round(h.score, 4) for h in ours] == pytest.approx([round(h.score, 4) for h in theirs], abs=2e-3)
+        assert {h.chunk.chunk_id for h in ours[:3]} == {h.chunk.chunk_id for h in theirs[:3]}
 
 
 def test_edge_write_survives_reopen(tmp_path: Path) -> None:
