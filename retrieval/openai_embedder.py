@@ -132,6 +132,14 @@ class OpenAIEmbedder:
         return self._max_tokens
 
     def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` as a document, its ``document_prefix`` included (what
+        ``embed_documents`` checks against ``max_tokens``, so a chunk cut to fit is accepted)."""
+        return self._count_raw(self.document_prefix + text)
+
+    def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
+        return self._count_raw_batch([self.document_prefix + t for t in texts])
+
+    def _count_raw(self, text: str) -> int:
         if self._tokenizer is not None:
             return len(self._tokenizer.encode(text, add_special_tokens=True).ids)
         body = self._request("POST", self._root_url() + "/tokenize",
@@ -144,10 +152,10 @@ class OpenAIEmbedder:
                 "tokenizer directory"
             ) from None
 
-    def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
+    def _count_raw_batch(self, texts: Sequence[str]) -> list[int]:
         if self._tokenizer is not None:
             return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=True)]
-        return [self.count_tokens(t) for t in texts]
+        return [self._count_raw(t) for t in texts]
 
     def embed_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
@@ -155,7 +163,7 @@ class OpenAIEmbedder:
         check_texts(texts, "document")
         inputs = [self.document_prefix + t for t in texts]
         if self._tokenizer is not None:
-            for i, n in enumerate(self.count_tokens_batch(inputs)):
+            for i, n in enumerate(self._count_raw_batch(inputs)):
                 if n > self._max_tokens:
                     raise EmbeddingInputError(
                         f"document {i} is {n} tokens, {self.model} takes {self._max_tokens}; chunk it smaller"

