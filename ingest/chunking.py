@@ -24,6 +24,7 @@ from typing import Protocol
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from ingest.loaders.tables import is_markdown_table
 from vraagbaak_core.types import Block, ParsedDocument
 
 SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ": ", ", ", " ", ""]
@@ -206,11 +207,49 @@ class Chunker:
             out.append(rest)
         return [p for p in out if p]
 
+    def _pieces(self, text: str) -> list[str]:
+        """``split_text``, except that a Markdown table is never cut inside a row.
+
+        A block that fits is one chunk, tables and all. Otherwise the text around each table is
+        split as usual and each table becomes its own chunk(s): whole rows, and when a table is
+        too long for one chunk it is split between rows with its header row repeated.
+        """
+        if "\n|" not in f"\n{text}" or self._count(text.strip()) <= self.max_tokens:
+            return self.split_text(text)
+        out: list[str] = []
+        prose: list[str] = []
+        for para in text.split("\n\n"):
+            if is_markdown_table(para):
+                out.extend(self.split_text("\n\n".join(prose)))
+                prose = []
+                out.extend(self._table_pieces(para.strip()))
+            else:
+                prose.append(para)
+        out.extend(self.split_text("\n\n".join(prose)))
+        return out
+
+    def _table_pieces(self, table: str) -> list[str]:
+        if self._count(table) <= self.max_tokens:
+            return [table]
+        lines = table.split("\n")
+        head = "\n".join(lines[:2])
+        out: list[str] = []
+        rows: list[str] = []
+        for row in lines[2:]:
+            candidate = "\n".join([head, *rows, row])
+            if rows and self._count(candidate) > self.max_tokens:
+                out.append("\n".join([head, *rows]))
+                rows = []
+            rows.append(row)
+        if rows:
+            out.append("\n".join([head, *rows]))
+        return out  # a single row longer than a chunk is cut by chunk() (rare)
+
     def chunk(self, doc: ParsedDocument) -> list[ChunkDraft]:
         """Every chunk of the document; raises ChunkTooLong rather than return one that would not fit."""
         drafts: list[ChunkDraft] = []
         for block in _merge_tiny(doc.blocks):
-            for piece in self.split_text(block.text):
+            for piece in self._pieces(block.text):
                 for text in [piece] if self._count(piece) <= self.max_tokens else self._fit(piece):
                     n = self._count(text)
                     if n > self.max_tokens:  # the guarantee, checked rather than assumed

@@ -1,4 +1,4 @@
-"""DOCX via python-docx: headings (Word's Heading/Kop/Title styles) start sections; tables kept."""
+"""DOCX via python-docx: headings (Word's Heading/Kop/Title styles) start sections; tables as Markdown."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from lxml.etree import XMLSyntaxError
 from ingest.errors import LoadError
 from ingest.loaders.limits import LoaderLimits, guard_zip
 from ingest.loaders.sections import Sections
+from ingest.loaders.tables import markdown_table
 from vraagbaak_core.types import ParsedDocument
 
 _HEADING_STYLE = re.compile(r"^(heading|kop)\s*\d|^title$|^titel$", re.I)
@@ -33,16 +34,18 @@ def _iter_body(doc: object) -> Iterator[Paragraph | Table]:
 
 
 def _table_text(table: Table) -> str:
-    rows = []
+    """The table as Markdown (first row as header); horizontally merged cells once."""
+    rows: list[list[str]] = []
     for row in table.rows:
         cells: list[str] = []
+        seen: set[int] = set()
         for cell in row.cells:
-            t = cell.text.strip()
-            if t and (not cells or cells[-1] != t):  # merged cells repeat their text
-                cells.append(t)
-        if cells:
-            rows.append(" | ".join(cells))
-    return "\n".join(rows)
+            if id(cell._tc) in seen:  # a merged cell is returned once per grid column it spans
+                continue
+            seen.add(id(cell._tc))
+            cells.append(cell.text.strip())
+        rows.append(cells)
+    return markdown_table(rows)
 
 
 def _properties(doc: Any, data: bytes) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from ingest.errors import LoadError
 from ingest.loaders.sections import Sections
+from ingest.loaders.tables import markdown_table
 from ingest.loaders.text import decode_text
 from vraagbaak_core.types import ParsedDocument
 
@@ -15,7 +16,7 @@ _DROP = "script, style, noscript, template, nav, header, footer, aside, form, sv
     "[role=navigation], [role=banner], [role=contentinfo], [aria-hidden=true]"
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _BLOCKS = _HEADINGS | {"p", "li", "pre", "blockquote", "td", "th", "dt", "dd", "figcaption", "caption",
-                       "address"}
+                       "address", "table"}
 _SPACES = re.compile(r"[ \t\u00a0]+")
 
 
@@ -31,6 +32,23 @@ def _has_block_ancestor(node: LexborNode, root: LexborNode) -> bool:
             return True
         parent = parent.parent
     return False
+
+
+def _table(table: LexborNode) -> str:
+    """A table as Markdown: its caption, then its rows (those of nested tables stay inside their cell)."""
+    rows: list[list[str]] = []
+    for tr in table.css("tr"):
+        owner = tr.parent
+        while owner is not None and owner.tag != "table":
+            owner = owner.parent
+        if owner is None or owner.mem_id != table.mem_id:
+            continue
+        rows.append([_clean(c.text(deep=True, separator=" ")) for c in tr.iter() if c.tag in ("td", "th")])
+    caption = table.css_first("caption")
+    md = markdown_table(rows)
+    if caption is not None and md:
+        return f"{_clean(caption.text(deep=True, separator=' '))}\n\n{md}"
+    return md
 
 
 class HtmlLoader:
@@ -50,7 +68,7 @@ class HtmlLoader:
         for node in root.css("*"):
             if node.tag not in _BLOCKS or _has_block_ancestor(node, root):
                 continue
-            text = _clean(node.text(deep=True, separator=" "))
+            text = _table(node) if node.tag == "table" else _clean(node.text(deep=True, separator=" "))
             if not text:
                 continue
             if node.tag in _HEADINGS:

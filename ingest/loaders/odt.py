@@ -9,23 +9,45 @@ from xml.parsers.expat import ExpatError
 from xml.sax import SAXException
 
 from odf import teletype
-from odf.namespaces import METANS, TEXTNS
+from odf.namespaces import METANS, TABLENS, TEXTNS
 from odf.opendocument import load as odf_load
 
 from ingest.errors import LoadError
 from ingest.loaders.limits import LoaderLimits, guard_zip
 from ingest.loaders.sections import Sections
+from ingest.loaders.tables import markdown_table
 from vraagbaak_core.types import ParsedDocument
 
 _BLOCK_TAGS = {(TEXTNS, "p"), (TEXTNS, "h")}
+_TABLE = (TABLENS, "table")
 
 
 def _walk(node: Any) -> Any:
     for child in node.childNodes:
-        if getattr(child, "qname", None) in _BLOCK_TAGS:
+        if getattr(child, "qname", None) in _BLOCK_TAGS or getattr(child, "qname", None) == _TABLE:
             yield child
         elif getattr(child, "childNodes", None):
             yield from _walk(child)
+
+
+def _rows(node: Any) -> Any:
+    for child in node.childNodes:
+        q = getattr(child, "qname", None)
+        if q == (TABLENS, "table-row"):
+            yield child
+        elif q in ((TABLENS, "table-header-rows"), (TABLENS, "table-rows"), (TABLENS, "table-row-group")):
+            yield from _rows(child)
+
+
+def _table(table: Any) -> str:
+    rows: list[list[str]] = []
+    for row in _rows(table):
+        cells = [
+            " ".join(teletype.extractText(p).strip() for p in _walk(c) if p.qname != _TABLE).strip()
+            for c in row.childNodes if getattr(c, "qname", None) == (TABLENS, "table-cell")
+        ]
+        rows.append(cells)
+    return markdown_table(rows)
 
 
 class OdtLoader:
@@ -52,6 +74,11 @@ class OdtLoader:
                     properties[key] = teletype.extractText(el).strip()
         sections = Sections()
         for el in _walk(doc.text):
+            if el.qname == _TABLE:
+                table = _table(el)
+                if table:
+                    sections.add(table)
+                continue
             text = teletype.extractText(el).strip()
             if not text:
                 continue
