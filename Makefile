@@ -43,7 +43,7 @@ $(MODEL_STAMP): $(STAMP)
 models: $(STAMP)
 	$(VB) models prepare
 
-ingest-examples: models guard-tools ocr-tools
+ingest-examples: models guard-tools ocr-tools nl-lexicon
 	$(VB) ingest examples/docs
 
 run: ingest-examples frontend
@@ -79,15 +79,19 @@ postgres:
 guard-tools: $(STAMP)
 	scripts/install-deduce $(VENV)
 
+# the Dutch word list (Debian wdutch) that splits compounds in the sparse encoder
+nl-lexicon:
+	scripts/install-wdutch
+
 # Tesseract OCR (nld+eng) and pdftoppm for scanned PDFs and images
 ocr-tools:
 	scripts/install-tesseract
 
-test: $(STAMP) deploy-tools postgres guard-tools ocr-tools $(MODEL_STAMP) frontend
+test: $(STAMP) deploy-tools postgres guard-tools ocr-tools nl-lexicon $(MODEL_STAMP) frontend
 	scripts/install-browser
 	VRAAGBAAK_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
 
-test-fast: $(STAMP) $(MODEL_STAMP)
+test-fast: $(STAMP) nl-lexicon $(MODEL_STAMP)
 	$(PY) -m pytest -q -m "not vllm and not slow"
 
 # the long schemathesis run (make test runs a short one): 200 examples per operation, anonymous and admin

@@ -173,3 +173,24 @@ def test_dutch_sparse_search(dutch_store: EdgeStore, query: str, expected: str) 
 def test_compound_query_reaches_its_head_word(dutch_store: EdgeStore) -> None:
     """``handhygiëne`` also finds the document that only says ``hygiëne``."""
     assert "hygiene" in _sparse_docs(dutch_store, "handhygiëne")
+
+
+def test_compounds_split_into_listed_dutch_words() -> None:
+    """With the wdutch word list (scripts/install-wdutch) a compound yields its listed parts only."""
+    from pathlib import Path
+
+    from retrieval.analysis import encoder_from_settings, lexicon_split, load_lexicon
+    from vraagbaak_core.settings import ConfigError, SparseSettings
+
+    lexicon = load_lexicon(Path("/usr/share/dict/dutch"))
+    assert lexicon_split("patientendossier", lexicon, 4) == ["patienten", "dossier"]
+    assert lexicon_split("afdrukvoorbeeld", lexicon, 4) == ["afdruk", "voorbeeld"]
+    assert lexicon_split("ziekenhuisinfecties", lexicon, 4)[-1] == "infecties"
+    assert lexicon_split("xqzvwrtplk", lexicon, 4) == []
+    enc = encoder_from_settings(SparseSettings())  # the product default uses the list
+    _, pieces = enc.analyzer.terms("handhygiëne", "nl")
+    assert set(pieces) == {"hand", "hygiene"}  # stemmed parts, no affix fragments like "andh"
+    doc = enc.encode_document("Het patiëntendossier wordt bewaard.", "nl")
+    assert set(enc.encode_query("dossier", "nl").indices) <= set(doc.indices)
+    with pytest.raises(ConfigError, match="install-wdutch"):
+        encoder_from_settings(SparseSettings(compound_lexicon=Path("/nonexistent/dutch")))

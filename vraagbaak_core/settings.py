@@ -172,7 +172,11 @@ class SparseSettings(_Section):
     b: float = Field(default=0.75, ge=0.0, le=1.0)
     avg_len: float = Field(default=120.0, gt=0.0)  # average analysed terms per chunk
     compound_min_len: int = Field(default=8, ge=4)
-    compound_weight: float = Field(default=0.3, ge=0.0, le=1.0)
+    # Dutch compounds split into the words of this list (Debian wdutch, scripts/install-wdutch);
+    # None: every prefix/suffix of 4+ letters is a piece. Chosen on the Dutch dev split
+    # (benchmarks/RESULTS.md): lexicon pieces at full weight beat affix pieces and no splitting.
+    compound_lexicon: Path | None = Path("/usr/share/dict/dutch")
+    compound_weight: float = Field(default=1.0, ge=0.0, le=1.0)
 
 
 class RerankerSettings(_Section):
