@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vraagbaak_core.errors import GeneratorError, GeneratorUnavailable
+from vraagbaak_core.errors import GeneratorError, GeneratorUnavailable, PromptTooLong
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             envelope(str(exc.detail), type_), exc.status_code, headers=dict(exc.headers or {})
         )
+
+    @app.exception_handler(PromptTooLong)
+    async def _too_long(request: Request, exc: PromptTooLong) -> JSONResponse:
+        return JSONResponse(envelope(str(exc), "invalid_request_error", "context_length_exceeded"), 400)
 
     @app.exception_handler(GeneratorUnavailable)
     async def _unavailable(request: Request, exc: GeneratorUnavailable) -> JSONResponse:

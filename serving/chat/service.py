@@ -12,7 +12,7 @@ from typing import Literal, Protocol
 from retrieval.analysis import detect_language
 from serving.chat.citations import MarkerFilter, attribute, build_citations, clean_markers
 from serving.chat.prompts import PromptBook, PromptTemplate
-from vraagbaak_core.errors import GeneratorUnavailable
+from vraagbaak_core.errors import GeneratorUnavailable, PromptTooLong
 from vraagbaak_core.ports import Generator, SourceAnswerer
 from vraagbaak_core.types import (
     Answer,
@@ -78,6 +78,8 @@ class Prepared:
     hits: list[Hit]
     prompt: list[ChatMessage] = field(default_factory=list)
     retrieval_ms: float = 0.0
+    # the model server could not even count the prompt: answered by the fallback, or this is raised
+    unavailable: GeneratorUnavailable | None = None
 
     @property
     def abstain(self) -> bool:
@@ -132,6 +134,12 @@ class ChatService:
         if not use_retrieval:
             prep = Prepared(language, query, template, [])
             prep.prompt = [m for m in messages if m.role != "system"] or list(messages)
+            n = self.generator.count_tokens(prep.prompt)
+            budget = self.generator.context_window - params.max_tokens
+            if n > budget:
+                raise PromptTooLong(
+                    f"the conversation is {n} tokens; the model takes {budget} beside max_tokens "
+                    f"{params.max_tokens}: shorten it", n, budget)
             return prep
         if self.retriever is None:
             raise RuntimeError("retrieval is not configured")
@@ -139,8 +147,12 @@ class ChatService:
         hits = self.retriever.search(query, identity, request_filter=request_filter, top_k=top_k or self.top_k)
         prep = Prepared(language, query, template, hits, retrieval_ms=(time.perf_counter() - t0) * 1000)
         if hits:
-            prep.prompt, n_sources = self._fit(template, hits, messages, params)
-            prep.hits = hits[:n_sources]
+            try:
+                prep.prompt, n_sources = self._fit(template, hits, messages, params)
+            except GeneratorUnavailable as err:  # cannot count: the fallback (or a 503) answers
+                prep.prompt, prep.unavailable = [], err
+            else:
+                prep.hits = hits[:n_sources]
         return prep
 
     def _fit(
@@ -150,26 +162,49 @@ class ChatService:
         messages: Sequence[ChatMessage],
         params: GenerationParams,
     ) -> tuple[list[ChatMessage], int]:
-        """The prompt that fits the context window: drop the lowest-ranked sources first, then old turns."""
+        """The prompt that fits the context window, never a longer one.
+
+        Drops the lowest-ranked sources first (down to the best one), then the oldest turns; a
+        question that does not fit even so is refused (``PromptTooLong``, a 400).
+        """
         convo = [m for m in messages if m.role in ("user", "assistant")]
         last_user = max(i for i, m in enumerate(convo) if m.role == "user")
         history, question = convo[:last_user][-MAX_HISTORY_MESSAGES:], convo[last_user].content
-        budget = self.generator.context_window - params.max_tokens
-        n = len(hits)
+
+        def build(n: int, past: list[ChatMessage]) -> list[ChatMessage]:
+            user = template.render_user(hits[:n], question) if n else question
+            return [ChatMessage("system", template.system), *past, ChatMessage("user", user)]
+
+        def size(prompt: list[ChatMessage]) -> tuple[int, int]:
+            n_tokens = self.generator.count_tokens(prompt)  # may learn the server's window: read after
+            return n_tokens, self.generator.context_window - params.max_tokens
+
+        def fits(prompt: list[ChatMessage]) -> bool:
+            n_tokens, budget = size(prompt)
+            return n_tokens <= budget
+
         while True:
-            prompt = [
-                ChatMessage("system", template.system),
-                *history,
-                ChatMessage("user", template.render_user(hits[:n], question)),
-            ]
-            if self.generator.count_tokens(prompt) <= budget:
-                return prompt, n
-            if n > 1:
-                n -= 1
-            elif history:
-                history = history[1:]
-            else:
-                return prompt, n  # the generator truncates what still does not fit
+            if fits(build(len(hits), history)):
+                return build(len(hits), history), len(hits)
+            if fits(build(1, history)):  # the most sources that fit: a binary search (counts cost a call)
+                lo, hi = 1, len(hits) - 1
+                while lo < hi:
+                    mid = (lo + hi + 1) // 2
+                    lo, hi = (mid, hi) if fits(build(mid, history)) else (lo, mid - 1)
+                return build(lo, history), lo
+            if not history:
+                break
+            history = history[1:]
+        n_tokens, budget = size(build(0, []))
+        if n_tokens > budget:
+            raise PromptTooLong(
+                f"the question is too long: {n_tokens} tokens with the instructions, and the model takes "
+                f"{budget} beside max_tokens {params.max_tokens}; shorten it", n_tokens, budget)
+        n_tokens, budget = size(build(1, []))
+        raise PromptTooLong(
+            f"the question with its best source is {n_tokens} tokens, and the model takes {budget} beside "
+            f"max_tokens {params.max_tokens}; shorten the question or ask for fewer max_tokens",
+            n_tokens, budget)
 
     def abstention(self, prep: Prepared) -> Answer:
         return Answer(text=prep.template.abstain, citations=[], abstained=True, hits=[])
@@ -187,6 +222,10 @@ class ChatService:
         """The answer; ``fallback`` ("busy") answers with the stand-in straight away."""
         if prep.abstain and prep.prompt == []:
             return self.abstention(prep)
+        if fallback is None and prep.unavailable is not None:
+            if not self.can_fall_back(prep):
+                raise prep.unavailable
+            fallback = prep.unavailable.reason
         if fallback is None:
             try:
                 if isinstance(self.generator, SourceAnswerer):
@@ -215,6 +254,10 @@ class ChatService:
             yield StreamDelta(ans.text)
             yield StreamEnd(ans)
             return
+        if fallback is None and prep.unavailable is not None:
+            if not self.can_fall_back(prep):
+                raise prep.unavailable
+            fallback = prep.unavailable.reason
         filt = MarkerFilter(len(prep.hits))
         parts: list[str] = []
         generator = self.generator if fallback is None else self.fallback

@@ -5,7 +5,12 @@
 - streaming over server-sent events (httpx-sse);
 - closing or cancelling the stream closes the upstream response, so vLLM aborts the request;
 - typed errors: ``GeneratorUnavailable`` (down, or 429/503 queue full) with ``retry_after``,
-  ``GeneratorError`` for everything else, including a stream that breaks mid-way.
+  ``GeneratorError`` for everything else, including a stream that breaks mid-way;
+- prompt tokens are counted with the served model's tokenizer: a configured local tokenizer
+  (``generator.tokenizer``), else the server's own ``/tokenize`` (vLLM), which also reports the
+  server's ``max_model_len`` (the context window is the smaller of that and the setting). Counting
+  is blocking (``count_tokens`` runs in the chat service's worker thread, never on the event loop)
+  and cached per prompt.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -22,6 +29,7 @@ import httpx
 from httpx_sse import EventSource, SSEError, aconnect_sse
 
 from vraagbaak_core.errors import GeneratorError, GeneratorUnavailable
+from vraagbaak_core.modelpaths import resolve_model_dir
 from vraagbaak_core.settings import Settings
 from vraagbaak_core.types import ChatMessage, GenerationParams
 
@@ -29,8 +37,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_RETRY_AFTER_S = 5
-CHARS_PER_TOKEN = 4
-MESSAGE_OVERHEAD_TOKENS = 4
+COUNT_CACHE_SIZE = 512
 
 
 class OpenAIHTTPGenerator:
@@ -63,12 +70,24 @@ class OpenAIHTTPGenerator:
             timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
             trust_env=False,  # never pick up a proxy from the environment
         )
+        # counting runs in worker threads: a blocking client of its own, and a lock for the cache
+        self._sync = httpx.Client(
+            base_url=_server_root(self.base_url),
+            headers=headers,
+            timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
+            trust_env=False,
+        )
+        self._counts: OrderedDict[tuple[tuple[str, str], ...], int] = OrderedDict()
+        self._lock = threading.Lock()
+        self._server_max_len: int | None = None
         self._tokenizer: Any = None
-        if tokenizer_dir is not None and tokenizer_dir.is_dir():
+        if tokenizer_dir is not None:
+            if not tokenizer_dir.is_dir():
+                raise GeneratorError(f"generator.tokenizer {tokenizer_dir} is not a directory")
             from transformers import AutoTokenizer
 
             self._tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
-        self._fallback_name = tokenizer_dir.name if tokenizer_dir is not None else "model"
+        self._fallback_name = "model"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIHTTPGenerator:
@@ -79,7 +98,7 @@ class OpenAIHTTPGenerator:
             g.base_url,
             served_model_name=g.served_model_name,
             api_key=g.api_key,
-            tokenizer_dir=settings.resolve(g.model_path),
+            tokenizer_dir=_tokenizer_dir(settings),
             context_window=g.context_window,
             connect_timeout_s=g.connect_timeout_s,
             read_timeout_s=g.read_timeout_s,
@@ -94,22 +113,83 @@ class OpenAIHTTPGenerator:
 
     @property
     def context_window(self) -> int:
+        """The configured window, or the server's ``max_model_len`` where that is smaller."""
+        if self._server_max_len is not None:
+            return min(self._context_window, self._server_max_len)
         return self._context_window
 
     def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
-        """Prompt tokens with the model's chat template; a chars/4 estimate without a tokenizer."""
+        """Prompt tokens as the server counts them: chat template and generation prompt included.
+
+        Blocking (a local tokenizer or one ``/tokenize`` request); cached per prompt.
+        """
+        key = tuple((m.role, m.content) for m in messages)
+        with self._lock:
+            if key in self._counts:
+                self._counts.move_to_end(key)
+                return self._counts[key]
+        conv = [{"role": m.role, "content": m.content} for m in messages]
         if self._tokenizer is not None:
-            conv = [{"role": m.role, "content": m.content} for m in messages]
             ids = self._tokenizer.apply_chat_template(conv, add_generation_prompt=True, tokenize=True)
             if isinstance(ids, Mapping):
                 ids = ids["input_ids"]
-            return len(ids)
-        return sum(MESSAGE_OVERHEAD_TOKENS + self.count_text_tokens(m.content) for m in messages)
+            n = len(ids)
+        else:
+            n = self._tokenize({"messages": conv, "add_generation_prompt": True})
+        with self._lock:
+            self._counts[key] = n
+            while len(self._counts) > COUNT_CACHE_SIZE:
+                self._counts.popitem(last=False)
+        return n
 
     def count_text_tokens(self, text: str) -> int:
         if self._tokenizer is not None:
             return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
-        return -(-len(text) // CHARS_PER_TOKEN)
+        return self._tokenize({"prompt": text, "add_special_tokens": False})
+
+    def _tokenize(self, body: dict[str, Any]) -> int:
+        """One request to the server's ``/tokenize`` (vLLM); records its ``max_model_len``."""
+        body = {"model": self._model_sync(), **body}
+        response = self._sync_call(lambda: self._sync.post("/tokenize", json=body))
+        if response.status_code in (404, 405):
+            raise GeneratorError(
+                f"{self._sync.base_url}tokenize does not exist: this server cannot count prompt tokens; "
+                "set generator.tokenizer to the served model's tokenizer directory"
+            )
+        _check_status(response)
+        try:
+            data = response.json()
+            n = int(data["count"])
+            max_len = data.get("max_model_len")
+        except (KeyError, TypeError, ValueError) as err:
+            raise GeneratorError(f"{self._sync.base_url}tokenize gave no token count: {err!r}") from err
+        if isinstance(max_len, int) and max_len > 0:
+            self._server_max_len = max_len
+        return n
+
+    def _model_sync(self) -> str:
+        if self._served is None:
+            response = self._sync_call(lambda: self._sync.get(self.base_url + "/models"))
+            _check_status(response)
+            try:
+                self._served = str(response.json()["data"][0]["id"])
+            except (KeyError, IndexError, TypeError, ValueError) as err:
+                raise GeneratorError(f"{self.base_url}/models lists no model") from err
+        return self._served
+
+    def _sync_call(self, call: Callable[[], httpx.Response]) -> httpx.Response:
+        try:
+            return call()
+        except httpx.TimeoutException as err:
+            raise GeneratorUnavailable(
+                f"the model server at {self.base_url} did not answer in time", DEFAULT_RETRY_AFTER_S
+            ) from err
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as err:
+            raise GeneratorUnavailable(
+                f"the model server at {self.base_url} is unreachable: {err!r}", DEFAULT_RETRY_AFTER_S
+            ) from err
+        except httpx.HTTPError as err:
+            raise GeneratorError(f"request to the model server failed: {err!r}") from err
 
     async def generate(self, messages: Sequence[ChatMessage], params: GenerationParams) -> str:
         body = await self._body(messages, params, stream=False)
@@ -168,6 +248,7 @@ class OpenAIHTTPGenerator:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        self._sync.close()
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -230,6 +311,13 @@ async def _raise_for_status(response: httpx.Response) -> None:
         return
     if not response.is_closed:
         await response.aread()
+    _check_status(response)
+
+
+def _check_status(response: httpx.Response) -> None:
+    """``_raise_for_status`` for a response whose body is read."""
+    if response.status_code < 400:
+        return
     detail = _error_message(response)
     if response.status_code in (429, 503):
         raise GeneratorUnavailable(
@@ -238,6 +326,21 @@ async def _raise_for_status(response: httpx.Response) -> None:
             reason="busy",
         )
     raise GeneratorError(f"the model server answered {response.status_code}: {detail}")
+
+
+def _tokenizer_dir(settings: Settings) -> Path | None:
+    spec = settings.generator.tokenizer
+    if not spec:
+        return None
+    if spec.startswith("package:"):
+        return resolve_model_dir(spec)
+    return resolve_model_dir(str(settings.resolve(Path(spec))))
+
+
+def _server_root(base_url: str) -> str:
+    """vLLM serves ``/tokenize`` at the root, beside ``/v1``."""
+    root = base_url.rstrip("/")
+    return (root.removesuffix("/v1") or root) + "/"
 
 
 def _error_message(response: httpx.Response) -> str:
