@@ -2,7 +2,9 @@
 uploads at the same time, against `vraagbaak serve` on loopback (its own process), embedded default.
 
 Per level: p50/p95 time to first token (first content delta), requests/s, errors by status (only
-the designed 429/503 are allowed), and /healthz p50/p99 measured by a prober during the load.
+the designed 429/503 are allowed), and /healthz p50/p99 measured during the load by a prober in
+its own process (so the clients' event loop, busy with 32 streams, does not delay its probes; with
+``--prober inloop`` it shares the clients' loop, as before), and the machine's 1-minute load average.
 Bounded: each client sends at most --requests questions and each level stops at --level-seconds.
 With --vllm URL the server uses the OpenAI-compatible generator against that vLLM server instead.
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import socket
 import subprocess
@@ -23,6 +26,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -110,19 +114,47 @@ async def _prober(base: str, stop: asyncio.Event, lat: list[float]) -> None:
             await asyncio.sleep(0.05)
 
 
-async def _level(base: str, n: int, n_req: int, max_tokens: int, seconds: float) -> dict[str, object]:
+def _probe_process(base: str, stop: Any, out: Any) -> None:
+    """/healthz every 50 ms from its own process, until ``stop`` is set; latencies onto ``out``."""
+    lat: list[float] = []
+    with httpx.Client(base_url=base, timeout=30, trust_env=False) as c:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            r = c.get("/healthz")
+            if r.status_code == 200:
+                lat.append(time.perf_counter() - t0)
+            time.sleep(0.05)
+    out.put(lat)
+
+
+async def _level(base: str, n: int, n_req: int, max_tokens: int, seconds: float,
+                 prober: str = "process") -> dict[str, object]:
     ttfts: list[float] = []
     errors: Counter[str] = Counter()
     hz: list[float] = []
     stop = asyncio.Event()
     deadline = time.monotonic() + seconds
+    ctx = multiprocessing.get_context("spawn")
+    pstop, pout = ctx.Event(), ctx.Queue()
+    if prober == "process":
+        proc = ctx.Process(target=_probe_process, args=(base, pstop, pout), daemon=True)
+        proc.start()
+        probe = None
+    else:
+        probe = asyncio.create_task(_prober(base, stop, hz))
     t0 = time.perf_counter()
-    probe = asyncio.create_task(_prober(base, stop, hz))
     up = asyncio.create_task(_uploader(base, deadline, stop, errors))
     await asyncio.gather(*(_client(base, i, n_req, max_tokens, deadline, ttfts, errors) for i in range(n)))
     wall = time.perf_counter() - t0
+    load1 = os.getloadavg()[0]
     stop.set()
-    await asyncio.gather(probe, up)
+    if probe is None:
+        pstop.set()
+        hz = await asyncio.to_thread(pout.get, True, 60)
+        proc.join(10)
+        await up
+    else:
+        await asyncio.gather(probe, up)
     statuses = {k: v for k, v in errors.items() if k not in ("ok",) and not k.startswith("upload-2")}
     undesigned = {k: v for k, v in statuses.items() if not (k.isdigit() and int(k) in DESIGNED)
                   and k != "upload-503" and k != "upload-429"}
@@ -132,6 +164,7 @@ async def _level(base: str, n: int, n_req: int, max_tokens: int, seconds: float)
         "uploads_ok": sum(v for k, v in errors.items() if k.startswith("upload-2")),
         "errors": statuses, "undesigned": undesigned,
         "healthz_p50_ms": _pct(hz, 50) * 1000, "healthz_p99_ms": _pct(hz, 99) * 1000, "healthz_n": len(hz),
+        "load1": load1,
     }
 
 
@@ -143,6 +176,9 @@ def main() -> int:
     ap.add_argument("--level-seconds", type=float, default=180)
     ap.add_argument("--vllm", default=None, help="OpenAI-compatible base URL of a running vLLM server")
     ap.add_argument("--served-model-name", default=None)
+    ap.add_argument("--prober", choices=("process", "inloop"), default="process",
+                    help="/healthz prober in its own process (default) or in the clients' event loop")
+    ap.add_argument("--worker-nice", type=int, default=None, help="server.worker_nice for the server (A/B)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="vraagbaak-load-"))
@@ -152,7 +188,8 @@ def main() -> int:
         "ingest": {"state_path": str(tmp / "state.sqlite")}, "audit": {"path": str(tmp / "audit.jsonl")},
         "auth": {"mode": "insecure-dev", "dev_roles": ["staff", "ingest"], "dev_manages": ["iedereen"]},
         "limits": {"rate_per_minute": 100_000},
-        "server": {"host": "127.0.0.1", "port": port},
+        "server": {"host": "127.0.0.1", "port": port}
+        | ({} if args.worker_nice is None else {"worker_nice": args.worker_nice}),
     }
     if args.vllm:
         cfg["generator"] = {"backend": "openai", "base_url": args.vllm, "served_model_name": args.served_model_name}
@@ -183,17 +220,21 @@ def main() -> int:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit("the server did not start")
             time.sleep(0.5)
-        leg = f"vLLM {args.vllm}" if args.vllm else "embedded default (transformers SmolLM2, Qdrant Edge)"
-        print(f"\nload on {leg}; {args.requests} questions/client, max_tokens {args.max_tokens}, uploads alongside")
+        backend = (base_cfg.get("generator") or {}).get("backend", "extractive")
+        leg = f"vLLM {args.vllm}" if args.vllm else f"embedded default (generator {backend}, Qdrant Edge)"
+        nice = base_cfg["server"].get("worker_nice", "default")
+        print(f"\nload on {leg}; {args.requests} questions/client, max_tokens {args.max_tokens}, uploads alongside; "
+              f"prober {args.prober}, server.worker_nice {nice}, {os.cpu_count()} cores")
         print("| clients | ok | req/s | TTFT p50 s | TTFT p95 s | uploads ok | errors by status | undesigned | "
-              "/healthz p50 ms | /healthz p99 ms (n) |")
-        print("|---:|---:|---:|---:|---:|---:|---|---|---:|---:|", flush=True)
+              "/healthz p50 ms | /healthz p99 ms (n) | load avg 1 min |")
+        print("|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|", flush=True)
         bad = False
         for n in args.levels.split(","):
-            r = asyncio.run(_level(base, int(n), args.requests, args.max_tokens, args.level_seconds))
+            r = asyncio.run(_level(base, int(n), args.requests, args.max_tokens, args.level_seconds, args.prober))
             print(f"| {r['clients']} | {r['ok']} | {r['rps']:.2f} | {r['ttft_p50']:.2f} | {r['ttft_p95']:.2f} | "
                   f"{r['uploads_ok']} | {r['errors'] or '-'} | {r['undesigned'] or 'none'} | "
-                  f"{r['healthz_p50_ms']:.1f} | {r['healthz_p99_ms']:.1f} ({r['healthz_n']}) |", flush=True)
+                  f"{r['healthz_p50_ms']:.1f} | {r['healthz_p99_ms']:.1f} ({r['healthz_n']}) | {r['load1']:.1f} |",
+                  flush=True)
             bad = bad or bool(r["undesigned"])
     finally:
         server.terminate()

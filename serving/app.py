@@ -22,6 +22,7 @@ from serving.errors import install_error_handlers
 from serving.feedback.router import router as feedback_router
 from serving.metrics import Metrics, install_metrics_middleware
 from serving.origin import LoopbackOriginMiddleware
+from serving.priority import lower_other_threads
 from serving.reindex_api import router as reindex_router
 from serving.web.headers import install_security_headers
 from serving.web.router import install_web
@@ -41,6 +42,8 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         comps = components or build_components(settings, metrics=metrics)
         app.state.components = comps
+        # the model thread pools started while building run nicer than this, the loop's, thread
+        lower_other_threads(comps.settings.server.worker_nice)
         if settings.auth.mode == "insecure-dev":
             log.warning(
                 "auth.mode is insecure-dev: every caller is %r with roles %s and groups %s, on %s only",

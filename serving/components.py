@@ -23,6 +23,7 @@ from serving.feedback.store import AnswerReceipt, CitedDocument, FeedbackStore
 from serving.generators import build_fallback, build_generator
 from serving.limits import ConcurrencyGate, RateLimiter
 from serving.metrics import Metrics
+from serving.priority import lowered
 from vraagbaak_core.audit import AuditLog, Outcome
 from vraagbaak_core.ports import Embedder, Generator, VectorStore
 from vraagbaak_core.settings import PROJECT_ROOT, Settings
@@ -53,7 +54,8 @@ class Components:
         """Run blocking ``fn`` in a worker thread, at most ``server.worker_threads`` at a time."""
         if self.blocking is None:
             self.blocking = anyio.CapacityLimiter(self.settings.server.worker_threads)
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self.blocking)
+        call = functools.partial(lowered, self.settings.server.worker_nice, fn, *args, **kwargs)
+        return await anyio.to_thread.run_sync(call, limiter=self.blocking)
     feedback: FeedbackStore | None = None
     auth_failures: AuthFailureAudit = field(init=False)
 

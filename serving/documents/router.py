@@ -22,6 +22,7 @@ from ingest.pipeline import Ingestor
 from serving.documents.protocol import DeleteResult, DocumentList, DocumentOut, UploadResult
 from serving.errors import ApiError
 from serving.ingest_audit import audit_erasure, audit_results, erasure_reason
+from serving.priority import lowered
 from vraagbaak_core.audit import AuditLog
 from vraagbaak_core.types import PUBLIC_GROUP, Identity
 
@@ -40,6 +41,11 @@ def get_ingestor(request: Request) -> Ingestor:
         )
     assert isinstance(ingestor, Ingestor)
     return ingestor
+
+
+def _worker_nice(request: Request) -> int:
+    comps = getattr(request.app.state, "components", None)
+    return int(comps.settings.server.worker_nice) if comps is not None else 0
 
 
 def _audit(request: Request) -> AuditLog | None:
@@ -123,8 +129,9 @@ def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
             raise ApiError(413, f"file larger than {limit // 2**20} MB (ingest.max_file_mb)",
                            "invalid_request_error", "too_large")
         try:
-            result = await run_in_threadpool(
-                lambda: ingestor.ingest_bytes(data, file.filename or "", labels, replace=replace or None)
+            result = await run_in_threadpool(  # parsing and embedding yield the CPU to the loop
+                lowered, _worker_nice(request),
+                lambda: ingestor.ingest_bytes(data, file.filename or "", labels, replace=replace or None),
             )
         except LabelError as err:
             raise ApiError(400, str(err), "invalid_request_error", "invalid_labels") from None
