@@ -192,3 +192,31 @@ def test_adaptive_fusion_still_fuses_a_term_heavy_query(store: EdgeStore) -> Non
     assert fused == _ranking(static, question, "hybrid")
     assert fused != _ranking(adaptive, question, "dense")
     assert fused[0] == ("visitors", 0)
+
+
+class _Counting:
+    """A real store that counts the calls the Retriever makes (each is one round trip on a server)."""
+
+    def __init__(self, inner: EdgeStore) -> None:
+        self.inner, self.calls = inner, 0
+
+    def query(self, request: object) -> list[Hit]:
+        self.calls += 1
+        return self.inner.query(request)  # type: ignore[arg-type]
+
+    def query_batch(self, requests: list[object]) -> list[list[Hit]]:
+        self.calls += 1
+        return self.inner.query_batch(requests)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("adaptive", [True, False])
+@pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
+def test_a_search_is_one_store_round_trip(store: EdgeStore, mode: str, adaptive: bool) -> None:
+    """Fusion, lexical coverage and the relevance gate all come from one (batched) store call."""
+    counting = _Counting(store)
+    r = Retriever(embedder(), Bm25SparseEncoder(), counting, RetrievalSettings(fusion={"adaptive": adaptive}))  # type: ignore[arg-type]
+    hits = r.search("handalcohol desinfecteren handen", NURSE, mode=mode)  # type: ignore[arg-type]
+    assert hits and hits[0].chunk.doc_id == "hygiene"
+    assert counting.calls == 1
+    r.search("Wie won het WK voetbal in 1974?", NURSE, mode=mode)  # type: ignore[arg-type]
+    assert counting.calls == 2
