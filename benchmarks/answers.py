@@ -14,9 +14,10 @@ Sets:
   asked as a staff member of group ``iedereen`` with clearance ``intern``.
 - ``nl_lohelp``: the Dutch BEIR set built by ``benchmarks/data/make_nl_lohelp.py`` (built on demand
   into ``.cache/bench/nl_lohelp``); each corpus document is one text file, a query's relevant
-  documents are its qrels. No dev/test split of this set exists on main yet, so all queries are
-  asked, in the order of a hash of their id (``--limit N`` takes the first N: a sample across the
-  help's modules). Ctrl-C while asking stops and reports the questions asked so far.
+  documents are its qrels. The questions are those of the test split of ``benchmarks/retrieval.py``
+  (``split_of``: the parity of the first byte of sha256(query id); ``--split dev|all`` for the
+  others), in the order of a hash of their id, so ``--limit N`` takes a sample across the help's
+  modules. Ctrl-C while asking stops and reports the questions asked so far.
 
 Per set it prints: questions, answered, abstained, precision@answer (cited sentences whose source
 is a relevant document, over all cited sentences of the answered questions), the share of answers
@@ -47,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.data.make_nl_lohelp import DEFAULT_OUT as NL_DIR  # noqa: E402
 from benchmarks.data.make_nl_lohelp import ensure_built  # noqa: E402
+from benchmarks.retrieval import split_of  # noqa: E402
 from ingest.manifest import Labels  # noqa: E402
 from serving.components import Components, build_components  # noqa: E402
 from vraagbaak_core.settings import Settings, load_settings  # noqa: E402
@@ -256,6 +258,8 @@ def write_results(text: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--sets", default="examples,nl_lohelp", help="comma-separated: examples, nl_lohelp")
+    ap.add_argument("--split", choices=("test", "dev", "all"), default="test",
+                    help="queries of the Dutch set: the retrieval benchmark's test split (default), dev, or all")
     ap.add_argument("--limit", type=int, default=0, help="ask at most N questions per set (0: all)")
     ap.add_argument("--verbose", "-v", action="store_true", help="print every answer")
     ap.add_argument("--write", action="store_true", help="write the table into benchmarks/RESULTS.md")
@@ -276,9 +280,12 @@ def main() -> None:
                 root = ensure_built(NL_DIR)
                 docs = work / "docs"
                 questions = nl_questions(root, docs)
+                if args.split != "all":
+                    questions = [q for q in questions if split_of(q.qid) == args.split]
             if args.limit:
                 questions = questions[: args.limit]
-            results.append(run_set(name, docs, questions, work / "run", args.verbose))
+            label = name if name == "examples" else f"{name} ({args.split}{' split' if args.split != 'all' else ''})"
+            results.append(run_set(label, docs, questions, work / "run", args.verbose))
     settings = load_settings(None)
     cmd = "benchmarks/answers.py " + " ".join(sys.argv[1:])
     info = (f"embedder {settings.embedder.backend} ({settings.embedder.model}), generator "
