@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -22,7 +24,7 @@ from serving.errors import install_error_handlers
 from serving.feedback.router import router as feedback_router
 from serving.metrics import Metrics, install_metrics_middleware
 from serving.origin import LoopbackOriginMiddleware
-from serving.priority import lower_other_threads
+from serving.priority import lower_other_threads, lower_this_thread
 from serving.reindex_api import router as reindex_router
 from serving.web.headers import install_security_headers
 from serving.web.router import install_web
@@ -42,8 +44,15 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         comps = components or build_components(settings, metrics=metrics)
         app.state.components = comps
-        # the model thread pools started while building run nicer than this, the loop's, thread
-        lower_other_threads(comps.settings.server.worker_nice)
+        # the model thread pools started while building run nicer than this, the loop's, thread,
+        # and so do the loop's own executor threads (asyncio.to_thread: extractive answers)
+        nice = comps.settings.server.worker_nice
+        lower_other_threads(nice)
+        if nice:
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(
+                max_workers=comps.settings.server.worker_threads, thread_name_prefix="vraagbaak-worker",
+                initializer=lower_this_thread, initargs=(nice,),
+            ))
         if settings.auth.mode == "insecure-dev":
             log.warning(
                 "auth.mode is insecure-dev: every caller is %r with roles %s and groups %s, on %s only",

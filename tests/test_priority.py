@@ -55,3 +55,21 @@ def test_start_up_lowers_native_threads_only() -> None:
     finally:
         done.set()
         t.join()
+
+
+def test_the_apps_executor_threads_run_nicer_than_its_loop(tmp_path: object) -> None:
+    from fastapi.testclient import TestClient
+    from support import make_settings
+
+    from serving.app import create_app
+
+    settings = make_settings(tmp_path)  # type: ignore[arg-type]
+    app = create_app(settings)
+
+    @app.get("/_nice")
+    async def _nice() -> dict[str, int]:
+        return {"loop": current_nice(), "executor": await asyncio.to_thread(current_nice)}
+
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        got = client.get("/_nice").json()
+    assert got["executor"] >= settings.server.worker_nice > got["loop"]
