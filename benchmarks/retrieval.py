@@ -68,6 +68,7 @@ EMBEDDERS = {
 }
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 START, END = "<!-- retrieval:start -->", "<!-- retrieval:end -->"
+_QVECS: dict[tuple[str, str], tuple[list[float], float]] = {}  # (embedder, query) -> (vector, ms)
 DEPTH = 100  # candidates per input (dense, sparse); the fused list is cut to DEPTH too
 
 
@@ -149,7 +150,10 @@ def run_set(
     fixed = fusion_params(settings.retrieval)
     for qid, text in queries.items():
         t0 = time.perf_counter()
-        qv = embedder.embed_query(text).tolist()
+        if (embedder.name, text) not in _QVECS:  # a second index of the same set reuses them
+            _QVECS[(embedder.name, text)] = (embedder.embed_query(text).tolist(), 0.0)
+            _QVECS[(embedder.name, text)] = (_QVECS[(embedder.name, text)][0], (time.perf_counter() - t0) * 1000)
+        qv, q_ms = _QVECS[(embedder.name, text)]
         t1 = time.perf_counter()
         sv = encoder.encode_query(text)
         t2 = time.perf_counter()
@@ -164,7 +168,7 @@ def run_set(
         ranking_for(c, ("settings", settings.retrieval.fusion, fixed))
         t4 = time.perf_counter()
         cands[qid] = c
-        embed_ms[qid], encode_ms[qid] = (t1 - t0) * 1000, (t2 - t1) * 1000
+        embed_ms[qid], encode_ms[qid] = q_ms, (t2 - t1) * 1000
         store_ms[qid], fuse_ms[qid] = (t3 - t2) * 1000, (t4 - t3) * 1000
     store.close()
     print(f"{key}: {len(dataset.corpus)} docs -> {len(chunks)} chunks, {len(cands)} queries", flush=True)
@@ -326,6 +330,8 @@ def compound_table(
     lines = ["### Compound splitting, Dutch dev split (nDCG@10)", "", "| sparse analysis | sparse | hybrid |",
              "|---|---|---|"]
     variants = [("as configured", settings.retrieval.sparse),
+                ("affix pieces, weight 0.3 (the former default)",
+                 settings.retrieval.sparse.model_copy(update={"compound_lexicon": None, "compound_weight": 0.3})),
                 ("no compound pieces", settings.retrieval.sparse.model_copy(update={"compound_weight": 0.0}))]
     for name, sp in variants:
         r = nl if sp is settings.retrieval.sparse else run_set("nl", embedder, sp, tmp, settings)
