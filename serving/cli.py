@@ -7,6 +7,7 @@ any heavy import (models, HTTP clients, vector stores).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 import threading
@@ -148,7 +149,7 @@ def ask(question: str, config: ConfigOpt = None,
     if as_json:
         typer.echo(json.dumps({
             "answer": answer.text, "abstained": answer.abstained,
-            "citations": [c.__dict__ for c in answer.citations],
+            "citations": [dataclasses.asdict(c) for c in answer.citations],
             "sources": [{"n": i + 1, "doc_id": h.chunk.doc_id, "title": h.chunk.title, "page": h.chunk.page,
                          "chunk_id": h.chunk.chunk_id, "score": h.score} for i, h in enumerate(answer.hits)],
         }, ensure_ascii=False, indent=2))
