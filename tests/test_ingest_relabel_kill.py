@@ -68,13 +68,13 @@ def test_killed_relabel_then_reverted_manifest_keeps_the_committed_labels(tmp_pa
     docs.mkdir()
     (docs / "vraagbaak.yaml").write_text(SECRET, encoding="utf-8")
     for i in range(6):
-        body = " ".join(f"Regel {j} van protocol {i} over medicatie." for j in range(1 + 14 * (i % 3)))
+        body = " ".join(f"Regel {j} van protocol {i} over medicatie." for j in range(1 + 60 * (i % 3)))
         (docs / f"p{i}.md").write_text(f"# Protocol {i}\n\n{body}\n", encoding="utf-8")
     ing = make_ingestor(tmp_path)
     first = ing.ingest_paths([docs], Labels())
     assert len(first.added) == 6
     total = ing.store.count()
-    assert total >= 8  # more than one store batch of 4
+    assert total >= 8  # more than one store batch of 4 (the long documents make several 512-token chunks)
     ing.close()
     ing.store.close()
     ing.state.close()

