@@ -7,6 +7,7 @@ Screenshots of the main states are written to ``.cache/browser-artifacts/`` (not
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import hashlib
@@ -30,7 +31,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = ROOT / ".cache" / "browser-artifacts"
-QUESTION = "Hoe vaak moet een patiënt met verhoogd risico op decubitus wisselligging krijgen?"
+# answered (extractively) with two sentences of the PDF, so the answer streams in two steps
+QUESTION = "Hoe en wanneer beoordeel je het risico op decubitus?"
 WCAG_A_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
@@ -42,8 +44,30 @@ def _free_port() -> int:
     return port
 
 
+def _paced_extractive(settings: Any, embedder: Any) -> Any:
+    """The extractive generator, its sentences (one SSE piece each) a moment apart: back to back they
+    reach the page in one network read, and the page's incremental rendering would go unseen."""
+    from serving.generators.extractive import ExtractiveGenerator
+
+    class Paced(ExtractiveGenerator):
+        async def stream_from_sources(self, *args: Any, **kwargs: Any) -> Any:
+            async for i, piece in _aenumerate(super().stream_from_sources(*args, **kwargs)):
+                if i:
+                    await asyncio.sleep(0.3)
+                yield piece
+
+    return Paced.from_settings(settings, embedder)
+
+
+async def _aenumerate(it: Any) -> Any:
+    i = 0
+    async for x in it:
+        yield i, x
+        i += 1
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, embedder: Any, generator: Any) -> Iterator[dict[str, Any]]:
+def stack(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[dict[str, Any]]:
     if not CHROMIUM.is_file():
         pytest.fail("/usr/bin/chromium is missing: run scripts/install-browser (make test does)")
     if not AXE.is_file():
@@ -54,8 +78,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, embedder: Any, generator: An
     from serving.components import build_components
 
     tmp = tmp_path_factory.mktemp("browser")
-    settings = make_settings(tmp, auth={"mode": "api-key", "api_keys": _keys()}, generator={"max_tokens": 48})
-    comps = build_components(settings, embedder=embedder, generator=generator)
+    # the product default generator (extractive): deterministic, and it always cites with [n] markers
+    settings = make_settings(tmp, auth={"mode": "api-key", "api_keys": _keys()}, generator={"backend": "extractive"})
+    comps = build_components(settings, embedder=embedder, generator=_paced_extractive(settings, embedder))
     assert comps.ingestor is not None
     report = comps.ingestor.ingest_paths([two_group_docs(tmp)], Labels())
     assert not report.failed, report.failed
@@ -70,7 +95,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, embedder: Any, generator: An
                                             "algorithms": ["RS256"]}},
         web={"oidc_client_id": client_id, "oidc_authorization_endpoint": f"{idp}/oauth2/authorize",
              "oidc_token_endpoint": f"{idp}/oauth2/token", "oidc_bearer": "id_token"},
-        generator={"max_tokens": 48},
+        generator={"backend": "extractive"},
     )
     oidc_comps = dataclasses.replace(comps, settings=oidc_settings, authenticator=Authenticator(oidc_settings.auth))
     dev_settings = make_settings(tmp, auth={"mode": "insecure-dev", "dev_groups": ["zorg"]})
