@@ -256,11 +256,16 @@ def test_connection_is_retried_before_the_first_token() -> None:
     assert asyncio.run(run()) == "Ja."
 
 
-def test_chars_per_token_estimate_without_a_tokenizer() -> None:
+def test_counting_without_a_tokenizer_or_a_server_is_a_clear_unavailable_error() -> None:
+    """No ``generator.tokenizer`` and no reachable server: counting names the server, never guesses."""
     g = OpenAIHTTPGenerator("http://127.0.0.1:9/v1", served_model_name="x")
-    assert g.count_text_tokens("a" * 40) == 10
-    assert g.count_tokens([ChatMessage("user", "a" * 40)]) == 14
-    asyncio.run(g.aclose())
+    try:
+        with pytest.raises(GeneratorUnavailable, match=r"127\.0\.0\.1:9.*unreachable"):
+            g.count_text_tokens("a" * 40)
+        with pytest.raises(GeneratorUnavailable, match="unreachable"):
+            g.count_tokens([ChatMessage("user", "a" * 40)])
+    finally:
+        asyncio.run(g.aclose())
 
 
 def test_factory_builds_the_http_client_for_the_openai_backend(tmp_path: object) -> None:
