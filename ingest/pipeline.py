@@ -46,6 +46,7 @@ from ingest.loaders.limits import LoaderLimits
 from ingest.manifest import MANIFEST_NAME, DocumentLabels, Labels, Manifest, load_manifest, resolve_labels
 from ingest.ocr import OcrConfig
 from ingest.originals import OriginalStore
+from ingest.partition import Partition, check_prune_options
 from ingest.patientdata import GuardConfig
 from ingest.quarantine import QuarantineStore
 from ingest.report import DocumentInfo, DocumentResult, IngestReport, ProgressUpdate, PruneSummary, Status
@@ -221,6 +222,8 @@ class Ingestor:
         force: bool = False,
         dry_run: bool = False,
         on_result: ResultCallback | None = None,
+        partition: Partition | None = None,
+        prune_only: bool = False,
     ) -> IngestReport:
         """Ingest files and folders; ``prune`` removes documents gone from the given folders.
 
@@ -231,7 +234,13 @@ class Ingestor:
         unless ``force``. ``dry_run`` writes nothing: the report says what a prune would remove.
         ``on_result`` is called with each document's result the moment it is final (committed,
         failed or erased), e.g. to write its audit record.
+
+        ``partition`` ingests only the documents of that hash partition (``ingest.partition``), so
+        N workers share a run; a prune needs the whole listing, so it is refused with a partition
+        and runs once afterwards, as ``prune_only``: list the folders, ingest nothing, prune with
+        the same safety rules (and ``dry_run`` and ``force``).
         """
+        check_prune_options(partition, prune=prune, prune_only=prune_only, dry_run=dry_run)
         if source is not None:
             source = check_source_name(source)
         if rebind and source is None:
@@ -240,12 +249,18 @@ class Ingestor:
             t0 = time.perf_counter()
             if not dry_run:
                 self.recover()
-            report = IngestReport()
+            report = IngestReport(partition=str(partition) if partition is not None else None)
 
             def emit(result: DocumentResult) -> None:
                 report.results.append(result)
                 if on_result is not None:
                     on_result(result)
+
+            def mine(rel: str, set_name: str) -> bool:
+                if partition is None or partition.holds(set_name, rel):
+                    return True
+                report.outside_partition += 1
+                return False
 
             items: list[_Item] = []
             plans: list[_PrunePlan] = []
@@ -268,7 +283,7 @@ class Ingestor:
                     found = [_check_link(file_path, root)]
                     is_folder = False
                 try:
-                    set_name = self._source_set(root, source, rebind, write=not dry_run)
+                    set_name = self._source_set(root, source, rebind, write=not (dry_run or prune_only))
                 except LabelError as err:
                     for f in found:
                         emit(DocumentResult(f.rel, "failed", reason=str(err)))
@@ -287,12 +302,16 @@ class Ingestor:
                     if plan is not None:
                         plan.refused = f"not pruned: {err}"
                     for f in found:
+                        if not mine(f.rel, set_name):
+                            continue
                         known = self.state.find(set_name, f.rel)
                         emit(DocumentResult(f.rel, "failed", known.doc_id if known else None, reason=str(err)))
                         if known is not None:
                             seen.add(known.doc_id)
                     continue
                 for f in found:
+                    if not mine(f.rel, set_name):
+                        continue
                     known = self.state.find(set_name, f.rel)
                     doc_id = known.doc_id if known is not None else doc_id_for(set_name, f.rel)
                     if doc_id in seen:  # the same file named twice in one run
@@ -303,7 +322,7 @@ class Ingestor:
                         continue
                     if plan is not None:
                         plan.files += 1
-                    if dry_run:
+                    if dry_run or prune_only:
                         continue
                     item = self._item(len(items), f.rel, str(root), f.path.name, doc_id, labels, manifest, emit)
                     if item is None:
@@ -325,7 +344,7 @@ class Ingestor:
                     items.append(item)
             self._run(items, report, progress, on_result)
             erased = False
-            if prune or dry_run:
+            if prune or dry_run or prune_only:
                 for plan in plans:
                     self._plan_prune(plan, seen, force)
                     report.prune.append(plan.summary(dry_run))

@@ -51,6 +51,8 @@ class IngestReport:
     chunks_embedded: int = 0
     ocr_pages: int = 0  # pages read with OCR in the parser workers
     ocr_seconds: float = 0.0
+    partition: str | None = None  # "I/N" when only one hash partition was ingested
+    outside_partition: int = 0  # files listed but left to the other partitions
 
     def with_status(self, status: Status) -> list[DocumentResult]:
         return [r for r in self.results if r.status == status]
@@ -94,6 +96,8 @@ class IngestReport:
             + (f", {c['quarantined']} quarantined" if c["quarantined"] else "") + "; "
             f"{self.chunks_embedded} chunks embedded in {self.seconds:.1f} s"
             + (f"; {self.ocr_pages} page(s) read with OCR" if self.ocr_pages else "")
+            + (f"; partition {self.partition}: {self.outside_partition} file(s) left to the other partitions"
+               if self.partition is not None else "")
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,6 +107,8 @@ class IngestReport:
             "seconds": round(self.seconds, 3),
             "embed_seconds": round(self.embed_seconds, 3),
             "ocr_pages": self.ocr_pages,
+            "partition": self.partition,
+            "outside_partition": self.outside_partition,
             "documents": [r.to_dict() for r in self.results],
             "failed": [{"source": r.source, "reason": r.reason} for r in self.failed],
             "quarantined": [{"source": r.source, "reason": r.reason} for r in self.with_status("quarantined")],

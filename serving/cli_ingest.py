@@ -82,15 +82,29 @@ def ingest_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="change nothing; list what --prune would remove")
     ] = False,
+    partition: Annotated[
+        str | None,
+        typer.Option("--partition", metavar="I/N",
+                     help="ingest only hash partition I of N (0-based, as Kubernetes' JOB_COMPLETION_INDEX; "
+                     "auto/N reads the index from $JOB_COMPLETION_INDEX); N workers cover every document once. "
+                     "Not with --prune: run --prune-only once after all partitions"),
+    ] = None,
+    prune_only: Annotated[
+        bool, typer.Option("--prune-only", help="ingest nothing; remove stored documents gone from the given "
+                           "folders (the step after a partitioned run; --dry-run and --force apply)")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Ingest files and folders: new and changed documents are embedded, unchanged ones skipped."""
     from ingest.errors import LabelError
     from ingest.manifest import Labels
+    from ingest.partition import check_prune_options, parse_partition
 
     settings = boot(config)
     try:
+        part = parse_partition(partition) if partition is not None else None
+        check_prune_options(part, prune=prune, prune_only=prune_only, dry_run=dry_run)
         labels = Labels(groups=_split_groups(groups), classification=classification, public=public)
     except LabelError as err:
         typer.secho(f"ingest: {err}", fg="red", err=True)
@@ -103,7 +117,7 @@ def ingest_command(
         audit_result(audit, ingestor, result, user_id=user, network_access_point=nap)
 
     options = {"prune": prune, "source": source, "rebind": rebind, "force": force, "dry_run": dry_run,
-               "on_result": None if dry_run else record}
+               "on_result": None if dry_run else record, "partition": part, "prune_only": prune_only}
     try:
         if json_out:
             report = ingestor.ingest_paths(paths, labels, **options)  # type: ignore[arg-type]
