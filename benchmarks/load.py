@@ -179,6 +179,8 @@ def main() -> int:
     ap.add_argument("--prober", choices=("process", "inloop"), default="process",
                     help="/healthz prober in its own process (default) or in the clients' event loop")
     ap.add_argument("--worker-nice", type=int, default=None, help="server.worker_nice for the server (A/B)")
+    ap.add_argument("--server-log", type=Path, default=None,
+                    help="write the server's stderr here (with PYTHONASYNCIODEBUG=1: callbacks that block the loop)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="vraagbaak-load-"))
@@ -206,8 +208,8 @@ def main() -> int:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     subprocess.run([vb, "ingest", str(ROOT / "examples" / "docs"), "--config", str(path)], check=True, env=env,
                    stdout=subprocess.DEVNULL)
-    server = subprocess.Popen([vb, "serve", "--config", str(path)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    log = args.server_log.open("w") if args.server_log else subprocess.DEVNULL
+    server = subprocess.Popen([vb, "serve", "--config", str(path)], env=env, stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
