@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import textwrap
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,9 @@ def test_overlay_validates_against_kubernetes_schemas(rendered: dict[str, list[D
         "Service",
         "Secret",
         "ConfigMap",
+        "CronJob",
     } <= kinds
+    assert one(docs, "StatefulSet", "postgres") and one(docs, "CronJob", "vraagbaak-ingest")
     assert all(d["metadata"].get("namespace") == "vraagbaak" for d in docs if d["kind"] != "Namespace")
 
 
@@ -188,6 +191,11 @@ def _rules(docs: list[Doc], direction: str) -> set[tuple[str, str, str, int | st
     return out
 
 
+# the GPU embedding server (vLLM pooling runner) of the ha overlay: API and ingest workers only
+EMBED_EGRESS = {("vraagbaak-api", "pod:vllm-embed", "TCP", 8000), ("vraagbaak-ingest", "pod:vllm-embed", "TCP", 8000)}
+EMBED_INGRESS = {("vllm-embed", "pod:vraagbaak-api", "TCP", 8000), ("vllm-embed", "pod:vraagbaak-ingest", "TCP", 8000)}
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_egress_allows_exactly_the_named_destinations(rendered: dict[str, list[Doc]], overlay: str) -> None:
     assert _rules(rendered[overlay], "Egress") == {
@@ -195,11 +203,13 @@ def test_egress_allows_exactly_the_named_destinations(rendered: dict[str, list[D
         ("*", "ns:kube-system/pod:kube-dns", "TCP", 53),
         ("vraagbaak-api", "pod:qdrant", "TCP", 6333),
         ("vraagbaak-api", "pod:vllm", "TCP", 8000),
+        ("vraagbaak-api", "pod:postgres", "TCP", 5432),
         ("vraagbaak-api", "ip:192.0.2.10/32", "TCP", 443),  # the OIDC issuer (placeholder)
         ("vraagbaak-ingest", "pod:qdrant", "TCP", 6333),
+        ("vraagbaak-ingest", "pod:postgres", "TCP", 5432),
         ("qdrant", "pod:qdrant", "TCP", 6333),
         ("qdrant", "pod:qdrant", "TCP", 6335),
-    }
+    } | (EMBED_EGRESS if overlay == "ha" else set())
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -211,7 +221,9 @@ def test_ingress_allows_exactly_the_named_sources(rendered: dict[str, list[Doc]]
         ("qdrant", "pod:qdrant", "TCP", 6333),
         ("qdrant", "pod:qdrant", "TCP", 6335),
         ("vllm", "pod:vraagbaak-api", "TCP", 8000),
-    }
+        ("postgres", "pod:vraagbaak-api", "TCP", 5432),  # PostgreSQL: only the API and the ingest pods
+        ("postgres", "pod:vraagbaak-ingest", "TCP", 5432),
+    } | (EMBED_INGRESS if overlay == "ha" else set())
 
 
 def assert_pinned(image: str, where: str) -> None:
@@ -229,12 +241,14 @@ def test_every_image_is_pinned(rendered: dict[str, list[Doc]], overlay: str) -> 
     assert "qdrant/qdrant:v1.19.0-unprivileged" in images
     assert "vllm/vllm-openai:v0.30.0" in images
     assert "vraagbaak:0.1.0" in images
+    assert "postgres:15.18-bookworm" in images
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_pods_run_restricted(rendered: dict[str, list[Doc]], overlay: str) -> None:
     specs = pod_specs(rendered[overlay])
-    assert len(specs) == 4  # qdrant, vllm, api, ingest
+    # qdrant, vllm, api, postgres, the ingest workers and the prune step (+ the embedding server in ha)
+    assert len(specs) == (7 if overlay == "ha" else 6)
     for where, spec in specs:
         psc = spec["securityContext"]
         assert psc["runAsNonRoot"] is True and psc["runAsUser"] > 0, where
@@ -268,14 +282,22 @@ def test_secrets_are_referenced_not_inlined(rendered: dict[str, list[Doc]], over
     refs = 0
     for where, c in containers(docs):
         for name, e in env_of(c).items():
-            if "API_KEY" in name:
+            if any(k in name for k in ("API_KEY", "PASSWORD", "HMAC_KEY")):
                 ref = e["valueFrom"]["secretKeyRef"]  # never `value:`
                 assert ref["name"] in secrets, f"{where}: {name} names a missing Secret"
                 assert ref["key"] in secrets[ref["name"]]["data"], f"{where}: {name}"
                 refs += 1
             else:
                 assert "changethis" not in str(e.get("value", "")), where
-    assert refs == 5  # qdrant, vllm, api x2, ingest
+                assert "password=" not in str(e.get("value", "")).replace("password=$(POSTGRES_PASSWORD)", ""), where
+    # qdrant 1, vllm 1, postgres 1, api 4 (qdrant, vllm, postgres, audit key), ingest and prune 3 each;
+    # ha: + the embedding server's key in vllm-embed, api, ingest and prune
+    assert refs == (17 if overlay == "ha" else 13)
+    for d in docs:  # no password, DSN or key in any ConfigMap
+        if d["kind"] == "ConfigMap":
+            cfg = yaml.safe_load(d["data"]["config.yaml"])
+            assert not {"dsn", "hmac_key"} & set(cfg["audit"]) and "api_key" not in cfg["store"]
+            assert "password=" not in d["data"]["config.yaml"] and "changethis" not in d["data"]["config.yaml"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -338,6 +360,52 @@ def test_ha_topology(rendered: dict[str, list[Doc]]) -> None:
         assert one(docs, "PersistentVolumeClaim", name)["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
+REAL_SECRETS = {
+    "QDRANT_API_KEY": "q-Zk3v9LrT",
+    "VLLM_API_KEY": "v-8hYt2PqW",
+    "POSTGRES_PASSWORD": "p-4nRt7YwQ",
+    "AUDIT_HMAC_KEY": "a-Jq2Xv8Lm0Tr5Wz",
+}
+
+
+def pod_env(docs: list[Doc], c: Doc, real: Collection[str] = ()) -> dict[str, str]:
+    """The container's environment as the kubelet builds it: Secret values (``real``: keys replaced
+    by real values), fieldRefs for the pod name, and ``$(VAR)`` references expanded in order."""
+    secrets = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "Secret"}
+    env: dict[str, str] = {}
+    for e in c.get("env", []):
+        if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]:
+            ref = e["valueFrom"]["secretKeyRef"]
+            value = base64.b64decode(secrets[ref["name"]][ref["key"]]).decode()
+            value = REAL_SECRETS[ref["key"]] if ref["key"] in real else value
+        elif "valueFrom" in e:
+            assert e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+            value = "vraagbaak-api-0"
+        else:
+            value = re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], e["value"])
+        env[e["name"]] = value
+    return env
+
+
+def pod_settings(
+    docs: list[Doc], kind: str, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    real: Collection[str] = (),
+) -> Any:
+    """The real settings of a pod, built from its ConfigMap and its env (Secrets included)."""
+    d = one(docs, kind, name)
+    spec = d["spec"]["jobTemplate"]["spec"]["template"]["spec"] if kind == "CronJob" else d["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    cm_name = next(v["configMap"]["name"] for v in spec["volumes"] if "configMap" in v)
+    cfg = tmp_path / f"{name}.yaml"
+    cfg.write_text(one(docs, "ConfigMap", cm_name)["data"]["config.yaml"], encoding="utf-8")
+    for key in [k for k in os.environ if k.startswith("VRAAGBAAK_")]:
+        monkeypatch.delenv(key)
+    for key, value in pod_env(docs, c, real).items():
+        if key.startswith("VRAAGBAAK_"):
+            monkeypatch.setenv(key, value)
+    return load_settings(cfg)
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_api_settings_load_and_refuse_placeholder_keys(
     rendered: dict[str, list[Doc]], overlay: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -345,26 +413,10 @@ def test_api_settings_load_and_refuse_placeholder_keys(
     """The API's real settings, built from the ConfigMap and the Deployment's env as in the pod."""
     docs = rendered[overlay]
     api = container(docs, "Deployment", "vraagbaak-api")
-    cm_name = next(
-        v["configMap"]["name"]
-        for v in one(docs, "Deployment", "vraagbaak-api")["spec"]["template"]["spec"]["volumes"]
-        if "configMap" in v
-    )
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(one(docs, "ConfigMap", cm_name)["data"]["config.yaml"], encoding="utf-8")
-    secrets = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "Secret"}
-    for key in [k for k in os.environ if k.startswith("VRAAGBAAK_")]:
-        monkeypatch.delenv(key)
-    for name, e in env_of(api).items():
-        if name.startswith("VRAAGBAAK_"):
-            if "valueFrom" in e:
-                ref = e["valueFrom"]["secretKeyRef"]
-                value = base64.b64decode(secrets[ref["name"]][ref["key"]]).decode()
-            else:
-                value = e["value"].replace("$(POD_NAME)", "vraagbaak-api-0")
-            monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match="hmac_key is a placeholder"):  # the Secret as shipped
+        pod_settings(docs, "Deployment", "vraagbaak-api", tmp_path, monkeypatch)
 
-    s = load_settings(cfg)
+    s = pod_settings(docs, "Deployment", "vraagbaak-api", tmp_path, monkeypatch, real={"AUDIT_HMAC_KEY"})
 
     assert s.profile == "production" and s.store.backend == "qdrant" and s.generator.backend == "openai"
     assert s.store.url == "http://qdrant:6333" and s.generator.base_url == "http://vllm:8000/v1"
@@ -374,14 +426,114 @@ def test_api_settings_load_and_refuse_placeholder_keys(
         and "--max-model-len=8192" in container(docs, "Deployment", "vllm")["args"]
     )
     assert str(s.audit.path) == "/var/lib/vraagbaak/audit/vraagbaak-api-0.jsonl"
+    # one audit chain for every replica, in the PostgreSQL of the base, keyed
+    assert s.audit.backend == "postgresql" and s.audit.require_hmac
+    assert s.audit.dsn.get_secret_value() == (
+        "host=postgres port=5432 dbname=vraagbaak user=vraagbaak password=changethis"
+    )
     replicas = one(docs, "StatefulSet", "qdrant")["spec"]["replicas"]
     assert 1 <= s.store.replication_factor <= replicas
     with pytest.raises(ConfigError, match="placeholder"):
         s.check_serving_safety()
+    # with every key real but the database password, that one is still refused
+    but_pg = set(REAL_SECRETS) - {"POSTGRES_PASSWORD"}
+    s = pod_settings(docs, "Deployment", "vraagbaak-api", tmp_path, monkeypatch, real=but_pg)
+    with pytest.raises(ConfigError, match="audit.dsn: the database password is a placeholder"):
+        s.check_serving_safety()
+    s = pod_settings(docs, "Deployment", "vraagbaak-api", tmp_path, monkeypatch, real=set(REAL_SECRETS))
+    s.check_serving_safety()
+    assert "password=p-4nRt7YwQ" in s.audit.dsn.get_secret_value()
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_ingress_admits_the_api_upload_limit(rendered: dict[str, list[Doc]], overlay: str, tmp_path: Path) -> None:
+def test_ingest_workers_share_the_apis_store_embedder_and_audit_chain(
+    rendered: dict[str, list[Doc]], overlay: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Documents and questions are embedded by one model (the collection records its name), and
+    every worker appends to the API's audit chain."""
+    docs = rendered[overlay]
+    api = pod_settings(docs, "Deployment", "vraagbaak-api", tmp_path, monkeypatch, real=set(REAL_SECRETS))
+    for job in ("vraagbaak-ingest", "vraagbaak-prune"):
+        s = pod_settings(docs, "CronJob", job, tmp_path, monkeypatch, real=set(REAL_SECRETS))
+        assert s.embedder == api.embedder, job
+        assert (s.store.url, s.store.collection) == (api.store.url, api.store.collection), job
+        assert s.store.api_key == api.store.api_key, job
+        assert s.audit.backend == "postgresql" and s.audit.dsn == api.audit.dsn, job
+        assert s.audit.hmac_key == api.audit.hmac_key and s.ingest.originals_dir == api.ingest.originals_dir
+    if overlay == "ha":  # the GPU embedding server, behind the same name the API uses
+        assert api.embedder.backend == "openai" and api.embedder.base_url == "http://vllm-embed:8000/v1"
+        embed = container(docs, "Deployment", "vllm-embed")
+        assert "--runner=pooling" in embed["args"] and f"--served-model-name={api.embedder.model}" in embed["args"]
+        assert api.embedder.family == "e5" and embed["args"][0] == "/models/multilingual-e5-base"
+        assert int(embed["resources"]["limits"]["nvidia.com/gpu"]) == 1
+    else:  # one GPU node: the GPU is the generator's; the embedder runs in the pods (CPU)
+        assert api.embedder.backend == "sentence-transformers"
+        assert not [d for d in docs if d["metadata"]["name"] == "vllm-embed"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ingest_is_an_indexed_job_of_partitions_then_one_prune(rendered: dict[str, list[Doc]], overlay: str) -> None:
+    from ingest.partition import INDEX_ENV, parse_partition
+
+    docs = rendered[overlay]
+    cron = one(docs, "CronJob", "vraagbaak-ingest")
+    job = cron["spec"]["jobTemplate"]["spec"]
+    assert cron["spec"]["suspend"] is True and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    assert job["completionMode"] == "Indexed"
+    n = job["completions"]
+    assert n == job["parallelism"] == (4 if overlay == "ha" else 1)
+    assert job["maxFailedIndexes"] == 0 and job["backoffLimitPerIndex"] >= 0  # a failed partition fails the Job
+    spec = job["template"]["spec"]
+    assert spec["restartPolicy"] == "Never"
+    c = spec["containers"][0]
+    env = pod_env(docs, c)
+    args = [re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], a) for a in c["args"]]
+    assert args[0] == "ingest" and "--prune" not in args and "--prune-only" not in args
+    spec_arg = next(a.split("=", 1)[1] for a in args if a.startswith("--partition="))
+    # every index the Job controller gives (0..N-1 in JOB_COMPLETION_INDEX) is a valid partition of N
+    parts = [parse_partition(spec_arg, env={INDEX_ENV: str(i)}) for i in range(n)]
+    assert [(p.index, p.count) for p in parts] == [(i, n) for i in range(n)]
+    with pytest.raises(Exception, match="0-based"):
+        parse_partition(spec_arg, env={INDEX_ENV: str(n)})
+
+    prune = one(docs, "CronJob", "vraagbaak-prune")
+    pj = prune["spec"]["jobTemplate"]["spec"]
+    assert prune["spec"]["suspend"] is True and "completionMode" not in pj and pj.get("completions", 1) == 1
+    pc = pj["template"]["spec"]["containers"][0]
+    assert "--prune-only" in pc["args"] and not any(a.startswith("--partition") for a in pc["args"])
+    folders = [a for a in args[1:] if not a.startswith("-")]
+    assert folders == [a for a in pc["args"][1:] if not a.startswith("-")] == ["/documents/inbox"]
+    assert pj["template"]["metadata"]["labels"] == job["template"]["metadata"]["labels"]  # same network policy
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_postgres_is_pinned_internal_and_its_password_a_secret(rendered: dict[str, list[Doc]], overlay: str) -> None:
+    docs = rendered[overlay]
+    sts = one(docs, "StatefulSet", "postgres")
+    pg = container(docs, "StatefulSet", "postgres")
+    assert_pinned(pg["image"], "postgres")
+    assert env_of(pg)["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "POSTGRES_PASSWORD"
+    assert "scram-sha-256" in env_of(pg)["POSTGRES_INITDB_ARGS"]["value"]
+    assert sts["spec"]["replicas"] == 1
+    assert sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "postgres-data"
+    assert {m["mountPath"] for m in pg["volumeMounts"]} >= {"/var/lib/postgresql/data", "/var/run/postgresql"}
+    svc = one(docs, "Service", "postgres")
+    assert [p["port"] for p in svc["spec"]["ports"]] == [5432] and svc["spec"].get("type", "ClusterIP") == "ClusterIP"
+    policy = one(docs, "NetworkPolicy", "postgres")
+    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"} and not policy["spec"].get("egress")
+    # the pods that may reach it are exactly those that are configured to use it
+    users = {
+        spec_where.split("/")[1]
+        for spec_where, c in containers(docs)
+        if "VRAAGBAAK_AUDIT__DSN" in env_of(c)
+    }
+    assert users == {"vraagbaak-api", "vraagbaak-ingest", "vraagbaak-prune"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_ingress_admits_the_api_upload_limit(
+    rendered: dict[str, list[Doc]], overlay: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """ingress-nginx refuses bodies over 1 MB by default: the annotation must admit the API's own
     upload limit (read from the ConfigMap the pod loads), so the API answers oversized ones itself."""
     docs = rendered[overlay]
@@ -390,14 +542,7 @@ def test_ingress_admits_the_api_upload_limit(rendered: dict[str, list[Doc]], ove
     assert size is not None, "no proxy-body-size annotation on the ingress"
     units = {"k": 2**10, "m": 2**20, "g": 2**30}
     limit_bytes = int(size[:-1]) * units[size[-1].lower()] if size[-1].isalpha() else int(size)
-    cm_name = next(
-        v["configMap"]["name"]
-        for v in one(docs, "Deployment", "vraagbaak-api")["spec"]["template"]["spec"]["volumes"]
-        if "configMap" in v
-    )
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(one(docs, "ConfigMap", cm_name)["data"]["config.yaml"], encoding="utf-8")
-    s = load_settings(cfg)
+    s = pod_settings(docs, "Deployment", "vraagbaak-api", tmp_path, monkeypatch, real=set(REAL_SECRETS))
     assert limit_bytes >= s.limits.max_upload_mb * 2**20 + 64 * 2**10  # the file plus multipart framing
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
 
@@ -451,7 +596,7 @@ def test_compose_refuses_to_render_without_keys(tmp_path: Path) -> None:
         env=compose_env(),
     )
     assert proc.returncode != 0
-    assert "set QDRANT_API_KEY in .env" in proc.stderr or "set VLLM_API_KEY in .env" in proc.stderr
+    assert any(f"set {k} in .env" in proc.stderr for k in REAL_SECRETS), proc.stderr
 
 
 def _ports(svc: Doc) -> list[str]:
@@ -466,13 +611,14 @@ def _ports(svc: Doc) -> list[str]:
 
 def test_compose_network_isolation(compose: Doc) -> None:
     svcs = compose["services"]
-    assert set(svcs) == {"qdrant", "vllm", "api", "ingest", "ops"}
+    assert set(svcs) == {"qdrant", "vllm", "postgres", "api", "ingest", "ops"}
     assert compose["networks"]["backend"]["internal"] is True
     assert not compose["networks"]["edge"].get("internal")
     # the bridge name the host firewall rule in deploy/README.md matches on
     assert compose["networks"]["edge"]["driver_opts"]["com.docker.network.bridge.name"] == "vb-edge"
     assert set(svcs["qdrant"]["networks"]) == {"backend"}
     assert set(svcs["vllm"]["networks"]) == {"backend"}
+    assert set(svcs["postgres"]["networks"]) == {"backend"}  # internal only, no published port
     assert set(svcs["ingest"]["networks"]) == {"backend"}
     assert set(svcs["ops"]["networks"]) == {"backend"}
     assert set(svcs["api"]["networks"]) == {"backend", "edge"}
@@ -489,9 +635,11 @@ def test_compose_services_are_hardened_and_healthy(compose: Doc) -> None:
         assert s["read_only"] is True, name
         assert s["cap_drop"] == ["ALL"], name
         assert "no-new-privileges:true" in s["security_opt"], name
-    for name in ("qdrant", "vllm", "api"):
+    for name in ("qdrant", "vllm", "postgres", "api"):
         assert svcs[name]["healthcheck"]["test"][0] == "CMD", name
     assert svcs["qdrant"]["image"] == "qdrant/qdrant:v1.19.0-unprivileged"
+    assert svcs["postgres"]["image"] == "postgres:15.18-bookworm" and svcs["postgres"]["user"] == "999:999"
+    assert "scram-sha-256" in svcs["postgres"]["environment"]["POSTGRES_INITDB_ARGS"]
     assert svcs["vllm"]["user"] == "10002:10002"
     assert svcs["api"]["build"]["dockerfile"] == "Dockerfile"
     assert Path(svcs["api"]["build"]["context"]).resolve() == ROOT
@@ -524,11 +672,19 @@ def test_compose_api_settings_load_and_refuse_placeholder_keys(
     for key, value in api["environment"].items():
         if key.startswith("VRAAGBAAK_"):
             monkeypatch.setenv(key, str(value))
+    with pytest.raises(ConfigError, match="hmac_key is a placeholder"):  # env.example as shipped
+        load_settings(COMPOSE_DIR / "vraagbaak.example.yaml")
+    monkeypatch.setenv("VRAAGBAAK_AUDIT__HMAC_KEY", REAL_SECRETS["AUDIT_HMAC_KEY"])
     s = load_settings(COMPOSE_DIR / "vraagbaak.example.yaml")
     assert s.store.url == "http://qdrant:6333" and s.generator.base_url == "http://vllm:8000/v1"
     assert s.generator.served_model_name == "vraagbaak-llm"
     assert "--served-model-name=vraagbaak-llm" in compose["services"]["vllm"]["command"]
     assert f"--max-model-len={s.generator.context_window}" in compose["services"]["vllm"]["command"]
+    # one audit chain in the compose PostgreSQL, keyed; the ingest job writes to the same one
+    assert s.audit.backend == "postgresql" and s.audit.require_hmac
+    assert s.audit.dsn.get_secret_value().startswith("host=postgres port=5432 dbname=vraagbaak user=vraagbaak ")
+    ingest_env = compose["services"]["ingest"]["environment"]
+    assert ingest_env["VRAAGBAAK_AUDIT__DSN"] == api["environment"]["VRAAGBAAK_AUDIT__DSN"]
     with pytest.raises(ConfigError, match="api_keys is empty"):
         s.check_serving_safety()
     hashed = {"key_sha256": "sha256:" + "0" * 64, "user_id": "it"}
@@ -583,9 +739,7 @@ def test_readme_institution_overlay_renders_with_real_keys(
         kustomization.replace("../vraagbaak/deploy/k8s/overlays/single-node", overlay), encoding="utf-8"
     )
     (inst / "idp.yaml").write_text(idp, encoding="utf-8")
-    (inst / "secrets.env").write_text(
-        "QDRANT_API_KEY=q-Zk3v9LrT\nVLLM_API_KEY=v-8hYt2PqW\n", encoding="utf-8"
-    )
+    (inst / "secrets.env").write_text("".join(f"{k}={v}\n" for k, v in REAL_SECRETS.items()), encoding="utf-8")
     shutil.copy(DEPLOY / "k8s" / "base" / "config.yaml", inst / "config.yaml")
 
     proc = run([tool("kubectl"), "kustomize", str(inst)])
@@ -602,10 +756,9 @@ def test_readme_institution_overlay_renders_with_real_keys(
     assert ("vraagbaak-api", "ip:10.20.30.40/32", "TCP", 443) in egress
     assert not any(peer == "ip:192.0.2.10/32" for _, peer, _, _ in egress)
     assert ("vraagbaak-api", "pod:qdrant", "TCP", 6333) in egress
+    assert ("vraagbaak-api", "pod:postgres", "TCP", 5432) in egress
 
-    # the API would start: real keys, the settings it reads in the pod
-    for key in [k for k in os.environ if k.startswith("VRAAGBAAK_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("VRAAGBAAK_STORE__API_KEY", "q-Zk3v9LrT")
-    monkeypatch.setenv("VRAAGBAAK_GENERATOR__API_KEY", "v-8hYt2PqW")
-    load_settings(inst / "config.yaml").check_serving_safety()
+    # the API would start: real keys, the settings it reads in the pod (its env from this render)
+    s = pod_settings(docs, "Deployment", "vraagbaak-api", tmp_path, monkeypatch)
+    s.check_serving_safety()
+    assert s.store.api_key == "q-Zk3v9LrT" and "password=p-4nRt7YwQ" in s.audit.dsn.get_secret_value()

@@ -501,6 +501,21 @@ class Settings(BaseSettings):
                              ("embedder.api_key", self.embedder.api_key)):
             if secret is not None and secret.strip().lower() in UNSAFE_SECRETS:
                 raise ConfigError(f"{name} is a placeholder ({secret!r}); set a real secret")
+        if self.audit.dsn is not None and _dsn_password(self.audit.dsn.get_secret_value()) in UNSAFE_SECRETS:
+            raise ConfigError("audit.dsn: the database password is a placeholder or empty; set a real secret")
+
+
+def _dsn_password(dsn: str) -> str | None:
+    """The password in a libpq DSN (URL or key=value form), lower-cased; None when it has none
+    (libpq then takes PGPASSWORD or a passfile, which these settings cannot see)."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        value = conninfo_to_dict(dsn).get("password")
+    except ProgrammingError:  # a malformed DSN fails where it is used, with libpq's own message
+        return None
+    return None if value is None else str(value).strip().lower()
 
 
 def _is_loopback(host: str) -> bool:
