@@ -117,7 +117,7 @@ def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
         _check_upload_scope(identity, labels)
         if replace:
             try:
-                replaced = ingestor.get_document(replace)
+                replaced = await run_in_threadpool(ingestor.get_document, replace)
             except DocumentNotFound as err:
                 raise ApiError(404, str(err), "not_found", "document_not_found") from None
             if not manages(identity, replaced.groups):
@@ -179,7 +179,7 @@ def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
         audit = _audit(request)
         classification: str | None = None
         try:
-            info = ingestor.get_document(doc_id)
+            info = await run_in_threadpool(ingestor.get_document, doc_id)
         except DocumentNotFound:
             info = None
         if info is not None:
