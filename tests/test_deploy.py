@@ -356,7 +356,8 @@ def test_ha_topology(rendered: dict[str, list[Doc]]) -> None:
     assert set(pdbs) == {"vraagbaak-api", "qdrant", "vllm"}
     assert pdbs["vraagbaak-api"]["spec"]["minAvailable"] < hpa["spec"]["minReplicas"]
     assert pdbs["qdrant"]["spec"]["maxUnavailable"] == 1  # = replication factor - 1
-    for name in ("vraagbaak-models", "vraagbaak-audit", "vraagbaak-documents"):
+    shared = ("vraagbaak-models", "vraagbaak-audit", "vraagbaak-documents", "vraagbaak-originals", "vraagbaak-state")
+    for name in shared:
         assert one(docs, "PersistentVolumeClaim", name)["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
@@ -469,6 +470,36 @@ def test_ingest_workers_share_the_apis_store_embedder_and_audit_chain(
     else:  # one GPU node: the GPU is the generator's; the embedder runs in the pods (CPU)
         assert api.embedder.backend == "sentence-transformers"
         assert not [d for d in docs if d["metadata"]["name"] == "vllm-embed"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_path_a_pod_writes_is_a_writable_volume(
+    rendered: dict[str, list[Doc]], overlay: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root filesystems are read-only: the SQLite files, originals and local audit file the settings
+    name must sit on a mounted, writable volume (shared ones where the API and ingest share them)."""
+    docs = rendered[overlay]
+    pods = (("Deployment", "vraagbaak-api"), ("CronJob", "vraagbaak-ingest"), ("CronJob", "vraagbaak-prune"))
+    for kind, name in pods:
+        s = pod_settings(docs, kind, name, tmp_path, monkeypatch, real=set(REAL_SECRETS))
+        d = one(docs, kind, name)
+        spec = (d["spec"]["jobTemplate"]["spec"] if kind == "CronJob" else d["spec"])["template"]["spec"]
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        mounts = {
+            m["mountPath"]: volumes[m["name"]] for m in spec["containers"][0]["volumeMounts"] if not m.get("readOnly")
+        }
+        written = {
+            "catalog's neighbour (quarantine.sqlite)": s.resolve(s.ingest.state_path).parent,
+            "feedback": s.feedback_path().parent,
+            "originals": s.resolve(s.ingest.originals_dir),
+            "local audit file": s.resolve(s.audit.path).parent,
+        }
+        for what, path in written.items():
+            on = [m for m in mounts if path == Path(m) or path.is_relative_to(m)]
+            assert on, f"{name}: {what} at {path} is on the read-only root filesystem"
+            claim = mounts[on[0]].get("persistentVolumeClaim", {}).get("claimName")
+            if what != "local audit file":  # shared with the API: the same volume, not an emptyDir
+                assert claim in ("vraagbaak-state", "vraagbaak-originals"), (name, what, on[0])
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
