@@ -5,7 +5,9 @@ Layout of a bundle directory (all text is UTF-8; see ``docs/exit.md``)::
     manifest.json          format, version, counts, and {path: {sha256, bytes}} for every other file
     chunks.jsonl           one chunk per line, sorted by id: {"id", "payload", "dense", "sparse"}
     chunks.parquet         the same rows as Parquet (only where pyarrow is installed)
-    catalog.json           the SQLite catalogs (ingest state, quarantine, feedback): schema and rows
+    catalog.json           the catalog through its port (``state``: source sets and documents, the same
+                           shape from SQLite or PostgreSQL), and the SQLite quarantine and feedback
+                           databases: schema and rows
     models.json            the embedder's identity, dimension and the sha256 of its files; the
                            sparse encoder's settings; the collection record
     audit/audit.jsonl      the audit chain, the stored lines exactly as the sink holds them
@@ -35,7 +37,7 @@ import numpy as np
 
 from ingest.originals import OriginalStore
 from vraagbaak_core.errors import VraagbaakError
-from vraagbaak_core.ports import AuditSink, VectorStore
+from vraagbaak_core.ports import AuditSink, Catalog, VectorStore
 from vraagbaak_core.types import Chunk, SparseVector, StoredPoint
 
 FORMAT = "vraagbaak-bundle"
@@ -211,6 +213,29 @@ def restore_sqlite(path: Path, dump: Mapping[str, Any]) -> int:
     return n
 
 
+def catalog_dump(dump: Mapping[str, Any]) -> dict[str, Any]:
+    """A bundle's ``state`` as a catalog dump; bundles written before the Catalog port hold the
+    SQLite state file's own dump (JSON columns as text), converted here."""
+    from ingest.catalog import DOC_COLUMNS, DUMP_FORMAT, JSON_COLUMNS, SET_COLUMNS, check_dump, empty_dump
+
+    if dump.get("format") == DUMP_FORMAT:
+        check_dump(dump)
+        return dict(dump)
+    if "schema" not in dump or "tables" not in dump:
+        raise BundleError("catalog.json: the state database is neither a catalog dump nor a SQLite dump")
+    out = empty_dump("sqlite")
+    docs = dump["tables"].get("documents") or {"columns": list(DOC_COLUMNS), "rows": []}
+    cols = list(docs["columns"])
+    rows = []
+    for row in docs["rows"]:
+        rows.append([json.loads(v) if c in JSON_COLUMNS and isinstance(v, str) else v
+                     for c, v in zip(cols, row, strict=True)])
+    out["tables"]["documents"] = {"columns": cols, "rows": rows}
+    ss = dump["tables"].get("source_sets") or {"columns": list(SET_COLUMNS), "rows": []}
+    out["tables"]["source_sets"] = {"columns": list(ss["columns"]), "rows": ss["rows"]}
+    return out
+
+
 # ------------------------------------------------------------------ manifest
 
 
@@ -259,12 +284,14 @@ def export_bundle(
     *,
     store: VectorStore,
     originals: OriginalStore,
+    catalog: Catalog,
     catalogs: Mapping[str, Path],
     models: Mapping[str, Any],
     audit_sink: AuditSink | None,
     audit_upto: int | None = None,
 ) -> BundleReport:
-    """Write the bundle into ``dest`` (new or empty). ``catalogs``: name → SQLite file (missing ones skipped)."""
+    """Write the bundle into ``dest`` (new or empty). ``catalog``: documents and source sets (as
+    ``databases.state``); ``catalogs``: name → other SQLite file (missing ones skipped)."""
     t0 = time.perf_counter()
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise BundleError(f"{dest} exists and is not an empty directory")
@@ -281,18 +308,13 @@ def export_bundle(
     if not report.parquet:
         report.notes.append("pyarrow is not installed: no chunks.parquet (chunks.jsonl holds the same rows)")
 
-    catalog: dict[str, Any] = {"format": FORMAT, "databases": {}}
-    doc_ids: list[str] = []
+    databases: dict[str, Any] = {"state": catalog.dump()}
+    t = databases["state"]["tables"]["documents"]
+    doc_ids = [str(r[t["columns"].index("doc_id")]) for r in t["rows"]]
     for name, path in catalogs.items():
         if path.is_file():
-            dump = dump_sqlite(path)
-            catalog["databases"][name] = dump
-            if name == "state":
-                t = dump["tables"].get("documents")
-                if t is not None:
-                    i = t["columns"].index("doc_id")
-                    doc_ids = [str(r[i]) for r in t["rows"]]
-    _write_json(dest / CATALOG, catalog)
+            databases[name] = dump_sqlite(path)
+    _write_json(dest / CATALOG, {"format": FORMAT, "databases": databases})
     report.documents = len(doc_ids)
 
     for doc_id in doc_ids:
@@ -338,6 +360,7 @@ def import_bundle(
     *,
     store: VectorStore,
     originals: OriginalStore,
+    catalog: Catalog,
     catalogs: Mapping[str, Path],
     embedder_name: str,
     embedder_dimension: int,
@@ -361,9 +384,14 @@ def import_bundle(
         )
     if store.count() > 0:
         raise BundleError(f"the store already holds {store.count()} chunks; import into an empty deployment")
-    catalog = json.loads((src / CATALOG).read_text(encoding="utf-8"))
+    databases = json.loads((src / CATALOG).read_text(encoding="utf-8"))["databases"]
+    state = databases.get("state")
+    if state is not None:
+        state = catalog_dump(state)
+    if catalog.all() or catalog.source_sets():
+        raise BundleError(f"the catalog {catalog.location} is not empty; import into an empty deployment")
     for name, path in catalogs.items():
-        if name in catalog["databases"] and path.exists():
+        if name in databases and path.exists():
             raise BundleError(f"{path} already exists; import into an empty deployment")
     if audit_file is not None and audit_file.is_file() and audit_file.stat().st_size > 0:
         raise BundleError(f"{audit_file} is not empty; import into an empty deployment")
@@ -385,8 +413,10 @@ def import_bundle(
         raise BundleError(f"store holds {store.count()} chunks after import, the bundle {manifest['counts']['chunks']}")
     store.set_collection_state("ready")
 
+    if state is not None:
+        catalog.restore(state)
     for name, path in catalogs.items():
-        dump = catalog["databases"].get(name)
+        dump = databases.get(name)
         if dump is not None:
             restore_sqlite(path, dump)
     report.documents = int(manifest["counts"]["documents"])

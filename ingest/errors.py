@@ -29,3 +29,7 @@ class DocumentNotFound(IngestError):
 
 class ReplaceError(IngestError):
     """An upload names a document it may not replace (one ingested from a folder)."""
+
+
+class DocumentBusy(IngestError):
+    """Another live process is writing or erasing that document now (its catalog claim)."""

@@ -18,8 +18,14 @@ Identity, stable across runs and machines:
   unchanged chunk keeps its id, a changed one gets a new id.
 
 Flow: files are parsed and chunked in worker processes (``ingest.worker``) while the main
-process embeds earlier documents in batches and writes them to the store in batches. The state
-file (``ingest.state``) makes every step restartable; see there for the write order.
+process embeds earlier documents in batches and writes them to the store in batches. The catalog
+(the ``Catalog`` port: ``ingest.state`` for SQLite, ``ingest.catalog_pg`` for PostgreSQL, built by
+``ingest.catalog.build_catalog``) makes every step restartable; see ``ingest.state`` for the write order.
+
+Several processes may share one catalog. A document is claimed (``Catalog.try_claim``) from the moment
+its parse result enters the write queue until its stale points are gone, and for the whole of an
+erasure; another process's live claim makes an ingest of that document fail with its reason, an
+erasure raise ``DocumentBusy``, and ``recover()`` leave it alone.
 """
 
 from __future__ import annotations
@@ -41,20 +47,27 @@ from pathlib import Path, PurePath
 
 from ingest.chunking import ChunkDraft, Chunker
 from ingest.doccontrol import Versioned, lifecycles, resolve_control
-from ingest.errors import DocumentNotFound, ErasureError, LabelError, ReplaceError
+from ingest.errors import DocumentBusy, DocumentNotFound, ErasureError, LabelError, ReplaceError
 from ingest.loaders.limits import LoaderLimits
 from ingest.manifest import MANIFEST_NAME, DocumentLabels, Labels, Manifest, load_manifest, resolve_labels
 from ingest.ocr import OcrConfig
 from ingest.originals import OriginalStore
 from ingest.partition import Partition, check_prune_options
 from ingest.patientdata import GuardConfig
-from ingest.quarantine import QuarantineStore
+from ingest.quarantine import QuarantineStore, quarantine_path
 from ingest.report import DocumentInfo, DocumentResult, IngestReport, ProgressUpdate, PruneSummary, Status
-from ingest.state import UPLOAD_SET, DocRecord, IngestState
 from ingest.worker import ParseResult, ParserPool, ParseTask, WorkerConfig
-from vraagbaak_core.ports import Embedder, SparseEncoder, VectorStore
+from vraagbaak_core.ports import Catalog, Embedder, SparseEncoder, VectorStore
 from vraagbaak_core.settings import Settings
-from vraagbaak_core.types import Chunk, DocControl, ParsedDocument, StoredPoint, classification_level
+from vraagbaak_core.types import (
+    UPLOAD_SET,
+    Chunk,
+    DocControl,
+    DocRecord,
+    ParsedDocument,
+    StoredPoint,
+    classification_level,
+)
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +142,7 @@ class _Run:
     on_result: ResultCallback | None = None
     files_done: int = 0
     queue: deque[tuple[_DocWrite, Chunk]] = field(default_factory=deque)
+    claimed: set[str] = field(default_factory=set)
 
     def done(self, result: DocumentResult) -> None:
         self.report.results.append(result)
@@ -153,7 +167,7 @@ class Ingestor:
         embedder: Embedder,
         sparse: SparseEncoder | None,
         store: VectorStore,
-        state: IngestState,
+        state: Catalog,
         embed_batch: int = 256,
         store_batch: int = 256,
     ) -> None:
@@ -182,10 +196,7 @@ class Ingestor:
         self._main_chunker: Chunker | None = None
         ing = settings.ingest
         self.originals = OriginalStore(settings.resolve(ing.originals_dir or settings.data_dir / "originals"))
-        pd = settings.ingest.patient_data
-        qpath = settings.resolve(pd.quarantine_path) if pd.quarantine_path else state.path.with_name(
-            "quarantine.sqlite") if str(state.path) != ":memory:" else Path(":memory:")
-        self.quarantine = QuarantineStore(qpath)
+        self.quarantine = QuarantineStore(quarantine_path(settings))
         store.ensure_collection(embedder.dimension, embedder.name)
         self.recover()
 
@@ -204,7 +215,9 @@ class Ingestor:
         store = store or build_store(settings)  # first: a locked store fails before a model loads
         embedder = embedder or build_embedder(settings.embedder, PROJECT_ROOT)
         sparse = encoder_from_settings(settings.retrieval.sparse)
-        state = IngestState(settings.resolve(settings.ingest.state_path))
+        from ingest.catalog import build_catalog
+
+        state = build_catalog(settings)
         batch = max(256, settings.embedder.batch_size)
         return cls(settings, embedder, sparse, store, state, embed_batch=batch)
 
@@ -530,27 +543,42 @@ class Ingestor:
         """Finish or undo what a killed run left half-done; the number of documents repaired."""
         with self._lock:
             unfinished = self.state.unfinished()
+            repaired = 0
             for rec in unfinished:
-                if rec.status == "deleting":
-                    self._erase(rec.doc_id)
-                    self.store.vacuum()
-                    self.state.scrub()
+                if not self.state.try_claim(rec.doc_id):
+                    log.info("not recovering %s (%s): another live process is writing it", rec.doc_id, rec.source)
                     continue
-                if rec.status == "writing":
-                    keep = set(rec.chunk_ids)
-                    orphans = [i for i in self.store.point_ids(rec.doc_id) if i not in keep]
-                    self.store.delete_points(orphans)
-                    if rec.committed and rec.chunk_ids:
-                        # chunk ids depend on text, not labels: an unchanged chunk of a killed relabel
-                        # already carries the new labels under its committed id. Put the committed ones back.
-                        self.store.set_payload(rec.chunk_ids, _committed_payload(rec))
-                    self.state.abandon_write(rec.doc_id)
-                if rec.stale_ids:
-                    self.store.delete_points(rec.stale_ids)
-                    self.state.clear_stale(rec.doc_id)
-            if unfinished:
-                log.info("recovered %d half-written documents", len(unfinished))
-            return len(unfinished)
+                try:
+                    now = self.state.get(rec.doc_id)  # read again under the claim: it may be done by now
+                    if now is None or (now.status == "done" and not now.stale_ids):
+                        continue
+                    self._repair(now)
+                finally:
+                    self.state.release(rec.doc_id)
+                repaired += 1
+            if repaired:
+                log.info("recovered %d half-written documents", repaired)
+            return repaired
+
+    def _repair(self, rec: DocRecord) -> None:
+        """Finish or undo one document's unfinished write or erasure (the caller holds its claim)."""
+        if rec.status == "deleting":
+            self._erase(rec.doc_id, held=True)
+            self.store.vacuum()
+            self.state.scrub()
+            return
+        if rec.status == "writing":
+            keep = set(rec.chunk_ids)
+            orphans = [i for i in self.store.point_ids(rec.doc_id) if i not in keep]
+            self.store.delete_points(orphans)
+            if rec.committed and rec.chunk_ids:
+                # chunk ids depend on text, not labels: an unchanged chunk of a killed relabel
+                # already carries the new labels under its committed id. Put the committed ones back.
+                self.store.set_payload(rec.chunk_ids, _committed_payload(rec))
+            self.state.abandon_write(rec.doc_id)
+        if rec.stale_ids:
+            self.store.delete_points(rec.stale_ids)
+            self.state.clear_stale(rec.doc_id)
 
     def close(self) -> None:
         with self._lock:
@@ -631,7 +659,14 @@ class Ingestor:
                 guard=not item.labels.patient_data_allowed,
                 released_sha256=self.quarantine.released_sha256(item.doc_id),
             ))
-        outstanding = len(items)
+        try:
+            self._write_all(run, pool, len(items))
+        finally:
+            for doc_id in run.claimed:  # documents a failure left unfinished: recovery may repair them
+                self.state.release(doc_id)
+            run.claimed.clear()
+
+    def _write_all(self, run: _Run, pool: ParserPool, outstanding: int) -> None:
         while outstanding:
             pending = len(run.queue)
             res = pool.get(timeout=0.0 if pending >= self.embed_batch else (0.02 if pending else 1.0))
@@ -691,6 +726,13 @@ class Ingestor:
             )
             for d in drafts
         ]
+        if not self.state.try_claim(item.doc_id):
+            run.done(DocumentResult(
+                item.source, "failed", item.doc_id,
+                reason="another process is writing or erasing this document now; run the ingest again later",
+            ))
+            return
+        run.claimed.add(item.doc_id)
         dw = _DocWrite(item, res, chunks, remaining=len(chunks))
         run.queue.extend((dw, c) for c in chunks)
 
@@ -811,8 +853,21 @@ class Ingestor:
             for dw in finished:
                 if stale[dw.item.doc_id]:
                     self.state.clear_stale(dw.item.doc_id)
+        for dw in finished:
+            self.state.release(dw.item.doc_id)
+            run.claimed.discard(dw.item.doc_id)
 
-    def _erase(self, doc_id: str) -> Erasure:
+    def _erase(self, doc_id: str, held: bool = False) -> Erasure:
+        """Erase one document; ``held``: the caller already holds its claim (and keeps it)."""
+        if not held and not self.state.try_claim(doc_id):
+            raise DocumentBusy(f"document {doc_id} is being written or erased by another process; try again")
+        try:
+            return self._erase_claimed(doc_id)
+        finally:
+            if not held:
+                self.state.release(doc_id)
+
+    def _erase_claimed(self, doc_id: str) -> Erasure:
         rec = self.state.get(doc_id)
         before = self.store.count(doc_id)
         if rec is None and before == 0:

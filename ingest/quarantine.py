@@ -16,7 +16,10 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vraagbaak_core.settings import Settings
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -60,6 +63,14 @@ class QuarantineEntry:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"released": self.released}
+
+
+def quarantine_path(settings: Settings) -> Path:
+    """``ingest.patient_data.quarantine_path``, or ``quarantine.sqlite`` next to the SQLite state file."""
+    pd = settings.ingest.patient_data
+    if pd.quarantine_path is not None:
+        return settings.resolve(pd.quarantine_path)
+    return settings.resolve(settings.ingest.state_path).with_name("quarantine.sqlite")
 
 
 def _now() -> str:

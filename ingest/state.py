@@ -18,21 +18,44 @@ sets) are migrated in place: each row keeps its ``doc_id`` and joins the source 
 recorded root, exactly the name a new ingest of that folder gets by default.
 :meth:`IngestState.unfinished` lists rows left in ``writing``/``deleting`` or with stale ids,
 and the Ingestor's ``recover()`` finishes or undoes them before a run.
+
+This is the SQLite adapter of the :class:`~vraagbaak_core.ports.Catalog` port (``SqliteCatalog``; the
+PostgreSQL one is ``ingest.catalog_pg``); callers get it from ``ingest.catalog.build_catalog``.
+Several processes on one host may share the file: a writer claim is a row in ``writers`` naming the
+owner (host, pid, the process's start time, and a token per catalog object); a claim whose process
+is gone (or whose pid now belongs to a newer process) is dead and may be taken over. A claim made on
+another host is never taken over here (its process cannot be checked from this host).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
+from ingest.catalog import (
+    DOC_COLUMNS,
+    JSON_COLUMNS,
+    SET_COLUMNS,
+    CatalogError,
+    check_dump,
+    empty_dump,
+    record_from_row,
+    record_row,
+)
+from vraagbaak_core.types import UPLOAD_SET, DocRecord, SourceSet
+
 SCHEMA_VERSION = 2
-UPLOAD_SET = "uploads"  # the source set of documents uploaded through the API
+__all__ = ["UPLOAD_SET", "DocRecord", "IngestState", "SourceSet", "SqliteCatalog", "StateError"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -69,39 +92,35 @@ CREATE TABLE IF NOT EXISTS source_sets (
 );
 CREATE INDEX IF NOT EXISTS documents_set_source ON documents (source_set, source);
 """
+# Writer claims (added without a version bump: older readers ignore the table).
+_SCHEMA_WRITERS = """
+CREATE TABLE IF NOT EXISTS writers (
+    doc_id  TEXT PRIMARY KEY,
+    host    TEXT NOT NULL,
+    pid     INTEGER NOT NULL,
+    started REAL NOT NULL,
+    token   TEXT NOT NULL
+);
+"""
 
 
-@dataclass(frozen=True)
-class SourceSet:
-    name: str
-    root: str
+def _process_started(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), or None when it is gone or a zombie."""
+    try:
+        p = psutil.Process(pid)
+        if p.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return float(p.create_time())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
 
 
-@dataclass
-class DocRecord:
-    doc_id: str
-    source: str
-    root: str
-    sha256: str = ""
-    labels_fp: str = ""
-    title: str = ""
-    format: str = ""
-    groups: tuple[str, ...] = ()
-    classification: str = ""
-    language: str = ""
-    size: int = 0
-    chunk_ids: list[str] = field(default_factory=list)
-    pending_ids: list[str] | None = None
-    stale_ids: list[str] | None = None
-    status: str = "done"
-    ingested_at: str = ""
-    source_set: str = ""
-    control: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def committed(self) -> bool:
-        """A version of this document is fully written (maybe with a newer one in progress)."""
-        return bool(self.sha256)
+def owner_alive(host: str, pid: int, started: float) -> bool:
+    """Whether the process that made a claim still runs (a claim from another host counts as alive)."""
+    if host != socket.gethostname():
+        return True
+    now = _process_started(pid)
+    return now is not None and abs(now - started) < 0.01
 
 
 def _row(r: sqlite3.Row) -> DocRecord:
@@ -127,15 +146,21 @@ def _row(r: sqlite3.Row) -> DocRecord:
     )
 
 
-class StateError(RuntimeError):
+class StateError(CatalogError):
     pass
 
 
-class IngestState:
-    """SQLite in WAL mode with ``synchronous=FULL``; safe to share between threads of one process."""
+class SqliteCatalog:
+    """SQLite in WAL mode with ``synchronous=FULL``; safe to share between threads of one process,
+    and between processes on one host (writer claims in the ``writers`` table)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self._depth = 0
+        self._token = uuid.uuid4().hex
+        self._pid = os.getpid()
+        self._started = _process_started(self._pid) or 0.0
+        self._host = socket.gethostname()
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -161,7 +186,12 @@ class IngestState:
         for column, decl in _ADDED_COLUMNS.items():
             if column not in have:
                 self._db.execute(f"ALTER TABLE documents ADD COLUMN {column} {decl}")
+        self._db.executescript(_SCHEMA_WRITERS)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
 
     def _migrate_v1(self) -> None:
         """v1 → v2: every row keeps its doc_id and joins the source set named after its root."""
@@ -185,14 +215,24 @@ class IngestState:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Group several writes into one durable commit (one fsync)."""
+        """Group several writes into one durable commit (one fsync); nested calls join the outer one."""
         with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
             self._db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield
             except BaseException:
+                self._depth = 0
                 self._db.execute("ROLLBACK")
                 raise
+            self._depth = 0
             self._db.execute("COMMIT")
 
     def get(self, doc_id: str) -> DocRecord | None:
@@ -326,6 +366,71 @@ class IngestState:
         with self._lock:
             self._db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
 
+    # --- writer claims ---
+
+    def try_claim(self, doc_id: str) -> bool:
+        with self.transaction():
+            r = self._db.execute("SELECT host, pid, started, token FROM writers WHERE doc_id = ?", (doc_id,)).fetchone()
+            if r is not None:
+                if r["token"] == self._token:
+                    return True
+                if owner_alive(r["host"], int(r["pid"]), float(r["started"])):
+                    return False
+            self._db.execute(
+                "INSERT OR REPLACE INTO writers (doc_id, host, pid, started, token) VALUES (?, ?, ?, ?, ?)",
+                (doc_id, self._host, self._pid, self._started, self._token),
+            )
+        return True
+
+    def release(self, doc_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM writers WHERE doc_id = ? AND token = ?", (doc_id, self._token))
+
+    # --- the exit bundle ---
+
+    def dump(self) -> dict[str, Any]:
+        out = empty_dump("sqlite")
+        out["schema_version"] = SCHEMA_VERSION
+        with self._lock:
+            sets = self._db.execute("SELECT name, root, created_at FROM source_sets ORDER BY name").fetchall()
+            docs = self._db.execute("SELECT * FROM documents ORDER BY doc_id").fetchall()
+        out["tables"]["source_sets"] = {"columns": list(SET_COLUMNS), "rows": [list(r) for r in sets]}
+        out["tables"]["documents"] = {"columns": list(DOC_COLUMNS), "rows": [record_row(_row(r)) for r in docs]}
+        return out
+
+    def restore(self, dump: Mapping[str, Any]) -> int:
+        check_dump(dump)
+        tables = dump["tables"]
+        n = 0
+        with self.transaction():
+            have = self._db.execute(
+                "SELECT (SELECT COUNT(*) FROM documents) + (SELECT COUNT(*) FROM source_sets)"
+            ).fetchone()[0]
+            if have:
+                raise CatalogError(f"{self.path} already holds {have} rows; restore into an empty catalog")
+            ss = tables.get("source_sets") or {"columns": list(SET_COLUMNS), "rows": []}
+            for row in ss["rows"]:
+                d = dict(zip(ss["columns"], row, strict=True))
+                self._db.execute(
+                    "INSERT INTO source_sets (name, root, created_at) VALUES (?, ?, ?)",
+                    (d["name"], d["root"], d.get("created_at", "")),
+                )
+                n += 1
+            docs = tables.get("documents") or {"columns": list(DOC_COLUMNS), "rows": []}
+            for row in docs["rows"]:
+                self._insert(record_from_row(docs["columns"], row))
+                n += 1
+        return n
+
+    def _insert(self, rec: DocRecord) -> None:
+        cols = list(DOC_COLUMNS)
+        values = [
+            json.dumps(list(v) if isinstance(v, tuple) else v) if c in JSON_COLUMNS and v is not None else v
+            for c, v in zip(cols, record_row(rec), strict=True)
+        ]
+        marks = ",".join("?" for _ in cols)
+        self._db.execute(f"INSERT INTO documents ({','.join(cols)}) VALUES ({marks})", values)
+
     def scrub(self) -> None:
         """After an erasure: fold the WAL into the file (where secure_delete zeroed the rows) and empty it."""
         if str(self.path) == ":memory:":
@@ -335,4 +440,11 @@ class IngestState:
 
     def close(self) -> None:
         with self._lock:
+            try:
+                self._db.execute("DELETE FROM writers WHERE token = ?", (self._token,))  # its claims end with it
+            except sqlite3.Error:
+                pass  # read-only or already closed: the claims die with the process anyway
             self._db.close()
+
+
+IngestState = SqliteCatalog  # the name callers and tests used before the Catalog port

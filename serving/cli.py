@@ -234,6 +234,7 @@ def _mount_subapps() -> None:
     from serving import (
         cli_audit,
         cli_bundle,
+        cli_catalog,
         cli_doccontrol,
         cli_eval,
         cli_feedback,
@@ -244,6 +245,7 @@ def _mount_subapps() -> None:
 
     app.add_typer(cli_audit.app, name="audit")
     app.add_typer(cli_bundle.export_app, name="export")
+    app.add_typer(cli_catalog.app, name="catalog")
     app.add_typer(cli_bundle.import_app, name="import")
     app.add_typer(cli_eval.app, name="eval")
     app.add_typer(cli_feedback.app, name="feedback")

@@ -27,11 +27,10 @@ DirArg = Annotated[Path, typer.Argument(help="the bundle directory")]
 
 
 def catalogs(settings: Settings) -> dict[str, Path]:
-    """The SQLite catalogs of a deployment, by the name they carry in ``catalog.json``."""
-    state = settings.resolve(settings.ingest.state_path)
-    pd = settings.ingest.patient_data
-    quarantine = settings.resolve(pd.quarantine_path) if pd.quarantine_path else state.with_name("quarantine.sqlite")
-    return {"state": state, "quarantine": quarantine, "feedback": settings.feedback_path()}
+    """The SQLite databases besides the catalog (which goes through its port), by their name in ``catalog.json``."""
+    from ingest.quarantine import quarantine_path
+
+    return {"quarantine": quarantine_path(settings), "feedback": settings.feedback_path()}
 
 
 def model_identities(settings: Settings, store_record: dict[str, object] | None) -> dict[str, Any]:
@@ -80,6 +79,7 @@ def export_bundle_command(
 ) -> None:
     """Write every original, chunk (text, payload, vectors), the catalogs, model identities and the audit log."""
     from ingest.bundle import BundleError, export_bundle
+    from ingest.catalog import CatalogError, build_catalog
     from ingest.originals import OriginalStore
     from retrieval.stores import build_store
     from vraagbaak_core.audit import AuditLog
@@ -87,6 +87,13 @@ def export_bundle_command(
     settings = boot(config)
     audit = AuditLog.from_settings(settings)
     store = build_store(settings)
+    try:
+        catalog = build_catalog(settings)
+    except CatalogError as err:
+        store.close()
+        audit.close()
+        _fail(f"export failed: {err}")
+        return
     try:
         upto = audit.sink.mark()
         # the export is itself audited, before anything is written; the bundle's chain ends before it
@@ -96,13 +103,14 @@ def export_bundle_command(
         report = export_bundle(
             dest, store=store,
             originals=OriginalStore(settings.resolve(settings.ingest.originals_dir or settings.data_dir / "originals")),
-            catalogs=catalogs(settings), models=model_identities(settings, store.collection_record()),
-            audit_sink=audit.sink, audit_upto=upto,
+            catalog=catalog, catalogs=catalogs(settings),
+            models=model_identities(settings, store.collection_record()), audit_sink=audit.sink, audit_upto=upto,
         )
-    except (BundleError, OSError) as err:
+    except (BundleError, CatalogError, OSError) as err:
         _fail(f"export failed: {err}")
         return
     finally:
+        catalog.close()
         store.close()
         audit.close()
     _print(report, as_json, "exported")
@@ -116,6 +124,7 @@ def import_bundle_command(
 ) -> None:
     """Verify the bundle's manifest, then load it into this (empty) deployment; a bundle that fails is refused."""
     from ingest.bundle import BundleError, import_bundle, verify_bundle
+    from ingest.catalog import CatalogError, build_catalog
     from ingest.originals import OriginalStore
     from retrieval.embedders import build_embedder
     from retrieval.stores import build_store
@@ -131,16 +140,23 @@ def import_bundle_command(
     a = settings.audit
     audit_file = settings.resolve(a.path) if a.backend == "file" else None
     try:
+        catalog = build_catalog(settings)
+    except CatalogError as err:
+        store.close()
+        _fail(f"import refused: {err}")
+        return
+    try:
         report = import_bundle(
             src, store=store,
             originals=OriginalStore(settings.resolve(settings.ingest.originals_dir or settings.data_dir / "originals")),
-            catalogs=catalogs(settings), embedder_name=embedder.name, embedder_dimension=embedder.dimension,
-            audit_file=audit_file,
+            catalog=catalog, catalogs=catalogs(settings), embedder_name=embedder.name,
+            embedder_dimension=embedder.dimension, audit_file=audit_file,
         )
-    except (BundleError, OSError) as err:
+    except (BundleError, CatalogError, OSError) as err:
         _fail(f"import refused: {err}")
         return
     finally:
+        catalog.close()
         store.close()
     _print(report, as_json, "imported")
 

@@ -23,8 +23,8 @@ def documents_due(
     config: ConfigOpt = None,
 ) -> None:
     """Documents whose review date or expiry date is past or falls within the window."""
+    from ingest.catalog import build_catalog
     from ingest.doccontrol import due, parse_window
-    from ingest.state import IngestState
     from vraagbaak_core.types import DocControl
 
     try:
@@ -33,7 +33,7 @@ def documents_due(
         typer.secho(f"documents due: {err}", fg="red", err=True)
         raise typer.Exit(2) from None
     settings = boot(config)
-    state = IngestState(settings.resolve(settings.ingest.state_path))
+    state = build_catalog(settings)
     try:
         records = [r for r in state.all() if r.committed and r.control]
     finally:

@@ -267,7 +267,7 @@ def documents_delete(
     config: ConfigOpt = None,
 ) -> None:
     """Erase every chunk and vector of a document, then verify that none is left."""
-    from ingest.errors import DocumentNotFound, ErasureError
+    from ingest.errors import DocumentBusy, DocumentNotFound, ErasureError
 
     settings = boot(config)
     ingestor = _build(settings)
@@ -277,7 +277,7 @@ def documents_delete(
     classification = ingestor.classification_of(doc_id)
     try:
         erasure = ingestor.erase_document(doc_id)
-    except DocumentNotFound as err:
+    except (DocumentNotFound, DocumentBusy) as err:
         typer.secho(f"documents delete: {err}", fg="red", err=True)
         raise typer.Exit(1) from None
     except ErasureError as err:

@@ -24,10 +24,9 @@ app = typer.Typer(help="Documents kept out of the index because they hold patien
 
 
 def _store_path(settings: Settings) -> Path:
-    pd = settings.ingest.patient_data
-    if pd.quarantine_path is not None:
-        return settings.resolve(pd.quarantine_path)
-    return settings.resolve(settings.ingest.state_path).with_name("quarantine.sqlite")
+    from ingest.quarantine import quarantine_path
+
+    return quarantine_path(settings)
 
 
 @app.command("list")

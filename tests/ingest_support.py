@@ -7,14 +7,15 @@ from typing import Any
 
 from retrieval_fixtures import embedder
 
+from ingest.catalog import build_catalog
 from ingest.pipeline import Ingestor
-from ingest.state import IngestState
 from retrieval.analysis import Bm25SparseEncoder
 from retrieval.stores.edge import EdgeStore
-from vraagbaak_core.settings import IngestSettings, PatientDataSettings, Settings, StoreSettings
+from vraagbaak_core.settings import CatalogSettings, IngestSettings, PatientDataSettings, Settings, StoreSettings
 
 
-def make_settings(tmp: Path, **ingest: Any) -> Settings:
+def make_settings(tmp: Path, catalog_url: str | None = None, **ingest: Any) -> Settings:
+    """``catalog_url``: a shared catalog (``postgresql://…``); None: the SQLite state file under ``tmp``."""
     ingest.setdefault("state_path", tmp / "state.sqlite")
     ingest.setdefault("originals_dir", tmp / "originals")
     # The patient-data guard loads deduce (~1 GB, seconds) per parser worker: the tests of the guard
@@ -23,15 +24,16 @@ def make_settings(tmp: Path, **ingest: Any) -> Settings:
     return Settings(
         store=StoreSettings(backend="edge", path=tmp / "edge"),
         ingest=IngestSettings(**ingest),
+        catalog=CatalogSettings(url=catalog_url),  # type: ignore[arg-type]
     )
 
 
-def make_ingestor(tmp: Path, **ingest: Any) -> Ingestor:
-    settings = make_settings(tmp, **ingest)
+def make_ingestor(tmp: Path, catalog_url: str | None = None, **ingest: Any) -> Ingestor:
+    settings = make_settings(tmp, catalog_url, **ingest)
     return Ingestor(
         settings,
         embedder(),
         Bm25SparseEncoder(),
         EdgeStore(settings.store.path),
-        IngestState(settings.ingest.state_path),
+        build_catalog(settings),
     )

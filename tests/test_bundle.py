@@ -17,6 +17,7 @@ from retrieval_fixtures import embedder
 from support import EXAMPLES, ROOT, make_settings
 
 from ingest.bundle import CHUNKS, BundleError, export_bundle, import_bundle, verify_bundle
+from ingest.catalog import build_catalog
 from ingest.manifest import Labels
 from ingest.originals import OriginalStore
 from ingest.pipeline import Ingestor
@@ -47,10 +48,12 @@ def _originals(s: Settings) -> OriginalStore:
 
 def _export(s: Settings, store: VectorStore, dest: Path) -> Any:
     audit = AuditLog.from_settings(s)
+    catalog = build_catalog(s)
     try:
-        return export_bundle(dest, store=store, originals=_originals(s), catalogs=catalogs(s),
+        return export_bundle(dest, store=store, originals=_originals(s), catalog=catalog, catalogs=catalogs(s),
                              models=model_identities(s, store.collection_record()), audit_sink=audit.sink)
     finally:
+        catalog.close()
         audit.close()
 
 
@@ -113,7 +116,8 @@ def test_round_trip_edge_qdrant_edge_is_identical(edge_deployment: Any, tmp_path
     s2 = make_settings(tmp_path / "q")
     store = QdrantStore("", "vraagbaak", client=QdrantClient(location=":memory:"))
     emb = embedder()
-    rep = import_bundle(edge_deployment["bundle"], store=store, originals=_originals(s2), catalogs=catalogs(s2),
+    rep = import_bundle(edge_deployment["bundle"], store=store, originals=_originals(s2),
+                        catalog=build_catalog(s2), catalogs=catalogs(s2),
                         embedder_name=emb.name, embedder_dimension=emb.dimension,
                         audit_file=s2.resolve(s2.audit.path))
     assert rep.chunks == edge_deployment["counts"]["chunks"] == store.count()
@@ -142,7 +146,8 @@ def test_round_trip_edge_qdrant_edge_is_identical(edge_deployment: Any, tmp_path
     # into an Edge store: byte-identical chunk set, same results
     s3 = make_settings(tmp_path / "e")
     edge = EdgeStore(s3.store.path)
-    import_bundle(edge_deployment["bundle"], store=edge, originals=_originals(s3), catalogs=catalogs(s3),
+    import_bundle(edge_deployment["bundle"], store=edge, originals=_originals(s3),
+                  catalog=build_catalog(s3), catalogs=catalogs(s3),
                   embedder_name=emb.name, embedder_dimension=emb.dimension, audit_file=None)
     assert _top10(edge) == edge_deployment["top"]
     _export(s3, edge, tmp_path / "bundle-3")
@@ -151,7 +156,8 @@ def test_round_trip_edge_qdrant_edge_is_identical(edge_deployment: Any, tmp_path
 
     # a second import into the now non-empty deployment is refused
     with pytest.raises(BundleError, match="empty deployment"):
-        import_bundle(edge_deployment["bundle"], store=store, originals=_originals(s2), catalogs=catalogs(s2),
+        import_bundle(edge_deployment["bundle"], store=store, originals=_originals(s2),
+                        catalog=build_catalog(s2), catalogs=catalogs(s2),
                       embedder_name=emb.name, embedder_dimension=emb.dimension, audit_file=None)
 
 
@@ -175,10 +181,12 @@ def test_tampered_bundle_is_refused(edge_deployment: Any, tmp_path: Path, tamper
         (bundle / "manifest.json").write_text(json.dumps(m))
     s2 = make_settings(tmp_path / "q")
     store = QdrantStore("", "vraagbaak", client=QdrantClient(location=":memory:"))
+    catalog = build_catalog(s2)
     with pytest.raises(BundleError, match="fails its manifest"):
-        import_bundle(bundle, store=store, originals=_originals(s2), catalogs=catalogs(s2),
+        import_bundle(bundle, store=store, originals=_originals(s2), catalog=catalog, catalogs=catalogs(s2),
                       embedder_name=embedder().name, embedder_dimension=embedder().dimension, audit_file=None)
-    assert store.count() == 0 and not s2.resolve(s2.ingest.state_path).exists()
+    assert store.count() == 0 and catalog.all() == [] and catalog.source_sets() == []
+    catalog.close()
 
 
 @pytest.mark.slow

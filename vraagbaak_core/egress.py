@@ -314,6 +314,9 @@ def configured_endpoints(settings: Settings) -> list[Endpoint]:
     dsn_url = _dsn_url(settings.audit.dsn.get_secret_value()) if settings.audit.dsn is not None else None
     if settings.audit.backend == "postgresql" and dsn_url:
         candidates.append(("audit.dsn", dsn_url))
+    cat_url = settings.catalog.url.get_secret_value() if settings.catalog.url is not None else ""
+    if cat_url.startswith(("postgresql://", "postgres://")):
+        candidates.append(("catalog.url", _dsn_url(cat_url)))
     sl = settings.audit.syslog
     if sl.host:
         host = f"[{sl.host}]" if ":" in sl.host else sl.host

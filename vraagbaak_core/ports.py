@@ -6,7 +6,8 @@ One adapter per backend lives next to the code that uses it (``retrieval.stores.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -15,9 +16,11 @@ from numpy.typing import NDArray
 from vraagbaak_core.types import (
     AuditEntry,
     ChatMessage,
+    DocRecord,
     GenerationParams,
     Hit,
     ParsedDocument,
+    SourceSet,
     SparseVector,
     StoredPoint,
     StoreQuery,
@@ -188,6 +191,106 @@ class AuditSink(Protocol):
 
     def mark(self) -> int:
         """A bookmark: :meth:`entries` with it yields only what was stored before this call."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Catalog(Protocol):
+    """Everything about documents that is not vectors: identity, labels, control metadata, source
+    sets, and the write journal that makes ingest crash-safe (``ingest.state`` has the write order).
+
+    One catalog may be shared by several processes (API replicas, ingest workers). A process that
+    writes or erases a document first :meth:`try_claim`s it; a claim lasts until :meth:`release` or
+    until the claiming process (PostgreSQL: its session) dies, and recovery never repairs a document
+    another live process has claimed. Single statements are atomic; :meth:`transaction` groups several
+    into one durable commit.
+    """
+
+    @property
+    def location(self) -> str:
+        """Where the catalog lives, for messages (a path or a database, never a password)."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    # --- reads ---
+
+    def get(self, doc_id: str) -> DocRecord | None: ...
+
+    def all(self) -> list[DocRecord]:
+        """Every document, ordered by source."""
+        ...
+
+    def in_roots(self, roots: Iterable[str]) -> list[DocRecord]: ...
+
+    def in_source_set(self, name: str) -> list[DocRecord]:
+        """The documents of one source set, ordered by source."""
+        ...
+
+    def find(self, source_set: str, source: str) -> DocRecord | None:
+        """The document at ``source`` inside ``source_set``."""
+        ...
+
+    def unfinished(self) -> list[DocRecord]:
+        """Documents left ``writing`` or ``deleting``, or with stale ids (what recovery repairs)."""
+        ...
+
+    # --- source sets ---
+
+    def source_set(self, name: str) -> SourceSet | None: ...
+
+    def source_set_at(self, root: str) -> SourceSet | None: ...
+
+    def source_sets(self) -> list[SourceSet]: ...
+
+    def bind_source_set(self, name: str, root: str, created_at: str = "") -> None:
+        """Record ``name`` → ``root`` (a new set, or a set moved to another folder)."""
+        ...
+
+    # --- the write protocol ---
+
+    def begin_write(
+        self, doc_id: str, source: str, root: str, pending_ids: list[str], source_set: str = ""
+    ) -> None: ...
+
+    def commit_write(self, rec: DocRecord, stale_ids: list[str]) -> None: ...
+
+    def set_lifecycle(self, doc_id: str, lifecycle: str) -> None: ...
+
+    def clear_stale(self, doc_id: str) -> None: ...
+
+    def abandon_write(self, doc_id: str) -> None:
+        """Forget an unfinished write: back to the committed version, or no row if there was none."""
+        ...
+
+    def begin_delete(self, doc_id: str) -> None: ...
+
+    def remove(self, doc_id: str) -> None: ...
+
+    # --- writer claims (cross-process) ---
+
+    def try_claim(self, doc_id: str) -> bool:
+        """Become the writer of ``doc_id``; False when another live process holds it (never waits)."""
+        ...
+
+    def release(self, doc_id: str) -> None:
+        """Give up this process's claim on ``doc_id`` (no-op when it holds none)."""
+        ...
+
+    # --- maintenance ---
+
+    def scrub(self) -> None:
+        """After an erasure: make erased rows unrecoverable from the catalog's files where it can."""
+        ...
+
+    def dump(self) -> dict[str, Any]:
+        """Every source set and document as JSON-ready data (the exit bundle's catalog)."""
+        ...
+
+    def restore(self, dump: Mapping[str, Any]) -> int:
+        """Load a :meth:`dump` into this empty catalog (``CatalogError`` if it holds any); rows loaded."""
         ...
 
     def close(self) -> None: ...

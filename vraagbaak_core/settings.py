@@ -417,6 +417,31 @@ class AuditSettings(_Section):
         return self
 
 
+class CatalogSettings(_Section):
+    """Where documents, source sets and the ingest journal live (``ingest.catalog.build_catalog``).
+
+    Empty ``url``: the SQLite file ``ingest.state_path`` (the embedded default). ``postgresql://…``: one
+    catalog shared by every API replica and ingest worker (its migrations run when it opens). A URL with
+    a password belongs in the environment (VRAAGBAAK_CATALOG__URL) or the password in
+    ``password_file`` (a mounted Secret), never in a settings file.
+    """
+
+    url: SecretStr | None = None
+    password_file: Path | None = None
+    connect_timeout_s: int = Field(default=5, ge=1, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, v: SecretStr | None) -> SecretStr | None:
+        url = v.get_secret_value().strip() if v is not None else ""
+        if url and not url.startswith(("postgresql://", "postgres://", "sqlite:///")):
+            raise ValueError(
+                "catalog.url must be empty (the SQLite file ingest.state_path), sqlite:////abs/path.sqlite "
+                "or postgresql://user@host:port/db"
+            )
+        return v
+
+
 class EgressSettings(_Section):
     allow_cidrs: list[str] = []
     guard: bool = True
@@ -457,6 +482,7 @@ class Settings(BaseSettings):
     prompts: PromptSettings = PromptSettings()
     web: WebSettings = WebSettings()
     feedback: FeedbackSettings = FeedbackSettings()
+    catalog: CatalogSettings = CatalogSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -577,3 +603,16 @@ def _refuse_secrets_in_file(cfg: Path) -> None:
                     f"audit.{name} must not be in a settings file ({cfg}): it is a secret; set {env} "
                     "in the environment (or audit.hmac_key_file for the key)"
                 )
+    catalog = raw.get("catalog") if isinstance(raw, dict) else None
+    if isinstance(catalog, dict) and isinstance(catalog.get("url"), str):
+        from urllib.parse import urlsplit
+
+        try:
+            password = urlsplit(catalog["url"]).password
+        except ValueError:
+            password = None
+        if password:
+            raise ConfigError(
+                f"catalog.url in a settings file ({cfg}) holds a password: it is a secret; set "
+                "VRAAGBAAK_CATALOG__URL in the environment, or catalog.password_file (a mounted Secret)"
+            )

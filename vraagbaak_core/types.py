@@ -319,3 +319,50 @@ class AuditEntry:
     position: int
     raw: str
     complete: bool = True
+
+
+# --- the catalog (everything that is not vectors; see ``ports.Catalog``) ---
+
+UPLOAD_SET = "uploads"  # the source set of documents uploaded through the API
+DOC_RECORD_STATUSES: tuple[str, ...] = ("writing", "done", "deleting")
+
+
+@dataclass(frozen=True)
+class SourceSet:
+    """A named root folder documents were ingested from."""
+
+    name: str
+    root: str
+
+
+@dataclass
+class DocRecord:
+    """One document as the catalog knows it: identity, labels, control metadata and write state.
+
+    ``status``: ``writing`` (``pending_ids`` are being upserted), ``done``, or ``deleting``;
+    ``stale_ids``: points of the previous version still to delete after a commit.
+    """
+
+    doc_id: str
+    source: str
+    root: str
+    sha256: str = ""
+    labels_fp: str = ""
+    title: str = ""
+    format: str = ""
+    groups: tuple[str, ...] = ()
+    classification: str = ""
+    language: str = ""
+    size: int = 0
+    chunk_ids: list[str] = field(default_factory=list)
+    pending_ids: list[str] | None = None
+    stale_ids: list[str] | None = None
+    status: str = "done"
+    ingested_at: str = ""
+    source_set: str = ""
+    control: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def committed(self) -> bool:
+        """A version of this document is fully written (maybe with a newer one in progress)."""
+        return bool(self.sha256)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from ingest.errors import DocumentNotFound, ErasureError, LabelError, ReplaceError
+from ingest.errors import DocumentBusy, DocumentNotFound, ErasureError, LabelError, ReplaceError
 from ingest.manifest import Labels
 from ingest.pipeline import Ingestor
 from serving.documents.protocol import DeleteResult, DocumentList, DocumentOut, UploadResult
@@ -196,6 +196,8 @@ def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
             erasure = await run_in_threadpool(ingestor.erase_document, doc_id)
         except DocumentNotFound as err:
             raise ApiError(404, str(err), "not_found", "document_not_found") from None
+        except DocumentBusy as err:  # another process (replica, ingest job) is writing it: nothing was erased
+            raise ApiError(409, str(err), "conflict_error", "document_busy") from None
         except ErasureError as err:
             msg = f"erasure not verified: {err}"
             if audit is not None:
