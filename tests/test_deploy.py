@@ -432,6 +432,8 @@ def test_api_settings_load_and_refuse_placeholder_keys(
     assert s.audit.dsn.get_secret_value() == (
         "host=postgres port=5432 dbname=vraagbaak user=vraagbaak password=changethis"
     )
+    # the catalog (documents, labels, ingest state) in the same database
+    assert s.catalog.url.get_secret_value() == "postgresql://vraagbaak:changethis@postgres:5432/vraagbaak"
     replicas = one(docs, "StatefulSet", "qdrant")["spec"]["replicas"]
     assert 1 <= s.store.replication_factor <= replicas
     with pytest.raises(ConfigError, match="placeholder"):
@@ -461,6 +463,7 @@ def test_ingest_workers_share_the_apis_store_embedder_and_audit_chain(
         assert s.store.api_key == api.store.api_key, job
         assert s.audit.backend == "postgresql" and s.audit.dsn == api.audit.dsn, job
         assert s.audit.hmac_key == api.audit.hmac_key and s.ingest.originals_dir == api.ingest.originals_dir
+        assert s.catalog.url == api.catalog.url and s.catalog.url is not None, job  # one shared catalog
     if overlay == "ha":  # the GPU embedding server, behind the same name the API uses
         assert api.embedder.backend == "openai" and api.embedder.base_url == "http://vllm-embed:8000/v1"
         embed = container(docs, "Deployment", "vllm-embed")
@@ -556,7 +559,7 @@ def test_postgres_is_pinned_internal_and_its_password_a_secret(rendered: dict[st
     users = {
         spec_where.split("/")[1]
         for spec_where, c in containers(docs)
-        if "VRAAGBAAK_AUDIT__DSN" in env_of(c)
+        if {"VRAAGBAAK_AUDIT__DSN", "VRAAGBAAK_CATALOG__URL"} & set(env_of(c))
     }
     assert users == {"vraagbaak-api", "vraagbaak-ingest", "vraagbaak-prune"}
 
@@ -716,6 +719,8 @@ def test_compose_api_settings_load_and_refuse_placeholder_keys(
     assert s.audit.dsn.get_secret_value().startswith("host=postgres port=5432 dbname=vraagbaak user=vraagbaak ")
     ingest_env = compose["services"]["ingest"]["environment"]
     assert ingest_env["VRAAGBAAK_AUDIT__DSN"] == api["environment"]["VRAAGBAAK_AUDIT__DSN"]
+    assert s.catalog.url.get_secret_value() == "postgresql://vraagbaak:changethis@postgres:5432/vraagbaak"
+    assert ingest_env["VRAAGBAAK_CATALOG__URL"] == api["environment"]["VRAAGBAAK_CATALOG__URL"]
     with pytest.raises(ConfigError, match="api_keys is empty"):
         s.check_serving_safety()
     hashed = {"key_sha256": "sha256:" + "0" * 64, "user_id": "it"}

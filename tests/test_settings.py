@@ -74,3 +74,21 @@ def test_api_keys_must_be_stored_hashed(tmp_path: Path) -> None:
     cfg.write_text("auth:\n  mode: api-key\n  api_keys:\n    - key_sha256: my-plain-key\n      user_id: x\n")
     with pytest.raises(ConfigError, match="sha256"):
         load_settings(cfg)
+
+
+def test_placeholder_database_passwords_are_refused() -> None:
+    """The PostgreSQL password sits inside audit.dsn / catalog.url (from the Secret): a placeholder there
+    is refused like any other key; a DSN without a password (libpq's PGPASSWORD or passfile) is not."""
+    safe = {"auth": {"mode": "insecure-dev"}, "server": {"host": "127.0.0.1"}}
+    for dsn in ("host=postgres dbname=vraagbaak user=vraagbaak password=changethis",
+                "postgresql://vraagbaak:Changeme@postgres:5432/vraagbaak", "host=postgres password=''"):
+        s = load_settings(None, audit={"backend": "postgresql", "dsn": dsn}, **safe)
+        with pytest.raises(ConfigError, match="audit.dsn: the database password is a placeholder"):
+            s.check_serving_safety()
+    s = load_settings(None, catalog={"url": "postgresql://vraagbaak:changethis@postgres:5432/vraagbaak"}, **safe)
+    with pytest.raises(ConfigError, match="catalog.url: the database password is a placeholder"):
+        s.check_serving_safety()
+    for ok in ({"audit": {"backend": "postgresql", "dsn": "host=postgres user=vraagbaak password=p-4nRt7YwQ"}},
+               {"audit": {"backend": "postgresql", "dsn": "host=postgres user=vraagbaak"}},
+               {"catalog": {"url": "postgresql://vraagbaak@postgres:5432/vraagbaak"}}):
+        load_settings(None, **ok, **safe).check_serving_safety()

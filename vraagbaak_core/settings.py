@@ -531,6 +531,8 @@ class Settings(BaseSettings):
                 raise ConfigError(f"{name} is a placeholder ({secret!r}); set a real secret")
         if self.audit.dsn is not None and _dsn_password(self.audit.dsn.get_secret_value()) in UNSAFE_SECRETS:
             raise ConfigError("audit.dsn: the database password is a placeholder or empty; set a real secret")
+        if self.catalog.url is not None and _dsn_password(self.catalog.url.get_secret_value()) in UNSAFE_SECRETS:
+            raise ConfigError("catalog.url: the database password is a placeholder or empty; set a real secret")
 
 
 def _dsn_password(dsn: str) -> str | None:
