@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ingest.originals import OriginalStore
+from vraagbaak_core.audit import AuditWriteError
 from vraagbaak_core.errors import VraagbaakError
 from vraagbaak_core.ports import AuditSink, Catalog, VectorStore
 from vraagbaak_core.types import Chunk, SparseVector, StoredPoint
@@ -365,11 +366,13 @@ def import_bundle(
     embedder_name: str,
     embedder_dimension: int,
     audit_file: Path | None,
+    audit_sink: AuditSink | None = None,
 ) -> BundleReport:
     """Verify ``src`` and load it into an empty deployment; BundleError (nothing written) when it can't.
 
     ``audit_file``: the file sink's path, to restore the chain into (it must be absent or empty);
-    None for a database sink (the chain stays in the bundle; see docs/exit.md).
+    None for a database sink: then ``audit_sink`` (PostgreSQL, must be empty) gets the chain's lines
+    as they are, through its ``restore``; with neither, the chain stays in the bundle.
     """
     t0 = time.perf_counter()
     manifest = verify_bundle(src)
@@ -395,6 +398,9 @@ def import_bundle(
             raise BundleError(f"{path} already exists; import into an empty deployment")
     if audit_file is not None and audit_file.is_file() and audit_file.stat().st_size > 0:
         raise BundleError(f"{audit_file} is not empty; import into an empty deployment")
+    restore = getattr(audit_sink, "restore", None) if audit_file is None else None
+    if audit_sink is not None and restore is not None and audit_sink.mark() > 0:
+        raise BundleError(f"the audit chain in {audit_sink.location} is not empty; import into an empty deployment")
 
     store.ensure_collection(embedder_dimension, embedder_name)
     store.set_collection_state("building")
@@ -435,7 +441,13 @@ def import_bundle(
         audit_file.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(apath, audit_file)
         report.audit_records = sum(1 for _ in apath.open(encoding="utf-8"))
+    elif restore is not None and audit_sink is not None:
+        with apath.open(encoding="utf-8") as fh:
+            try:
+                report.audit_records = int(restore(fh))
+            except AuditWriteError as err:
+                raise BundleError(f"the audit chain could not be restored into {audit_sink.location}: {err}") from err
     else:
-        report.notes.append(f"the audit chain stays in {apath} (the database sink is not restored from a bundle)")
+        report.notes.append(f"the audit chain stays in {apath} (this audit sink cannot be restored from a bundle)")
     report.seconds = time.perf_counter() - t0
     return report

@@ -128,6 +128,7 @@ def import_bundle_command(
     from ingest.originals import OriginalStore
     from retrieval.embedders import build_embedder
     from retrieval.stores import build_store
+    from vraagbaak_core.audit import build_audit_sink
     from vraagbaak_core.settings import PROJECT_ROOT
 
     settings = boot(config)
@@ -139,6 +140,7 @@ def import_bundle_command(
     store = build_store(settings)
     a = settings.audit
     audit_file = settings.resolve(a.path) if a.backend == "file" else None
+    audit_sink = None if audit_file is not None else build_audit_sink(settings)
     try:
         catalog = build_catalog(settings)
     except CatalogError as err:
@@ -150,7 +152,7 @@ def import_bundle_command(
             src, store=store,
             originals=OriginalStore(settings.resolve(settings.ingest.originals_dir or settings.data_dir / "originals")),
             catalog=catalog, catalogs=catalogs(settings), embedder_name=embedder.name,
-            embedder_dimension=embedder.dimension, audit_file=audit_file,
+            embedder_dimension=embedder.dimension, audit_file=audit_file, audit_sink=audit_sink,
         )
     except (BundleError, CatalogError, OSError) as err:
         _fail(f"import refused: {err}")
@@ -158,6 +160,8 @@ def import_bundle_command(
     finally:
         catalog.close()
         store.close()
+        if audit_sink is not None:
+            audit_sink.close()
     _print(report, as_json, "imported")
 
 

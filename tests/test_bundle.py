@@ -161,6 +161,58 @@ def test_round_trip_edge_qdrant_edge_is_identical(edge_deployment: Any, tmp_path
                       embedder_name=emb.name, embedder_dimension=emb.dimension, audit_file=None)
 
 
+def test_audit_chain_restores_into_an_empty_postgresql_sink(edge_deployment: Any, pg_dsn: str, tmp_path: Path) -> None:
+    """A deployment on the PostgreSQL audit sink gets the bundle's chain, line for line, and goes on from it."""
+    from vraagbaak_core.audit_pg import PostgresAuditSink
+
+    s2 = make_settings(tmp_path / "pg", audit={"backend": "postgresql", "dsn": pg_dsn})
+    lines = (edge_deployment["bundle"] / "audit" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    assert lines
+    sink = PostgresAuditSink(pg_dsn)
+    emb = embedder()
+    edge = EdgeStore(s2.store.path)
+    try:
+        rep = import_bundle(edge_deployment["bundle"], store=edge, originals=_originals(s2),
+                            catalog=build_catalog(s2), catalogs=catalogs(s2), embedder_name=emb.name,
+                            embedder_dimension=emb.dimension, audit_file=None, audit_sink=sink)
+        assert rep.audit_records == len(lines)
+        assert [e.raw for e in sink.entries()] == lines  # byte for byte, in order
+        log = AuditLog.from_settings(s2)
+        assert log.verify().ok
+        log.record("document.ingest", user_id="after-restore")  # the chain goes on from the bundle's head
+        assert log.verify().ok and sink.mark() == len(lines) + 1
+        log.close()
+        # a second import finds the chain (and the store) not empty: refused, nothing added
+        s3 = make_settings(tmp_path / "x")
+        empty_store = QdrantStore("", "v", client=QdrantClient(location=":memory:"))
+        with pytest.raises(BundleError, match="empty deployment"):
+            import_bundle(edge_deployment["bundle"], store=empty_store, originals=_originals(s3),
+                          catalog=build_catalog(s3), catalogs=catalogs(s3), embedder_name=emb.name,
+                          embedder_dimension=emb.dimension, audit_file=None, audit_sink=sink)
+        assert sink.mark() == len(lines) + 1
+    finally:
+        edge.close()
+        sink.close()
+
+
+def test_postgresql_restore_refuses_a_chain_that_does_not_link(pg_dsn: str) -> None:
+    from vraagbaak_core.audit import AuditWriteError
+    from vraagbaak_core.audit_pg import PostgresAuditSink
+
+    def line(prev: str, sha: str) -> str:
+        return json.dumps({"event_id": sha[:8], "event_type": "x", "timestamp": "2026-12-01T00:00:00+00:00",
+                           "user_id": "u", "prev_sha256": prev, "sha256": sha})
+
+    sink = PostgresAuditSink(pg_dsn)
+    try:
+        with pytest.raises(AuditWriteError, match="does not link"):
+            sink.restore([line("0" * 64, "a" * 64), line("c" * 64, "b" * 64)])
+        assert sink.mark() == 0  # one transaction: nothing kept
+        assert sink.restore([line("0" * 64, "a" * 64), line("a" * 64, "b" * 64)]) == 2
+    finally:
+        sink.close()
+
+
 @pytest.mark.parametrize("tamper", ["edit-chunk", "extra-file", "missing-original", "edit-manifest"])
 def test_tampered_bundle_is_refused(edge_deployment: Any, tmp_path: Path, tamper: str) -> None:
     import shutil

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import psycopg
@@ -156,6 +156,47 @@ class PostgresAuditSink:
                     cur.execute(sql.SQL("SELECT seq, line FROM {} WHERE seq <= %s ORDER BY seq").format(t), (upto,))
                 for seq, line in cur:
                     yield AuditEntry(int(seq), str(line))
+
+    def restore(self, lines: Iterable[str]) -> int:
+        """Load a chain exactly as another sink stored it (an exit bundle's ``audit/audit.jsonl``).
+
+        Only into an empty table, in one transaction under the chain's lock: each line is stored
+        byte for byte with its own seal, in order, and must link to the one before it (``prev_sha256``
+        = the previous ``sha256``), so a reordered or spliced chain is refused and nothing is kept.
+        Returns the number of records; the next :meth:`append` continues the restored chain.
+        """
+        t = sql.Identifier(self.table)
+
+        def work(conn: psycopg.Connection[Any]) -> int:
+            n = 0
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._key,))
+                if conn.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(t)).fetchone():
+                    raise psycopg.errors.UniqueViolation(f"{self.table} is not empty; restore only into an empty chain")
+                prev: str | None = None
+                insert = sql.SQL(
+                    "INSERT INTO {} (seq, event_id, event_type, ts, user_id, prev_sha256, sha256, line)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                ).format(t)
+                for raw in lines:
+                    line = raw.rstrip("\n")
+                    if not line.strip():
+                        continue
+                    try:
+                        rec = json.loads(line)
+                        fields = (rec["event_id"], rec["event_type"], rec["timestamp"], rec.get("user_id"),
+                                  str(rec["prev_sha256"]), str(rec["sha256"]))
+                    except (ValueError, KeyError, TypeError) as err:
+                        raise psycopg.errors.DataException(f"record {n + 1} is not an audit record: {err!r}") from err
+                    if prev is not None and fields[4] != prev:
+                        raise psycopg.errors.DataException(f"record {n + 1} does not link to record {n}")
+                    n += 1
+                    conn.execute(insert, (n, *fields, line))
+                    prev = fields[5]
+            return n
+
+        count: int = self._run(work)
+        return count
 
     def mark(self) -> int:
         def work(conn: psycopg.Connection[Any]) -> int:
