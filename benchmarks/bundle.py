@@ -46,9 +46,11 @@ def main() -> None:
     from ingest.manifest import Labels
     from ingest.originals import OriginalStore
     from ingest.pipeline import Ingestor
+    from ingest.quarantine import build_quarantine
     from retrieval.stores.edge import EdgeStore
     from retrieval.stores.qdrant import QdrantStore
-    from serving.cli_bundle import catalogs, model_identities
+    from serving.cli_bundle import model_identities
+    from serving.feedback.store import build_feedback
     from vraagbaak_core.audit import AuditLog
     from vraagbaak_core.settings import load_settings
 
@@ -78,19 +80,23 @@ def main() -> None:
         for r in range(args.repeat):
             out = work / f"bundle-{r}"
             audit = AuditLog.from_settings(s)
-            e = export_bundle(out, store=ing.store, originals=ing.originals, catalog=ing.state, catalogs=catalogs(s),
+            fb = build_feedback(s)
+            e = export_bundle(out, store=ing.store, originals=ing.originals, catalog=ing.state,
+                              quarantine=ing.quarantine, feedback=fb,
                               models=model_identities(s, ing.store.collection_record()), audit_sink=audit.sink)
+            fb.close()
             audit.close()
             rows["export (Edge)"].append((e.seconds, e.bytes, e.chunks))
             for name in ("import (qdrant-client :memory:)", "import (Edge)"):
                 t = settings(work / f"t-{r}-{len(rows[name])}-{name[8:12]}")
                 store = (QdrantStore("", "vraagbaak", client=QdrantClient(location=":memory:"))
                          if "qdrant" in name else EdgeStore(t.store.path))
-                cat = build_catalog(t)
+                cat, q, fb = build_catalog(t), build_quarantine(t), build_feedback(t)
                 i = import_bundle(out, store=store, originals=OriginalStore(t.ingest.originals_dir), catalog=cat,
-                                  catalogs=catalogs(t), embedder_name=emb.name, embedder_dimension=emb.dimension,
+                                  quarantine=q, feedback=fb, embedder_name=emb.name, embedder_dimension=emb.dimension,
                                   audit_file=t.audit.path)
-                cat.close()
+                for c in (cat, q, fb):
+                    c.close()
                 store.close()
                 rows[name].append((i.seconds, i.bytes, i.chunks))
         ing.close()

@@ -5,9 +5,9 @@ Layout of a bundle directory (all text is UTF-8; see ``docs/exit.md``)::
     manifest.json          format, version, counts, and {path: {sha256, bytes}} for every other file
     chunks.jsonl           one chunk per line, sorted by id: {"id", "payload", "dense", "sparse"}
     chunks.parquet         the same rows as Parquet (only where pyarrow is installed)
-    catalog.json           the catalog through its port (``state``: source sets and documents, the same
-                           shape from SQLite or PostgreSQL), and the SQLite quarantine and feedback
-                           databases: schema and rows
+    catalog.json           the catalog through its ports (``state``: source sets and documents;
+                           ``quarantine``; ``feedback``: answer receipts and votes), the same shape
+                           from SQLite or PostgreSQL
     models.json            the embedder's identity, dimension and the sha256 of its files; the
                            sparse encoder's settings; the collection record
     audit/audit.jsonl      the audit chain, the stored lines exactly as the sink holds them
@@ -21,12 +21,9 @@ backend), the catalogs, the originals and, for the file audit sink, the chain.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import os
 import shutil
-import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +35,7 @@ import numpy as np
 from ingest.originals import OriginalStore
 from vraagbaak_core.audit import AuditWriteError
 from vraagbaak_core.errors import VraagbaakError
-from vraagbaak_core.ports import AuditSink, Catalog, VectorStore
+from vraagbaak_core.ports import AuditSink, Catalog, FeedbackLog, Quarantine, VectorStore
 from vraagbaak_core.types import Chunk, SparseVector, StoredPoint
 
 FORMAT = "vraagbaak-bundle"
@@ -150,68 +147,7 @@ def _write_parquet(jsonl: Path, dest: Path) -> bool:
     return True
 
 
-# ------------------------------------------------------------------ SQLite catalogs
-
-
-def _cell(v: Any) -> Any:
-    return {"$base64": base64.b64encode(v).decode("ascii")} if isinstance(v, bytes) else v
-
-
-def _uncell(v: Any) -> Any:
-    if isinstance(v, dict) and set(v) == {"$base64"}:
-        return base64.b64decode(v["$base64"])
-    return v
-
-
-def dump_sqlite(path: Path) -> dict[str, Any]:
-    """Schema (the CREATE statements), user_version and every row of every table, as JSON."""
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        schema = [r[0] for r in db.execute(
-            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
-            "ORDER BY CASE type WHEN 'table' THEN 0 ELSE 1 END, name"
-        )]
-        tables: dict[str, Any] = {}
-        for (name,) in db.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
-        ).fetchall():
-            cur = db.execute(f'SELECT * FROM "{name}" ORDER BY rowid')
-            cols = [d[0] for d in cur.description]
-            tables[name] = {"columns": cols, "rows": [[_cell(v) for v in r] for r in cur.fetchall()]}
-        return {"user_version": version, "schema": schema, "tables": tables}
-    finally:
-        db.close()
-
-
-def restore_sqlite(path: Path, dump: Mapping[str, Any]) -> int:
-    """Create ``path`` (it must not exist) from a :func:`dump_sqlite` dump; the number of rows."""
-    if path.exists():
-        raise BundleError(f"{path} already exists; import into an empty deployment")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".import")
-    tmp.unlink(missing_ok=True)
-    db = sqlite3.connect(str(tmp), isolation_level=None)
-    n = 0
-    try:
-        db.execute("BEGIN")
-        for stmt in dump["schema"]:
-            db.execute(stmt)
-        for name, table in dump["tables"].items():
-            cols = ",".join(f'"{c}"' for c in table["columns"])
-            marks = ",".join("?" for _ in table["columns"])
-            for row in table["rows"]:
-                db.execute(f'INSERT INTO "{name}" ({cols}) VALUES ({marks})', [_uncell(v) for v in row])
-                n += 1
-        db.execute(f"PRAGMA user_version={int(dump['user_version'])}")
-        db.execute("COMMIT")
-    except BaseException:
-        db.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    db.close()
-    os.replace(tmp, path)
-    return n
+# ------------------------------------------------------------------ catalogs (old bundles)
 
 
 def catalog_dump(dump: Mapping[str, Any]) -> dict[str, Any]:
@@ -234,6 +170,47 @@ def catalog_dump(dump: Mapping[str, Any]) -> dict[str, Any]:
     out["tables"]["documents"] = {"columns": cols, "rows": rows}
     ss = dump["tables"].get("source_sets") or {"columns": list(SET_COLUMNS), "rows": []}
     out["tables"]["source_sets"] = {"columns": list(ss["columns"]), "rows": ss["rows"]}
+    return out
+
+
+def quarantine_dump(dump: Mapping[str, Any]) -> dict[str, Any]:
+    """A bundle's ``quarantine`` as a catalog dump (older bundles: the SQLite file's dump, converted)."""
+    from ingest.catalog import DUMP_FORMAT, empty_dump
+    from ingest.quarantine import QUARANTINE_COLUMNS
+
+    if dump.get("format") == DUMP_FORMAT:
+        return dict(dump)
+    if "schema" not in dump or "tables" not in dump:
+        raise BundleError("catalog.json: the quarantine is neither a catalog dump nor a SQLite dump")
+    t = dump["tables"].get("quarantine") or {"columns": list(QUARANTINE_COLUMNS), "rows": []}
+    out = empty_dump("sqlite")
+    out["tables"]["quarantine"] = {"columns": list(t["columns"]), "rows": [
+        [json.loads(v) if c == "counts" and isinstance(v, str) else v for c, v in zip(t["columns"], row, strict=True)]
+        for row in t["rows"]
+    ]}
+    return out
+
+
+def feedback_dump(dump: Mapping[str, Any]) -> dict[str, Any]:
+    """A bundle's ``feedback`` as a catalog dump (older bundles: the SQLite file's dump, converted)."""
+    from ingest.catalog import DUMP_FORMAT, empty_dump
+
+    if dump.get("format") == DUMP_FORMAT:
+        return dict(dump)
+    if "schema" not in dump or "tables" not in dump:
+        raise BundleError("catalog.json: the feedback is neither a catalog dump nor a SQLite dump")
+    out = empty_dump("sqlite")
+    for name, t in dump["tables"].items():
+        if name not in ("answers", "feedback"):
+            continue
+        rows = []
+        for row in t["rows"]:
+            d = dict(zip(t["columns"], row, strict=True))
+            if name == "answers":
+                d["documents"] = json.loads(d["documents"]) if isinstance(d["documents"], str) else d["documents"]
+                d["abstained"] = bool(d["abstained"])
+            rows.append([d[c] for c in t["columns"]])
+        out["tables"][name] = {"columns": list(t["columns"]), "rows": rows}
     return out
 
 
@@ -286,13 +263,14 @@ def export_bundle(
     store: VectorStore,
     originals: OriginalStore,
     catalog: Catalog,
-    catalogs: Mapping[str, Path],
+    quarantine: Quarantine,
+    feedback: FeedbackLog,
     models: Mapping[str, Any],
     audit_sink: AuditSink | None,
     audit_upto: int | None = None,
 ) -> BundleReport:
-    """Write the bundle into ``dest`` (new or empty). ``catalog``: documents and source sets (as
-    ``databases.state``); ``catalogs``: name → other SQLite file (missing ones skipped)."""
+    """Write the bundle into ``dest`` (new or empty); ``catalog``, ``quarantine`` and ``feedback`` go
+    into ``catalog.json`` as ``databases.state``, ``.quarantine`` and ``.feedback``."""
     t0 = time.perf_counter()
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise BundleError(f"{dest} exists and is not an empty directory")
@@ -309,12 +287,10 @@ def export_bundle(
     if not report.parquet:
         report.notes.append("pyarrow is not installed: no chunks.parquet (chunks.jsonl holds the same rows)")
 
-    databases: dict[str, Any] = {"state": catalog.dump()}
+    databases: dict[str, Any] = {"state": catalog.dump(), "quarantine": quarantine.dump(),
+                                 "feedback": feedback.dump()}
     t = databases["state"]["tables"]["documents"]
     doc_ids = [str(r[t["columns"].index("doc_id")]) for r in t["rows"]]
-    for name, path in catalogs.items():
-        if path.is_file():
-            databases[name] = dump_sqlite(path)
     _write_json(dest / CATALOG, {"format": FORMAT, "databases": databases})
     report.documents = len(doc_ids)
 
@@ -362,7 +338,8 @@ def import_bundle(
     store: VectorStore,
     originals: OriginalStore,
     catalog: Catalog,
-    catalogs: Mapping[str, Path],
+    quarantine: Quarantine,
+    feedback: FeedbackLog,
     embedder_name: str,
     embedder_dimension: int,
     audit_file: Path | None,
@@ -391,11 +368,18 @@ def import_bundle(
     state = databases.get("state")
     if state is not None:
         state = catalog_dump(state)
+    quarantined = databases.get("quarantine")
+    if quarantined is not None:
+        quarantined = quarantine_dump(quarantined)
     if catalog.all() or catalog.source_sets():
         raise BundleError(f"the catalog {catalog.location} is not empty; import into an empty deployment")
-    for name, path in catalogs.items():
-        if name in databases and path.exists():
-            raise BundleError(f"{path} already exists; import into an empty deployment")
+    if quarantine.list(include_released=True):
+        raise BundleError(f"the quarantine {quarantine.location} is not empty; import into an empty deployment")
+    votes = databases.get("feedback")
+    if votes is not None:
+        votes = feedback_dump(votes)
+    if any(t["rows"] for t in feedback.dump()["tables"].values()):
+        raise BundleError(f"the feedback log {feedback.location} is not empty; import into an empty deployment")
     if audit_file is not None and audit_file.is_file() and audit_file.stat().st_size > 0:
         raise BundleError(f"{audit_file} is not empty; import into an empty deployment")
     restore = getattr(audit_sink, "restore", None) if audit_file is None else None
@@ -421,10 +405,10 @@ def import_bundle(
 
     if state is not None:
         catalog.restore(state)
-    for name, path in catalogs.items():
-        dump = databases.get(name)
-        if dump is not None:
-            restore_sqlite(path, dump)
+    if quarantined is not None:
+        quarantine.restore(quarantined)
+    if votes is not None:
+        feedback.restore(votes)
     report.documents = int(manifest["counts"]["documents"])
 
     odir = src / ORIGINALS

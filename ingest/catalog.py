@@ -88,11 +88,17 @@ def build_catalog(settings: Settings) -> Catalog:
         return SqliteCatalog(settings.resolve(Path(url.removeprefix("sqlite://"))))
     from ingest.catalog_pg import PostgresCatalog
 
-    password = None
-    if settings.catalog.password_file is not None:
-        pf = settings.resolve(settings.catalog.password_file)
-        try:
-            password = pf.read_text(encoding="utf-8").strip()
-        except OSError as err:
-            raise CatalogError(f"catalog.password_file {pf}: {err.strerror or err}") from None
-    return PostgresCatalog(url, password=password, connect_timeout_s=settings.catalog.connect_timeout_s)
+    return PostgresCatalog(
+        url, password=catalog_password(settings), connect_timeout_s=settings.catalog.connect_timeout_s
+    )
+
+
+def catalog_password(settings: Settings) -> str | None:
+    """The password from ``catalog.password_file`` (a mounted Secret), or None (the URL's, or libpq's own)."""
+    if settings.catalog.password_file is None:
+        return None
+    pf = settings.resolve(settings.catalog.password_file)
+    try:
+        return pf.read_text(encoding="utf-8").strip()
+    except OSError as err:
+        raise CatalogError(f"catalog.password_file {pf}: {err.strerror or err}") from None

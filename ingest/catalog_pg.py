@@ -58,8 +58,8 @@ def _rec(r: dict[str, Any]) -> DocRecord:
     )
 
 
-def upgrade(dsn: str, password: str | None = None, connect_timeout_s: int = 5) -> str:
-    """Apply the catalog's Alembic migrations up to head (idempotent, serialised); the revision now."""
+def upgrade(dsn: str, password: str | None = None, connect_timeout_s: int = 5, revision: str = "head") -> str:
+    """Apply the catalog's Alembic migrations up to ``revision`` (idempotent, serialised); the revision now."""
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
@@ -76,11 +76,21 @@ def upgrade(dsn: str, password: str | None = None, connect_timeout_s: int = 5) -
             cfg = Config()
             cfg.set_main_option("script_location", str(MIGRATIONS))
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
             rev = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
     finally:
         engine.dispose()
     return rev or ""
+
+
+def head_revision() -> str:
+    """The newest migration in ``ingest/catalog_migrations`` (what :func:`upgrade` brings a catalog to)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return str(ScriptDirectory.from_config(cfg).get_current_head())
 
 
 class PostgresCatalog:

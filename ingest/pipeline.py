@@ -54,7 +54,7 @@ from ingest.ocr import OcrConfig
 from ingest.originals import OriginalStore
 from ingest.partition import Partition, check_prune_options
 from ingest.patientdata import GuardConfig
-from ingest.quarantine import QuarantineStore, quarantine_path
+from ingest.quarantine import build_quarantine
 from ingest.report import DocumentInfo, DocumentResult, IngestReport, ProgressUpdate, PruneSummary, Status
 from ingest.worker import ParseResult, ParserPool, ParseTask, WorkerConfig
 from vraagbaak_core.ports import Catalog, Embedder, SparseEncoder, VectorStore
@@ -196,7 +196,7 @@ class Ingestor:
         self._main_chunker: Chunker | None = None
         ing = settings.ingest
         self.originals = OriginalStore(settings.resolve(ing.originals_dir or settings.data_dir / "originals"))
-        self.quarantine = QuarantineStore(quarantine_path(settings))
+        self.quarantine = build_quarantine(settings)
         store.ensure_collection(embedder.dimension, embedder.name)
         self.recover()
 

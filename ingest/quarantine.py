@@ -1,10 +1,11 @@
 """The quarantine: documents the patient-data guard kept out of the index, until a privacy officer
 releases them. Holds counts per kind and the reason, never the values or the text.
 
-A narrow interface (``add``, ``list``, ``get``, ``release``, ``released_sha256``) over one SQLite
-file, so it can move behind a Catalog port without its callers changing. A release applies to the
-exact content (sha256) that was quarantined: the next ingest of that file indexes it without the
-guard; a changed file is scanned again.
+The :class:`~vraagbaak_core.ports.Quarantine` port: ``QuarantineStore`` here (one SQLite file, the
+embedded default) and ``ingest.quarantine_pg.PostgresQuarantine`` (a table in the PostgreSQL catalog,
+so the ingest workers' quarantine is the one the API lists and releases); :func:`build_quarantine`
+picks one from the settings. A release applies to the exact content (sha256) that was quarantined:
+the next ingest of that file indexes it without the guard; a changed file is scanned again.
 """
 
 from __future__ import annotations
@@ -13,13 +14,22 @@ import json
 import sqlite3
 import threading
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vraagbaak_core.types import QuarantineEntry
+
 if TYPE_CHECKING:
+    from vraagbaak_core.ports import Quarantine
     from vraagbaak_core.settings import Settings
+
+__all__ = ["QUARANTINE_COLUMNS", "QuarantineEntry", "QuarantineError", "QuarantineStore", "build_quarantine"]
+QUARANTINE_COLUMNS: tuple[str, ...] = (
+    "id", "doc_id", "source_set", "source", "sha256", "reason", "counts", "quarantined_at", "released_at",
+    "released_by", "release_reason",
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -40,29 +50,9 @@ CREATE TABLE IF NOT EXISTS quarantine (
 
 
 class QuarantineError(RuntimeError):
+    """A release was refused (no reason, unknown id, already released) or a restore target is not empty."""
+
     pass
-
-
-@dataclass
-class QuarantineEntry:
-    id: str
-    doc_id: str
-    source_set: str
-    source: str
-    sha256: str
-    reason: str
-    counts: dict[str, int] = field(default_factory=dict)
-    quarantined_at: str = ""
-    released_at: str | None = None
-    released_by: str | None = None
-    release_reason: str | None = None
-
-    @property
-    def released(self) -> bool:
-        return self.released_at is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"released": self.released}
 
 
 def quarantine_path(settings: Settings) -> Path:
@@ -73,6 +63,32 @@ def quarantine_path(settings: Settings) -> Path:
     return settings.resolve(settings.ingest.state_path).with_name("quarantine.sqlite")
 
 
+def build_quarantine(settings: Settings) -> Quarantine:
+    """The quarantine next to the catalog: a PostgreSQL table when ``catalog.url`` is PostgreSQL,
+    else the SQLite file :func:`quarantine_path`."""
+    url = settings.catalog.url.get_secret_value().strip() if settings.catalog.url is not None else ""
+    if url.startswith(("postgresql://", "postgres://")):
+        from ingest.catalog import catalog_password
+        from ingest.quarantine_pg import PostgresQuarantine
+
+        return PostgresQuarantine(url, password=catalog_password(settings),
+                                  connect_timeout_s=settings.catalog.connect_timeout_s)
+    return QuarantineStore(quarantine_path(settings))
+
+
+def entry_row(e: QuarantineEntry) -> list[Any]:
+    return [getattr(e, c) for c in QUARANTINE_COLUMNS]
+
+
+def check_empty_dump(dump: Mapping[str, Any]) -> list[QuarantineEntry]:
+    """The entries of a quarantine dump (the catalog dump format, table ``quarantine``)."""
+    from ingest.catalog import check_dump
+
+    check_dump(dump)
+    t = dump["tables"].get("quarantine") or {"columns": list(QUARANTINE_COLUMNS), "rows": []}
+    return [QuarantineEntry(**dict(zip(t["columns"], row, strict=True))) for row in t["rows"]]
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -81,6 +97,7 @@ class QuarantineStore:
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
@@ -121,7 +138,7 @@ class QuarantineStore:
     def list(self, include_released: bool = False) -> list[QuarantineEntry]:
         sql = "SELECT * FROM quarantine" + ("" if include_released else " WHERE released_at IS NULL")
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY quarantined_at, source").fetchall()
+            rows = self._db.execute(sql + " ORDER BY quarantined_at, source, id").fetchall()
         return [_entry(r) for r in rows]
 
     def release(self, entry_id: str, *, by: str, reason: str) -> QuarantineEntry:
@@ -153,6 +170,42 @@ class QuarantineStore:
         """The document was indexed in a clean version (or erased): its open entries are moot."""
         with self._lock:
             self._db.execute("DELETE FROM quarantine WHERE doc_id = ? AND released_at IS NULL", (doc_id,))
+
+    @property
+    def location(self) -> str:
+        return str(self._path)
+
+    def dump(self) -> dict[str, Any]:
+        from ingest.catalog import empty_dump
+
+        out = empty_dump("sqlite")
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM quarantine ORDER BY id").fetchall()
+        out["tables"]["quarantine"] = {
+            "columns": list(QUARANTINE_COLUMNS), "rows": [entry_row(_entry(r)) for r in rows]
+        }
+        return out
+
+    def restore(self, dump: Mapping[str, Any]) -> int:
+        entries = check_empty_dump(dump)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                have = self._db.execute("SELECT COUNT(*) FROM quarantine").fetchone()[0]
+                if have:
+                    raise QuarantineError(f"{self._path} already holds {have} entries; restore into an empty one")
+                for e in entries:
+                    row = entry_row(e)
+                    row[QUARANTINE_COLUMNS.index("counts")] = json.dumps(e.counts)
+                    self._db.execute(
+                        f"INSERT INTO quarantine ({','.join(QUARANTINE_COLUMNS)}) "
+                        f"VALUES ({','.join('?' for _ in QUARANTINE_COLUMNS)})", row,
+                    )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return len(entries)
 
     def close(self) -> None:
         with self._lock:

@@ -1,7 +1,8 @@
 """``vraagbaak export bundle DIR`` and ``vraagbaak import bundle DIR``: leave, or restore, in open formats.
 
 The logic is ``ingest.bundle``; this module builds its inputs from the settings (store, originals,
-the SQLite catalogs, the audit sink, the embedder's identity) and audits the export. Exit codes:
+the catalog, quarantine and feedback through their ports, the audit sink, the embedder's identity)
+and audits the export. Exit codes:
 0 done, 1 the bundle was refused or could not be written (the message says why), 2 bad configuration.
 """
 
@@ -24,13 +25,6 @@ export_app = typer.Typer(help="Export the deployment in open formats.", no_args_
 import_app = typer.Typer(help="Restore an exported deployment.", no_args_is_help=True)
 
 DirArg = Annotated[Path, typer.Argument(help="the bundle directory")]
-
-
-def catalogs(settings: Settings) -> dict[str, Path]:
-    """The SQLite databases besides the catalog (which goes through its port), by their name in ``catalog.json``."""
-    from ingest.quarantine import quarantine_path
-
-    return {"quarantine": quarantine_path(settings), "feedback": settings.feedback_path()}
 
 
 def model_identities(settings: Settings, store_record: dict[str, object] | None) -> dict[str, Any]:
@@ -81,7 +75,9 @@ def export_bundle_command(
     from ingest.bundle import BundleError, export_bundle
     from ingest.catalog import CatalogError, build_catalog
     from ingest.originals import OriginalStore
+    from ingest.quarantine import build_quarantine
     from retrieval.stores import build_store
+    from serving.feedback.store import build_feedback
     from vraagbaak_core.audit import AuditLog
 
     settings = boot(config)
@@ -89,6 +85,8 @@ def export_bundle_command(
     store = build_store(settings)
     try:
         catalog = build_catalog(settings)
+        quarantine = build_quarantine(settings)
+        feedback = build_feedback(settings)
     except CatalogError as err:
         store.close()
         audit.close()
@@ -103,13 +101,15 @@ def export_bundle_command(
         report = export_bundle(
             dest, store=store,
             originals=OriginalStore(settings.resolve(settings.ingest.originals_dir or settings.data_dir / "originals")),
-            catalog=catalog, catalogs=catalogs(settings),
+            catalog=catalog, quarantine=quarantine, feedback=feedback,
             models=model_identities(settings, store.collection_record()), audit_sink=audit.sink, audit_upto=upto,
         )
     except (BundleError, CatalogError, OSError) as err:
         _fail(f"export failed: {err}")
         return
     finally:
+        feedback.close()
+        quarantine.close()
         catalog.close()
         store.close()
         audit.close()
@@ -126,8 +126,10 @@ def import_bundle_command(
     from ingest.bundle import BundleError, import_bundle, verify_bundle
     from ingest.catalog import CatalogError, build_catalog
     from ingest.originals import OriginalStore
+    from ingest.quarantine import QuarantineError, build_quarantine
     from retrieval.embedders import build_embedder
     from retrieval.stores import build_store
+    from serving.feedback.store import FeedbackError, build_feedback
     from vraagbaak_core.audit import build_audit_sink
     from vraagbaak_core.settings import PROJECT_ROOT
 
@@ -143,6 +145,8 @@ def import_bundle_command(
     audit_sink = None if audit_file is not None else build_audit_sink(settings)
     try:
         catalog = build_catalog(settings)
+        quarantine = build_quarantine(settings)
+        feedback = build_feedback(settings)
     except CatalogError as err:
         store.close()
         _fail(f"import refused: {err}")
@@ -151,13 +155,15 @@ def import_bundle_command(
         report = import_bundle(
             src, store=store,
             originals=OriginalStore(settings.resolve(settings.ingest.originals_dir or settings.data_dir / "originals")),
-            catalog=catalog, catalogs=catalogs(settings), embedder_name=embedder.name,
+            catalog=catalog, quarantine=quarantine, feedback=feedback, embedder_name=embedder.name,
             embedder_dimension=embedder.dimension, audit_file=audit_file, audit_sink=audit_sink,
         )
-    except (BundleError, CatalogError, OSError) as err:
+    except (BundleError, CatalogError, QuarantineError, FeedbackError, OSError) as err:
         _fail(f"import refused: {err}")
         return
     finally:
+        feedback.close()
+        quarantine.close()
         catalog.close()
         store.close()
         if audit_sink is not None:

@@ -16,7 +16,7 @@ from typing import Annotated, TextIO
 import typer
 
 from serving.cli import ConfigOpt, boot
-from serving.feedback.store import FeedbackRow, FeedbackStore
+from serving.feedback.store import FeedbackRow, build_feedback
 
 app = typer.Typer(help="Staff feedback on answers.", no_args_is_help=True)
 
@@ -64,7 +64,7 @@ def export(
         raise typer.BadParameter("--format must be csv or jsonl")
     start = parse_since(since)
     settings = boot(config)
-    store = FeedbackStore(settings.feedback_path())
+    store = build_feedback(settings)
     try:
         rows = list(store.export(start))
     finally:

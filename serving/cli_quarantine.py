@@ -8,7 +8,6 @@ Exit codes: 0 well, 1 no such entry or already released, 2 bad arguments.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,15 +17,8 @@ from rich.table import Table
 from serving.cli import ConfigOpt, boot
 from serving.ingest_audit import cli_actor
 from vraagbaak_core.audit import AuditLog
-from vraagbaak_core.settings import Settings
 
 app = typer.Typer(help="Documents kept out of the index because they hold patient data.", no_args_is_help=True)
-
-
-def _store_path(settings: Settings) -> Path:
-    from ingest.quarantine import quarantine_path
-
-    return quarantine_path(settings)
 
 
 @app.command("list")
@@ -36,10 +28,10 @@ def quarantine_list(
     config: ConfigOpt = None,
 ) -> None:
     """Quarantined documents with the reason and the count per kind (never the values)."""
-    from ingest.quarantine import QuarantineStore
+    from ingest.quarantine import build_quarantine
 
     settings = boot(config)
-    store = QuarantineStore(_store_path(settings))
+    store = build_quarantine(settings)
     try:
         entries = store.list(include_released=all_entries)
     finally:
@@ -64,13 +56,13 @@ def quarantine_release(
     config: ConfigOpt = None,
 ) -> None:
     """Release a document: its exact content is indexed on the next ingest, without the guard."""
-    from ingest.quarantine import QuarantineError, QuarantineStore
+    from ingest.quarantine import QuarantineError, build_quarantine
 
     if not reason.strip():
         typer.secho("quarantine release: --reason must not be empty", fg="red", err=True)
         raise typer.Exit(2)
     settings = boot(config)
-    store = QuarantineStore(_store_path(settings))
+    store = build_quarantine(settings)
     user, nap = cli_actor()
     try:
         entry = store.release(entry_id, by=user, reason=reason)

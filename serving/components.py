@@ -19,13 +19,13 @@ from serving.auth import Authenticator
 from serving.auth_failures import AuthFailureAudit
 from serving.chat.prompts import PromptBook
 from serving.chat.service import ChatService
-from serving.feedback.store import AnswerReceipt, CitedDocument, FeedbackStore
+from serving.feedback.store import AnswerReceipt, CitedDocument, build_feedback
 from serving.generators import build_fallback, build_generator
 from serving.limits import ConcurrencyGate, RateLimiter
 from serving.metrics import Metrics
 from serving.priority import lowered
 from vraagbaak_core.audit import AuditLog, Outcome
-from vraagbaak_core.ports import Embedder, Generator, VectorStore
+from vraagbaak_core.ports import Embedder, FeedbackLog, Generator, VectorStore
 from vraagbaak_core.settings import PROJECT_ROOT, Settings
 from vraagbaak_core.types import Answer, Hit, Identity
 
@@ -56,7 +56,7 @@ class Components:
             self.blocking = anyio.CapacityLimiter(self.settings.server.worker_threads)
         call = functools.partial(lowered, self.settings.server.worker_nice, fn, *args, **kwargs)
         return await anyio.to_thread.run_sync(call, limiter=self.blocking)
-    feedback: FeedbackStore | None = None
+    feedback: FeedbackLog | None = None
     auth_failures: AuthFailureAudit = field(init=False)
 
     def __post_init__(self) -> None:
@@ -169,5 +169,5 @@ def build_components(
         authenticator=Authenticator(settings.auth), gate=ConcurrencyGate(g.max_concurrent, g.max_queue),
         rate_limiter=RateLimiter(settings.limits.rate_per_minute), metrics=metrics or Metrics(),
         audit=AuditLog.from_settings(settings), ingestor=ingestor,
-        feedback=FeedbackStore(settings.feedback_path()),
+        feedback=build_feedback(settings),
     )

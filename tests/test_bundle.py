@@ -21,11 +21,13 @@ from ingest.catalog import build_catalog
 from ingest.manifest import Labels
 from ingest.originals import OriginalStore
 from ingest.pipeline import Ingestor
+from ingest.quarantine import build_quarantine
 from ingest.state import IngestState
 from retrieval.analysis import Bm25SparseEncoder
 from retrieval.stores.edge import EdgeStore
 from retrieval.stores.qdrant import QdrantStore
-from serving.cli_bundle import catalogs, model_identities
+from serving.cli_bundle import model_identities
+from serving.feedback.store import build_feedback
 from vraagbaak_core.audit import AuditLog
 from vraagbaak_core.ports import VectorStore
 from vraagbaak_core.settings import Settings
@@ -50,7 +52,8 @@ def _export(s: Settings, store: VectorStore, dest: Path) -> Any:
     audit = AuditLog.from_settings(s)
     catalog = build_catalog(s)
     try:
-        return export_bundle(dest, store=store, originals=_originals(s), catalog=catalog, catalogs=catalogs(s),
+        return export_bundle(dest, store=store, originals=_originals(s), catalog=catalog,
+                             quarantine=build_quarantine(s), feedback=build_feedback(s),
                              models=model_identities(s, store.collection_record()), audit_sink=audit.sink)
     finally:
         catalog.close()
@@ -117,7 +120,7 @@ def test_round_trip_edge_qdrant_edge_is_identical(edge_deployment: Any, tmp_path
     store = QdrantStore("", "vraagbaak", client=QdrantClient(location=":memory:"))
     emb = embedder()
     rep = import_bundle(edge_deployment["bundle"], store=store, originals=_originals(s2),
-                        catalog=build_catalog(s2), catalogs=catalogs(s2),
+                        catalog=build_catalog(s2), quarantine=build_quarantine(s2), feedback=build_feedback(s2),
                         embedder_name=emb.name, embedder_dimension=emb.dimension,
                         audit_file=s2.resolve(s2.audit.path))
     assert rep.chunks == edge_deployment["counts"]["chunks"] == store.count()
@@ -147,7 +150,8 @@ def test_round_trip_edge_qdrant_edge_is_identical(edge_deployment: Any, tmp_path
     s3 = make_settings(tmp_path / "e")
     edge = EdgeStore(s3.store.path)
     import_bundle(edge_deployment["bundle"], store=edge, originals=_originals(s3),
-                  catalog=build_catalog(s3), catalogs=catalogs(s3),
+                  catalog=build_catalog(s3), quarantine=build_quarantine(s3),
+                  feedback=build_feedback(s3),
                   embedder_name=emb.name, embedder_dimension=emb.dimension, audit_file=None)
     assert _top10(edge) == edge_deployment["top"]
     _export(s3, edge, tmp_path / "bundle-3")
@@ -157,7 +161,7 @@ def test_round_trip_edge_qdrant_edge_is_identical(edge_deployment: Any, tmp_path
     # a second import into the now non-empty deployment is refused
     with pytest.raises(BundleError, match="empty deployment"):
         import_bundle(edge_deployment["bundle"], store=store, originals=_originals(s2),
-                        catalog=build_catalog(s2), catalogs=catalogs(s2),
+                        catalog=build_catalog(s2), quarantine=build_quarantine(s2), feedback=build_feedback(s2),
                       embedder_name=emb.name, embedder_dimension=emb.dimension, audit_file=None)
 
 
@@ -173,7 +177,8 @@ def test_audit_chain_restores_into_an_empty_postgresql_sink(edge_deployment: Any
     edge = EdgeStore(s2.store.path)
     try:
         rep = import_bundle(edge_deployment["bundle"], store=edge, originals=_originals(s2),
-                            catalog=build_catalog(s2), catalogs=catalogs(s2), embedder_name=emb.name,
+                            catalog=build_catalog(s2), quarantine=build_quarantine(s2),
+                            feedback=build_feedback(s2), embedder_name=emb.name,
                             embedder_dimension=emb.dimension, audit_file=None, audit_sink=sink)
         assert rep.audit_records == len(lines)
         assert [e.raw for e in sink.entries()] == lines  # byte for byte, in order
@@ -187,7 +192,8 @@ def test_audit_chain_restores_into_an_empty_postgresql_sink(edge_deployment: Any
         empty_store = QdrantStore("", "v", client=QdrantClient(location=":memory:"))
         with pytest.raises(BundleError, match="empty deployment"):
             import_bundle(edge_deployment["bundle"], store=empty_store, originals=_originals(s3),
-                          catalog=build_catalog(s3), catalogs=catalogs(s3), embedder_name=emb.name,
+                          catalog=build_catalog(s3), quarantine=build_quarantine(s3),
+                          feedback=build_feedback(s3), embedder_name=emb.name,
                           embedder_dimension=emb.dimension, audit_file=None, audit_sink=sink)
         assert sink.mark() == len(lines) + 1
     finally:
@@ -235,7 +241,8 @@ def test_tampered_bundle_is_refused(edge_deployment: Any, tmp_path: Path, tamper
     store = QdrantStore("", "vraagbaak", client=QdrantClient(location=":memory:"))
     catalog = build_catalog(s2)
     with pytest.raises(BundleError, match="fails its manifest"):
-        import_bundle(bundle, store=store, originals=_originals(s2), catalog=catalog, catalogs=catalogs(s2),
+        import_bundle(bundle, store=store, originals=_originals(s2), catalog=catalog,
+                      quarantine=build_quarantine(s2), feedback=build_feedback(s2),
                       embedder_name=embedder().name, embedder_dimension=embedder().dimension, audit_file=None)
     assert store.count() == 0 and catalog.all() == [] and catalog.source_sets() == []
     catalog.close()

@@ -8,22 +8,27 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from vraagbaak_core.types import (
+    AnswerReceipt,
     AuditEntry,
     ChatMessage,
     DocRecord,
+    FeedbackRow,
     GenerationParams,
     Hit,
     ParsedDocument,
+    QuarantineEntry,
     SourceSet,
     SparseVector,
     StoredPoint,
     StoreQuery,
+    Vote,
 )
 
 
@@ -291,6 +296,83 @@ class Catalog(Protocol):
 
     def restore(self, dump: Mapping[str, Any]) -> int:
         """Load a :meth:`dump` into this empty catalog (``CatalogError`` if it holds any); rows loaded."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Quarantine(Protocol):
+    """Documents the patient-data guard kept out of the index, until a privacy officer releases them.
+
+    Lives next to the :class:`Catalog` (same backend), so every process sees one quarantine.
+    """
+
+    @property
+    def location(self) -> str: ...
+
+    def add(self, *, doc_id: str, source_set: str, source: str, sha256: str, reason: str,
+            counts: dict[str, int]) -> QuarantineEntry:
+        """Record a quarantined document (the same content again updates its entry, not a new one)."""
+        ...
+
+    def get(self, entry_id: str) -> QuarantineEntry | None: ...
+
+    def list(self, include_released: bool = False) -> list[QuarantineEntry]:
+        """Ordered by when they were quarantined, then source."""
+        ...
+
+    def release(self, entry_id: str, *, by: str, reason: str) -> QuarantineEntry:
+        """Release one entry (``QuarantineError``: no reason, unknown id, already released)."""
+        ...
+
+    def released_sha256(self, doc_id: str) -> tuple[str, ...]:
+        """Contents of this document a privacy officer released (indexed without the guard)."""
+        ...
+
+    def resolve(self, doc_id: str) -> None:
+        """The document was indexed in a clean version (or erased): its open entries are moot."""
+        ...
+
+    def dump(self) -> dict[str, Any]:
+        """Every entry as JSON-ready data (the catalog dump format, table ``quarantine``)."""
+        ...
+
+    def restore(self, dump: Mapping[str, Any]) -> int:
+        """Load a :meth:`dump` into this empty quarantine; entries loaded."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class FeedbackLog(Protocol):
+    """Answer receipts (ids and versions; texts only as the settings allow) and staff votes on them.
+
+    Lives next to the :class:`Catalog` (same backend), so every API replica records to one log.
+    """
+
+    @property
+    def location(self) -> str: ...
+
+    def record_answer(self, receipt: AnswerReceipt) -> None: ...
+
+    def add(self, answer_id: str, user_id: str, vote: Vote, comment: str = "") -> str:
+        """Store one vote on an answer this user was given (``UnknownAnswer`` otherwise); the feedback id."""
+        ...
+
+    def export(self, since: datetime | None = None) -> Iterator[FeedbackRow]:
+        """Votes with their answer's receipt, oldest first."""
+        ...
+
+    def counts(self) -> dict[str, int]: ...
+
+    def dump(self) -> dict[str, Any]:
+        """Every receipt and vote (the catalog dump format, tables ``answers`` and ``feedback``)."""
+        ...
+
+    def restore(self, dump: Mapping[str, Any]) -> int:
+        """Load a :meth:`dump` into this empty log; rows loaded."""
         ...
 
     def close(self) -> None: ...

@@ -366,3 +366,80 @@ class DocRecord:
     def committed(self) -> bool:
         """A version of this document is fully written (maybe with a newer one in progress)."""
         return bool(self.sha256)
+
+
+@dataclass
+class QuarantineEntry:
+    """A document the patient-data guard kept out of the index: counts per kind and the reason, never values."""
+
+    id: str
+    doc_id: str
+    source_set: str
+    source: str
+    sha256: str
+    reason: str
+    counts: dict[str, int] = field(default_factory=dict)
+    quarantined_at: str = ""
+    released_at: str | None = None
+    released_by: str | None = None
+    release_reason: str | None = None
+
+    @property
+    def released(self) -> bool:
+        return self.released_at is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self) | {"released": self.released}
+
+
+# --- answer receipts and staff feedback (see ``ports.FeedbackLog``) ---
+
+Vote = Literal["up", "down"]
+
+
+def _utc_now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class CitedDocument:
+    doc_id: str
+    version: str
+    chunk_id: str = ""
+
+
+@dataclass(frozen=True)
+class AnswerReceipt:
+    answer_id: str
+    user_id: str
+    documents: tuple[CitedDocument, ...]
+    question: str | None = None
+    answer_text: str | None = None
+    mode: str | None = None
+    abstained: bool = False
+    created_at: str = field(default_factory=lambda: _utc_now())
+
+
+@dataclass(frozen=True)
+class FeedbackRow:
+    feedback_id: str
+    created_at: str
+    answer_id: str
+    vote: Vote
+    comment: str
+    question: str | None
+    documents: tuple[CitedDocument, ...]
+    mode: str | None
+    answer_text: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "feedback_id": self.feedback_id, "created_at": self.created_at, "answer_id": self.answer_id,
+            "vote": self.vote, "comment": self.comment, "question": self.question,
+            "documents": [{"doc_id": d.doc_id, "version": d.version} for d in self.documents],
+            "mode": self.mode, "answer": self.answer_text,
+        }

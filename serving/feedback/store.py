@@ -1,4 +1,7 @@
-"""Feedback and answer receipts in SQLite, behind a narrow interface (to move behind a Catalog port).
+"""Feedback and answer receipts: the :class:`~vraagbaak_core.ports.FeedbackLog` port's SQLite adapter
+(the embedded default) and :func:`build_feedback`, which puts them in the PostgreSQL catalog
+(``serving.feedback.store_pg``) when ``catalog.url`` is PostgreSQL, so every API replica writes to
+and exports from one log.
 
 An *answer receipt* is written for every answer the chat API gives: its id, the user, the cited
 document ids with their versions, the mode, and the question only where
@@ -12,13 +15,21 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any
 
-Vote = Literal["up", "down"]
+from vraagbaak_core.types import AnswerReceipt, CitedDocument, FeedbackRow, Vote
+
+if TYPE_CHECKING:
+    from vraagbaak_core.ports import FeedbackLog
+    from vraagbaak_core.settings import Settings
+
+__all__ = ["AnswerReceipt", "CitedDocument", "FeedbackRow", "FeedbackStore", "UnknownAnswer", "Vote", "build_feedback"]
+ANSWER_COLUMNS = ("answer_id", "user_id", "created_at", "question", "answer_text", "mode", "abstained", "documents")
+FEEDBACK_COLUMNS = ("feedback_id", "answer_id", "user_id", "created_at", "vote", "comment")
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -47,44 +58,44 @@ class UnknownAnswer(LookupError):
     """No answer with that id was given to this user."""
 
 
-@dataclass(frozen=True)
-class CitedDocument:
-    doc_id: str
-    version: str
-    chunk_id: str = ""
+class FeedbackError(RuntimeError):
+    """A restore target is not empty, or a dump is not a feedback dump."""
 
 
-@dataclass(frozen=True)
-class AnswerReceipt:
-    answer_id: str
-    user_id: str
-    documents: tuple[CitedDocument, ...]
-    question: str | None = None
-    answer_text: str | None = None
-    mode: str | None = None
-    abstained: bool = False
-    created_at: str = field(default_factory=lambda: _now())
+def build_feedback(settings: Settings) -> FeedbackLog:
+    """Feedback next to the catalog: PostgreSQL when ``catalog.url`` is, else ``feedback.path`` (SQLite)."""
+    url = settings.catalog.url.get_secret_value().strip() if settings.catalog.url is not None else ""
+    if url.startswith(("postgresql://", "postgres://")):
+        from ingest.catalog import catalog_password
+        from serving.feedback.store_pg import PostgresFeedback
+
+        return PostgresFeedback(url, password=catalog_password(settings),
+                                connect_timeout_s=settings.catalog.connect_timeout_s)
+    return FeedbackStore(settings.feedback_path())
 
 
-@dataclass(frozen=True)
-class FeedbackRow:
-    feedback_id: str
-    created_at: str
-    answer_id: str
-    vote: Vote
-    comment: str
-    question: str | None
-    documents: tuple[CitedDocument, ...]
-    mode: str | None
-    answer_text: str | None
+def docs_json(documents: tuple[CitedDocument, ...]) -> list[dict[str, str]]:
+    return [{"doc_id": d.doc_id, "version": d.version, "chunk_id": d.chunk_id} for d in documents]
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "feedback_id": self.feedback_id, "created_at": self.created_at, "answer_id": self.answer_id,
-            "vote": self.vote, "comment": self.comment, "question": self.question,
-            "documents": [{"doc_id": d.doc_id, "version": d.version} for d in self.documents],
-            "mode": self.mode, "answer": self.answer_text,
-        }
+
+def docs_from(raw: Any) -> tuple[CitedDocument, ...]:
+    items = json.loads(raw) if isinstance(raw, str) else raw
+    return tuple(CitedDocument(d["doc_id"], d["version"], d.get("chunk_id", "")) for d in items)
+
+
+def dump_tables(dump: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(answers, feedback) rows of a feedback dump as dicts (``documents`` as a list, ``abstained`` a bool)."""
+    from ingest.catalog import check_dump
+
+    check_dump(dump)
+    out = []
+    for name, cols in (("answers", ANSWER_COLUMNS), ("feedback", FEEDBACK_COLUMNS)):
+        t = dump["tables"].get(name) or {"columns": list(cols), "rows": []}
+        out.append([dict(zip(t["columns"], r, strict=True)) for r in t["rows"]])
+    for a in out[0]:
+        a["documents"] = json.loads(a["documents"]) if isinstance(a["documents"], str) else a["documents"]
+        a["abstained"] = bool(a["abstained"])
+    return out[0], out[1]
 
 
 def _now() -> str:
@@ -104,8 +115,7 @@ class FeedbackStore:
         self._lock = threading.Lock()
 
     def record_answer(self, receipt: AnswerReceipt) -> None:
-        docs = json.dumps([{"doc_id": d.doc_id, "version": d.version, "chunk_id": d.chunk_id}
-                           for d in receipt.documents])
+        docs = json.dumps(docs_json(receipt.documents))
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -138,14 +148,57 @@ class FeedbackStore:
         with self._lock:
             rows = self._db.execute(q + " ORDER BY f.created_at, f.feedback_id", args).fetchall()
         for fid, created, aid, vote, comment, question, docs, mode, text in rows:
-            documents = tuple(CitedDocument(d["doc_id"], d["version"], d.get("chunk_id", ""))
-                              for d in json.loads(docs))
-            yield FeedbackRow(fid, created, aid, vote, comment, question, documents, mode, text)
+            yield FeedbackRow(fid, created, aid, vote, comment, question, docs_from(docs), mode, text)
 
     def counts(self) -> dict[str, int]:
         with self._lock:
             rows = self._db.execute("SELECT vote, COUNT(*) FROM feedback GROUP BY vote").fetchall()
         return {str(v): int(n) for v, n in rows}
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def dump(self) -> dict[str, Any]:
+        from ingest.catalog import empty_dump
+
+        out = empty_dump("sqlite")
+        with self._lock:
+            answers = self._db.execute(
+                f"SELECT {','.join(ANSWER_COLUMNS)} FROM answers ORDER BY answer_id").fetchall()
+            feedback = self._db.execute(
+                f"SELECT {','.join(FEEDBACK_COLUMNS)} FROM feedback ORDER BY feedback_id").fetchall()
+        i, j = ANSWER_COLUMNS.index("abstained"), ANSWER_COLUMNS.index("documents")
+        rows = []
+        for r in answers:
+            row = list(r)
+            row[i], row[j] = bool(row[i]), json.loads(row[j])
+            rows.append(row)
+        out["tables"]["answers"] = {"columns": list(ANSWER_COLUMNS), "rows": rows}
+        out["tables"]["feedback"] = {"columns": list(FEEDBACK_COLUMNS), "rows": [list(r) for r in feedback]}
+        return out
+
+    def restore(self, dump: Mapping[str, Any]) -> int:
+        answers, feedback = dump_tables(dump)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                have = self._db.execute("SELECT (SELECT COUNT(*) FROM answers) + (SELECT COUNT(*) FROM feedback)"
+                                        ).fetchone()[0]
+                if have:
+                    raise FeedbackError(f"{self.path} already holds {have} rows; restore into an empty one")
+                for a in answers:
+                    a = a | {"abstained": int(a["abstained"]), "documents": json.dumps(a["documents"])}
+                    self._db.execute(f"INSERT INTO answers ({','.join(ANSWER_COLUMNS)}) VALUES "
+                                     f"({','.join('?' for _ in ANSWER_COLUMNS)})", [a[c] for c in ANSWER_COLUMNS])
+                for f in feedback:
+                    self._db.execute(f"INSERT INTO feedback ({','.join(FEEDBACK_COLUMNS)}) VALUES "
+                                     f"({','.join('?' for _ in FEEDBACK_COLUMNS)})", [f[c] for c in FEEDBACK_COLUMNS])
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return len(answers) + len(feedback)
 
     def close(self) -> None:
         with self._lock:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ingest.catalog import CatalogError, build_catalog
-from ingest.catalog_pg import PostgresCatalog
+from ingest.catalog_pg import PostgresCatalog, head_revision
 from ingest.state import SqliteCatalog
 from vraagbaak_core.ports import Catalog
 from vraagbaak_core.settings import CatalogSettings, ConfigError, IngestSettings, Settings, load_settings
@@ -293,9 +293,27 @@ def test_pg_migrations_run_once_for_replicas_opening_together(pg_url: str) -> No
     for t in threads:
         t.join()
     assert not errors and len(opened) == 4
-    assert opened[0].dump()["schema_version"] == "0001"
+    assert opened[0].dump()["schema_version"] == head_revision() == "0003"
     for c in opened:
         c.close()
+
+
+def test_pg_catalog_of_an_older_version_is_migrated_on_open_keeping_its_rows(pg_url: str) -> None:
+    from ingest.catalog_pg import upgrade
+
+    assert upgrade(pg_url, revision="0001") == "0001"  # as an older Vraagbaak left it
+    old = PostgresCatalog(pg_url, migrate=False)
+    _write(old, _committed("d1", "a.pdf"))
+    old.close()
+    new = PostgresCatalog(pg_url)  # opening migrates: 0002 and 0003 add the quarantine and feedback
+    assert new.dump()["schema_version"] == head_revision()
+    assert new.get("d1") == _committed("d1", "a.pdf")
+    new.close()
+    from ingest.quarantine_pg import PostgresQuarantine
+
+    q = PostgresQuarantine(pg_url)
+    assert q.list() == []
+    q.close()
 
 
 # ------------------------------------------------------------------ factory and settings
@@ -359,15 +377,61 @@ def test_cli_catalog_upgrade_and_status(tmp_path: Path, pg_url: str) -> None:
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["backend"] == "postgresql" and out["schema_version"] == "0001"
+    assert out["backend"] == "postgresql" and out["schema_version"] == head_revision()
     assert "password" not in r.stdout and pg_url.split("@")[0] not in r.stdout
     r = subprocess.run([*vb, "catalog", "status", "--config", str(cfg), "--json"],
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) | {"location": ""} == {
-        "location": "", "backend": "postgresql", "schema_version": "0001", "documents": 0, "source_sets": 0,
+        "location": "", "backend": "postgresql", "schema_version": head_revision(), "documents": 0, "source_sets": 0,
         "unfinished": 0}
     bad = {**env, "VRAAGBAAK_CATALOG__URL": pg_url.replace("@", "x@", 1)}  # a wrong password
     r = subprocess.run([*vb, "catalog", "upgrade", "--config", str(cfg)], capture_output=True, text=True,
                        env=bad, timeout=120)
     assert r.returncode == 1 and "unavailable" in r.stderr
+
+
+def _old_sqlite_dump(path: Path) -> dict[str, Any]:
+    """What bundles written before the ports held per database: schema, user_version, raw rows."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    tables = {}
+    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name").fetchall():
+        cur = db.execute(f'SELECT * FROM "{name}" ORDER BY rowid')
+        tables[name] = {"columns": [d[0] for d in cur.description], "rows": [list(r) for r in cur.fetchall()]}
+    out = {"user_version": db.execute("PRAGMA user_version").fetchone()[0], "schema": [], "tables": tables}
+    db.close()
+    return out
+
+
+def test_bundles_from_before_the_ports_still_import(tmp_path: Path) -> None:
+    from ingest.bundle import catalog_dump, feedback_dump, quarantine_dump
+    from ingest.quarantine import QuarantineStore
+    from serving.feedback.store import FeedbackStore
+
+    lite = SqliteCatalog(tmp_path / "state.sqlite")
+    lite.bind_source_set("beleid", "/srv/beleid")
+    _write(lite, _committed("d1", "a.pdf"), ["s1"])
+    q = QuarantineStore(tmp_path / "q.sqlite")
+    q.add(doc_id="d9", source_set="beleid", source="brief.md", sha256="x", reason="r", counts={"bsn": 2})
+    fb = FeedbackStore(tmp_path / "fb.sqlite")
+    fb.record_answer(_receipt_for_old_bundle())
+    fb.add("a1", "u1", "up")
+    new = (lite.dump(), q.dump(), fb.dump())
+    old = [_old_sqlite_dump(tmp_path / n) for n in ("state.sqlite", "q.sqlite", "fb.sqlite")]
+    for c in (lite, q, fb):
+        c.close()
+    converted = (catalog_dump(old[0]), quarantine_dump(old[1]), feedback_dump(old[2]))
+    lite2, q2, fb2 = (SqliteCatalog(tmp_path / "2.sqlite"), QuarantineStore(tmp_path / "q2.sqlite"),
+                      FeedbackStore(tmp_path / "fb2.sqlite"))
+    for target, dump, want in zip((lite2, q2, fb2), converted, new, strict=True):
+        target.restore(dump)
+        assert target.dump()["tables"] == want["tables"]
+        target.close()
+
+
+def _receipt_for_old_bundle() -> Any:
+    from vraagbaak_core.types import AnswerReceipt, CitedDocument
+
+    return AnswerReceipt("a1", "u1", (CitedDocument("d1", "ab", "c1"),), question="q", abstained=True)
