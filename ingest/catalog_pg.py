@@ -304,7 +304,11 @@ class PostgresCatalog:
     # --- maintenance ---
 
     def scrub(self) -> None:
-        """Erased rows stay in PostgreSQL's heap pages until vacuumed: VACUUM the table now."""
+        """VACUUM the documents table after an erasure, so dead rows' space is reclaimed and soon reused.
+
+        PostgreSQL has no secure delete: until that space is overwritten, erased titles and sources may
+        remain readable in the table files, the WAL and backups (encrypt the volume; see the runbooks).
+        """
         with self._lock:
             if self._depth:
                 return

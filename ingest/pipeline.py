@@ -364,7 +364,11 @@ class Ingestor:
                     if dry_run or plan.refused:
                         continue
                     for rec in plan.remove:
-                        n = self._erase(rec.doc_id).removed
+                        try:
+                            n = self._erase(rec.doc_id).removed
+                        except DocumentBusy as err:  # another process writes it now: left for the next run
+                            emit(DocumentResult(rec.source, "failed", rec.doc_id, reason=f"not pruned: {err}"))
+                            continue
                         emit(DocumentResult(rec.source, "deleted", rec.doc_id, n, title=rec.title))
                         erased = True
             if erased:  # the erased documents' text leaves the store's files too

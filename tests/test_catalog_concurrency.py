@@ -153,3 +153,35 @@ def test_recovery_leaves_a_live_writers_document_alone_and_repairs_it_after_a_ki
         c.close()
         c.store.close()
         c.state.close()
+
+
+def test_prune_leaves_a_document_another_process_writes_and_the_run_goes_on(tmp_path: Path) -> None:
+    """A prune that would erase a claimed document reports it as failed, keeps it, and erases the rest."""
+    from ingest.state import SqliteCatalog
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+        (docs / name).write_text(f"Protocol {name}: handen wassen voor elk patiëntcontact. " * 5, encoding="utf-8")
+    ing = make_ingestor(tmp_path / "x", prune_max_fraction=1.0)
+    try:
+        assert [r.status for r in ing.ingest_paths([docs], ZORG).results] == ["added"] * 4
+        root = str(docs.resolve())
+        busy, gone = doc_id_for(root, "a.txt"), doc_id_for(root, "b.txt")
+        (docs / "a.txt").unlink()
+        (docs / "b.txt").unlink()
+        other = SqliteCatalog(ing.state.location)  # another writer on the same catalog (alive: this process)
+        assert other.try_claim(busy)
+        report = ing.ingest_paths([docs], ZORG, prune=True)
+        by_doc = {r.doc_id: r for r in report.results}
+        assert by_doc[busy].status == "failed" and "another process" in (by_doc[busy].reason or "")
+        assert by_doc[gone].status == "deleted"
+        assert ing.state.get(busy) is not None and ing.store.count(busy) > 0
+        assert ing.state.get(gone) is None and ing.store.count(gone) == 0
+        other.close()  # its claim ends: the next prune erases it
+        report = ing.ingest_paths([docs], ZORG, prune=True)
+        assert [r.status for r in report.results if r.doc_id == busy] == ["deleted"]
+    finally:
+        ing.close()
+        ing.store.close()
+        ing.state.close()
