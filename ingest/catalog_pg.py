@@ -314,10 +314,13 @@ class PostgresCatalog:
                 return
             self._exec("VACUUM documents")
 
+    def schema_version(self) -> str:
+        row = self._one(f"SELECT version_num FROM {VERSION_TABLE}")
+        return str(row["version_num"]) if row else ""
+
     def dump(self) -> dict[str, Any]:
         out = empty_dump("postgresql")
-        row = self._one(f"SELECT version_num FROM {VERSION_TABLE}")
-        out["schema_version"] = row["version_num"] if row else ""
+        out["schema_version"] = self.schema_version()
         sets = self._all('SELECT name, root, created_at FROM source_sets ORDER BY name COLLATE "C"')
         docs = self._all('SELECT * FROM documents ORDER BY doc_id COLLATE "C"')
         out["tables"]["source_sets"] = {

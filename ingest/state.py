@@ -386,6 +386,10 @@ class SqliteCatalog:
         with self._lock:
             self._db.execute("DELETE FROM writers WHERE doc_id = ? AND token = ?", (doc_id, self._token))
 
+    def schema_version(self) -> str:
+        with self._lock:
+            return str(self._db.execute("PRAGMA user_version").fetchone()[0])
+
     # --- the exit bundle ---
 
     def dump(self) -> dict[str, Any]:

@@ -27,12 +27,13 @@ def upgrade_command(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     settings = boot(config)
     try:
         catalog = build_catalog(settings)  # opening migrates
-        dump = catalog.dump()
+        version = catalog.schema_version()
         catalog.close()
     except CatalogError as err:
         typer.secho(f"catalog upgrade: {err}", fg="red", err=True)
         raise typer.Exit(1) from None
-    out = {"location": catalog.location, "backend": dump["backend"], "schema_version": dump.get("schema_version")}
+    backend = "postgresql" if catalog.location.startswith("postgresql://") else "sqlite"
+    out = {"location": catalog.location, "backend": backend, "schema_version": version}
     typer.echo(json.dumps(out) if as_json else f"{out['location']}: {out['backend']} schema {out['schema_version']}")
 
 
@@ -44,11 +45,11 @@ def status_command(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     settings = boot(config)
     try:
         catalog = build_catalog(settings)
-        dump = catalog.dump()
         out = {
-            "location": catalog.location, "backend": dump["backend"], "schema_version": dump.get("schema_version"),
-            "documents": len(dump["tables"]["documents"]["rows"]), "source_sets": len(catalog.source_sets()),
-            "unfinished": len(catalog.unfinished()),
+            "location": catalog.location,
+            "backend": "postgresql" if catalog.location.startswith("postgresql://") else "sqlite",
+            "schema_version": catalog.schema_version(), "documents": len(catalog.all()),
+            "source_sets": len(catalog.source_sets()), "unfinished": len(catalog.unfinished()),
         }
         catalog.close()
     except CatalogError as err:

@@ -286,6 +286,10 @@ class Catalog(Protocol):
 
     # --- maintenance ---
 
+    def schema_version(self) -> str:
+        """The schema the catalog is at (SQLite: ``user_version``; PostgreSQL: the Alembic revision)."""
+        ...
+
     def scrub(self) -> None:
         """After an erasure: make erased rows unrecoverable from the catalog's files where it can."""
         ...

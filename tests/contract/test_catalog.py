@@ -92,6 +92,7 @@ def _write(cat: Catalog, rec: DocRecord, stale: list[str] | None = None) -> None
 def test_is_a_catalog(catalog: Catalog) -> None:
     assert isinstance(catalog, Catalog)
     assert "password" not in catalog.location and catalog.location
+    assert catalog.schema_version() in ("2", head_revision())
 
 
 def test_write_protocol_round_trip(catalog: Catalog) -> None:
