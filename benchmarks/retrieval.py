@@ -210,8 +210,9 @@ def latency(run: SetRun, mode: str) -> dict[str, float]:
 
 
 def sweep(runs: list[SetRun]) -> tuple[list[str], tuple[str, FusionSettings, FusionParams]]:
-    """Dev-split nDCG@10 of every rule; the pick: the best mean margin over max(dense, sparse)
-    among the rules whose margin is ≥ -0.01 on every set (else the best worst-set margin)."""
+    """Dev-split nDCG@10 of every rule. The pick: among the rules that hold on every set (margin
+    over max(dense, sparse) ≥ -0.01 on each, mean margin > 0), those that also meet the Dutch
+    target (``meets_targets``) if any, the best mean margin (else the best worst-set margin)."""
     best_single, single = {}, {}
     for r in runs:
         dev = r.ids("dev")
@@ -238,7 +239,8 @@ def sweep(runs: list[SetRun]) -> tuple[list[str], tuple[str, FusionSettings, Fus
     on_target = [s for s in ok if s[3]]
     pool = on_target or ok
     pick = max(pool, key=lambda s: s[2]) if pool else max(scored, key=lambda s: s[1])
-    lines += ["", "Best of dense/sparse on dev: " + ", ".join(f"{k} {v:.4f}" for k, v in best_single.items())]
+    best = ", ".join(f"{k} {v:.4f}" for k, v in best_single.items())
+    lines += ["", f"{len(scored)} rules. Best of dense/sparse on dev: {best}."]
     lines += [f"Rules that hold on every set (worst margin ≥ −0.01, mean > 0): {len(ok)}; of those, also on "
               f"the Dutch target (nl ≥ sparse + 0.08 and ≥ dense) with FAQ-en ≥ its dense: {len(on_target)}."]
     lines += [f"Picked on dev: **{pick[0][0]}** (worst margin {pick[1]:+.4f}, mean {pick[2]:+.4f}; "
@@ -316,9 +318,10 @@ def settings_rule(settings: Settings) -> tuple[str, FusionSettings, FusionParams
     p = fusion_params(settings.retrieval)
     name = "dbsf" if p.method == "dbsf" else f"rrf k={p.k}"
     w = f" w={p.weights[0]:g}/{p.weights[1]:g}"
+    band = (f", rrf k={f.band_k} w=1/{f.band_sparse_weight:g} below {f.coverage_fuse_from:g}"
+            if f.coverage_fuse_from > f.coverage_dense_below else "")
     label = f"{name}{w}" + (
-        f", adaptive: dense only below coverage {f.coverage_dense_below:g}, rrf k={f.band_k} "
-        f"w=1/{f.band_sparse_weight:g} below {f.coverage_fuse_from:g}" if f.adaptive else ", not adaptive"
+        f", adaptive: dense only below coverage {f.coverage_dense_below:g}{band}" if f.adaptive else ", not adaptive"
     )
     return (label, f, p)
 
@@ -388,7 +391,14 @@ def main() -> None:
             compared[second.name] = [
                 run_set(k, second, settings.retrieval.sparse, Path(tmp), settings) for k in keys
             ]
+    counts = ", ".join(f"{SETS[r.key][0]} {len(r.ids('dev'))} / {len(r.ids('test'))}" for r in runs)
+    missing = [SETS[k][0] for k in SETS if k not in keys]
     lines = [
+        "Dev/test split: a query is **dev** when the first byte of sha256(query id) is even, **test** "
+        f"otherwise, on every set (dev / test queries: {counts}). The fusion rule is chosen on dev only; "
+        "the first table is the test split. Every figure of this block comes from the one run whose "
+        "command is at its end." + (f" Not in this run: {', '.join(missing)}." if missing else ""),
+        "",
         f"### {embedder.name}: test split (sha256(query id) first byte odd), hybrid = the settings' rule",
         "",
         f"Hybrid rule in the settings: {rule[0]}; {DEPTH} candidates per input.",
