@@ -93,6 +93,63 @@ def head_revision() -> str:
     return str(ScriptDirectory.from_config(cfg).get_current_head())
 
 
+class PgTables:
+    """Tables of the PostgreSQL catalog behind one autocommit connection guarded by a lock (it
+    reconnects once when the connection was lost); the base of the quarantine and feedback adapters."""
+
+    _suffix = ""
+
+    def __init__(self, dsn: str, *, password: str | None = None, connect_timeout_s: int = 5,
+                 migrate: bool = True) -> None:
+        self._dsn = dsn
+        self._kw: dict[str, Any] = {"connect_timeout": connect_timeout_s, "autocommit": True, "row_factory": dict_row}
+        if password is not None:
+            self._kw["password"] = password
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+        self._where = f"postgresql://{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[dict[str, Any]] | None = None
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            if migrate:
+                upgrade(dsn, password, connect_timeout_s)
+            self._conn = psycopg.connect(dsn, **self._kw)
+        except (psycopg.Error, SQLAlchemyError) as err:
+            msg = str(getattr(err, "orig", None) or err).splitlines()[0]
+            raise CatalogError(f"catalog database {self._where} unavailable: {msg}") from None
+
+    @property
+    def location(self) -> str:
+        return f"{self._where}#{self._suffix}"
+
+    def _conn_ok(self) -> psycopg.Connection[dict[str, Any]]:
+        """The live connection (reconnecting when it was closed or broken); call with the lock held."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = psycopg.connect(self._dsn, **self._kw)
+        return self._conn
+
+    def _q(self, query: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            for attempt in (0, 1):
+                try:
+                    cur = self._conn_ok().execute(query, args)  # type: ignore[arg-type]
+                    return cur.fetchall() if cur.description is not None else []
+                except psycopg.OperationalError as err:
+                    if self._conn is not None:
+                        self._conn.close()
+                    self._conn = None
+                    if attempt == 1:
+                        raise CatalogError(f"catalog database {self._where} unavailable: {err}") from err
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
 class PostgresCatalog:
     """One connection (autocommit; :meth:`transaction` groups writes) guarded by a lock; thread-safe."""
 

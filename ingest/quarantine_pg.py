@@ -7,17 +7,14 @@ SQLite store; the contract suite ``tests/contract/test_quarantine.py`` runs both
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from ingest.catalog import CatalogError, empty_dump
-from ingest.catalog_pg import upgrade
+from ingest.catalog import empty_dump
+from ingest.catalog_pg import PgTables
 from ingest.quarantine import QUARANTINE_COLUMNS, QuarantineError, _now, check_empty_dump, entry_row
 from vraagbaak_core.types import QuarantineEntry
 
@@ -28,48 +25,10 @@ def _entry(r: dict[str, Any]) -> QuarantineEntry:
     return QuarantineEntry(**{c: r[c] for c in QUARANTINE_COLUMNS} | {"counts": dict(r["counts"])})
 
 
-class PostgresQuarantine:
-    """One autocommit connection guarded by a lock (reconnects once when it was lost)."""
+class PostgresQuarantine(PgTables):
+    """The quarantine table of the PostgreSQL catalog (the ``Quarantine`` port)."""
 
-    def __init__(self, dsn: str, *, password: str | None = None, connect_timeout_s: int = 5,
-                 migrate: bool = True) -> None:
-        self._dsn = dsn
-        self._kw: dict[str, Any] = {"connect_timeout": connect_timeout_s, "autocommit": True, "row_factory": dict_row}
-        if password is not None:
-            self._kw["password"] = password
-        info = psycopg.conninfo.conninfo_to_dict(dsn)
-        self._where = f"postgresql://{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
-        self._lock = threading.Lock()
-        self._conn: psycopg.Connection[dict[str, Any]] | None = None
-        from sqlalchemy.exc import SQLAlchemyError
-
-        try:
-            if migrate:
-                upgrade(dsn, password, connect_timeout_s)
-            self._conn = psycopg.connect(dsn, **self._kw)
-        except (psycopg.Error, SQLAlchemyError) as err:
-            msg = str(getattr(err, "orig", None) or err).splitlines()[0]
-            raise CatalogError(f"catalog database {self._where} unavailable: {msg}") from None
-
-    @property
-    def location(self) -> str:
-        return f"{self._where}#quarantine"
-
-    def _q(self, query: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        with self._lock:
-            for attempt in (0, 1):
-                try:
-                    if self._conn is None or self._conn.closed or self._conn.broken:
-                        self._conn = psycopg.connect(self._dsn, **self._kw)
-                    cur = self._conn.execute(query, args)  # type: ignore[arg-type]
-                    return cur.fetchall() if cur.description is not None else []
-                except psycopg.OperationalError as err:
-                    if self._conn is not None:
-                        self._conn.close()
-                    self._conn = None
-                    if attempt == 1:
-                        raise CatalogError(f"catalog database {self._where} unavailable: {err}") from err
-        raise AssertionError("unreachable")
+    _suffix = "quarantine"
 
     def add(self, *, doc_id: str, source_set: str, source: str, sha256: str, reason: str,
             counts: dict[str, int]) -> QuarantineEntry:
@@ -124,9 +83,7 @@ class PostgresQuarantine:
     def restore(self, dump: Mapping[str, Any]) -> int:
         entries = check_empty_dump(dump)
         with self._lock:
-            conn = self._conn
-            if conn is None or conn.closed or conn.broken:
-                conn = self._conn = psycopg.connect(self._dsn, **self._kw)
+            conn = self._conn_ok()
             with conn.transaction():
                 conn.execute("LOCK TABLE quarantine IN EXCLUSIVE MODE")
                 have = conn.execute("SELECT COUNT(*) AS n FROM quarantine").fetchone()
@@ -142,8 +99,3 @@ class PostgresQuarantine:
                     conn.execute(f"INSERT INTO quarantine ({cols}) VALUES ({marks})", row)  # type: ignore[arg-type]
         return len(entries)
 
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None

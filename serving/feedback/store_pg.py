@@ -4,18 +4,15 @@ SQLite ``FeedbackStore``; ``tests/contract/test_feedback.py`` runs both."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from ingest.catalog import CatalogError, empty_dump
-from ingest.catalog_pg import upgrade
+from ingest.catalog import empty_dump
+from ingest.catalog_pg import PgTables
 from serving.feedback.store import (
     ANSWER_COLUMNS,
     FEEDBACK_COLUMNS,
@@ -29,51 +26,10 @@ from serving.feedback.store import (
 from vraagbaak_core.types import AnswerReceipt, FeedbackRow, Vote
 
 
-class PostgresFeedback:
-    """One autocommit connection guarded by a lock (reconnects once when it was lost)."""
+class PostgresFeedback(PgTables):
+    """The answers and feedback tables of the PostgreSQL catalog (the ``FeedbackLog`` port)."""
 
-    def __init__(self, dsn: str, *, password: str | None = None, connect_timeout_s: int = 5,
-                 migrate: bool = True) -> None:
-        self._dsn = dsn
-        self._kw: dict[str, Any] = {"connect_timeout": connect_timeout_s, "autocommit": True, "row_factory": dict_row}
-        if password is not None:
-            self._kw["password"] = password
-        info = psycopg.conninfo.conninfo_to_dict(dsn)
-        self._where = f"postgresql://{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
-        self._lock = threading.Lock()
-        self._conn: psycopg.Connection[dict[str, Any]] | None = None
-        from sqlalchemy.exc import SQLAlchemyError
-
-        try:
-            if migrate:
-                upgrade(dsn, password, connect_timeout_s)
-            self._conn = psycopg.connect(dsn, **self._kw)
-        except (psycopg.Error, SQLAlchemyError) as err:
-            msg = str(getattr(err, "orig", None) or err).splitlines()[0]
-            raise CatalogError(f"catalog database {self._where} unavailable: {msg}") from None
-
-    @property
-    def location(self) -> str:
-        return f"{self._where}#feedback"
-
-    def _conn_ok(self) -> psycopg.Connection[dict[str, Any]]:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = psycopg.connect(self._dsn, **self._kw)
-        return self._conn
-
-    def _q(self, query: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        with self._lock:
-            for attempt in (0, 1):
-                try:
-                    cur = self._conn_ok().execute(query, args)  # type: ignore[arg-type]
-                    return cur.fetchall() if cur.description is not None else []
-                except psycopg.OperationalError as err:
-                    if self._conn is not None:
-                        self._conn.close()
-                    self._conn = None
-                    if attempt == 1:
-                        raise CatalogError(f"catalog database {self._where} unavailable: {err}") from err
-        raise AssertionError("unreachable")
+    _suffix = "feedback"
 
     def record_answer(self, receipt: AnswerReceipt) -> None:
         self._q(
@@ -144,8 +100,3 @@ class PostgresFeedback:
                                  f"({','.join('%s' for _ in FEEDBACK_COLUMNS)})", [f[c] for c in FEEDBACK_COLUMNS])
         return len(answers) + len(feedback)
 
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
