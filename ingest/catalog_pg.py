@@ -93,6 +93,29 @@ def head_revision() -> str:
     return str(ScriptDirectory.from_config(cfg).get_current_head())
 
 
+def _connect_kw(dsn: str, password: str | None, connect_timeout_s: int) -> tuple[dict[str, Any], str]:
+    """psycopg's keyword arguments for the catalog's connections, and where it is (no password)."""
+    kw: dict[str, Any] = {"connect_timeout": connect_timeout_s, "autocommit": True, "row_factory": dict_row}
+    if password is not None:
+        kw["password"] = password
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    return kw, f"postgresql://{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+
+
+def _open(dsn: str, password: str | None, connect_timeout_s: int, migrate: bool, where: str,
+          connect: Callable[[], object]) -> None:
+    """Migrate (when asked) and connect; any database error becomes one clear CatalogError."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        if migrate:
+            upgrade(dsn, password, connect_timeout_s)
+        connect()
+    except (psycopg.Error, SQLAlchemyError) as err:
+        msg = str(getattr(err, "orig", None) or err).splitlines()[0]
+        raise CatalogError(f"catalog database {where} unavailable: {msg}") from None
+
+
 class PgTables:
     """Tables of the PostgreSQL catalog behind one autocommit connection guarded by a lock (it
     reconnects once when the connection was lost); the base of the quarantine and feedback adapters."""
@@ -102,22 +125,10 @@ class PgTables:
     def __init__(self, dsn: str, *, password: str | None = None, connect_timeout_s: int = 5,
                  migrate: bool = True) -> None:
         self._dsn = dsn
-        self._kw: dict[str, Any] = {"connect_timeout": connect_timeout_s, "autocommit": True, "row_factory": dict_row}
-        if password is not None:
-            self._kw["password"] = password
-        info = psycopg.conninfo.conninfo_to_dict(dsn)
-        self._where = f"postgresql://{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+        self._kw, self._where = _connect_kw(dsn, password, connect_timeout_s)
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[dict[str, Any]] | None = None
-        from sqlalchemy.exc import SQLAlchemyError
-
-        try:
-            if migrate:
-                upgrade(dsn, password, connect_timeout_s)
-            self._conn = psycopg.connect(dsn, **self._kw)
-        except (psycopg.Error, SQLAlchemyError) as err:
-            msg = str(getattr(err, "orig", None) or err).splitlines()[0]
-            raise CatalogError(f"catalog database {self._where} unavailable: {msg}") from None
+        _open(dsn, password, connect_timeout_s, migrate, self._where, self._conn_ok)
 
     @property
     def location(self) -> str:
@@ -157,24 +168,12 @@ class PostgresCatalog:
         self, dsn: str, *, password: str | None = None, connect_timeout_s: int = 5, migrate: bool = True
     ) -> None:
         self._dsn = dsn
-        self._kw: dict[str, Any] = {"connect_timeout": connect_timeout_s, "autocommit": True, "row_factory": dict_row}
-        if password is not None:
-            self._kw["password"] = password
-        info = psycopg.conninfo.conninfo_to_dict(dsn)
-        self._where = f"postgresql://{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+        self._kw, self._where = _connect_kw(dsn, password, connect_timeout_s)
         self._lock = threading.RLock()
         self._depth = 0
         self._claims: set[str] = set()
         self._conn: psycopg.Connection[dict[str, Any]] | None = None
-        from sqlalchemy.exc import SQLAlchemyError
-
-        try:
-            if migrate:
-                upgrade(dsn, password, connect_timeout_s)
-            self._connect()
-        except (psycopg.Error, SQLAlchemyError) as err:
-            msg = str(getattr(err, "orig", None) or err).splitlines()[0]
-            raise CatalogError(f"catalog database {self._where} unavailable: {msg}") from None
+        _open(dsn, password, connect_timeout_s, migrate, self._where, self._connect)
 
     @property
     def location(self) -> str:
