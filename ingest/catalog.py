@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from vraagbaak_core.types import DocRecord
 
 if TYPE_CHECKING:
-    from vraagbaak_core.ports import Catalog
     from vraagbaak_core.settings import Settings
 
 DUMP_FORMAT = "vraagbaak-catalog"
@@ -71,26 +70,6 @@ def check_dump(dump: Any) -> None:
         raise CatalogError(f"not a catalog dump (format {DUMP_FORMAT!r} expected)")
     if int(dump.get("version", 0)) > DUMP_VERSION:
         raise CatalogError(f"catalog dump version {dump.get('version')}; this Vraagbaak reads up to {DUMP_VERSION}")
-
-
-def build_catalog(settings: Settings) -> Catalog:
-    """The catalog the settings name (see the module docstring)."""
-    url = settings.catalog.url.get_secret_value().strip() if settings.catalog.url is not None else ""
-    if not url:
-        from ingest.state import SqliteCatalog
-
-        return SqliteCatalog(settings.resolve(settings.ingest.state_path))
-    if url.startswith("sqlite:///"):
-        from pathlib import Path
-
-        from ingest.state import SqliteCatalog
-
-        return SqliteCatalog(settings.resolve(Path(url.removeprefix("sqlite://"))))
-    from ingest.catalog_pg import PostgresCatalog
-
-    return PostgresCatalog(
-        url, password=catalog_password(settings), connect_timeout_s=settings.catalog.connect_timeout_s
-    )
 
 
 def catalog_password(settings: Settings) -> str | None:

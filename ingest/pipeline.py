@@ -54,7 +54,7 @@ from ingest.ocr import OcrConfig
 from ingest.originals import OriginalStore
 from ingest.partition import Partition, check_prune_options
 from ingest.patientdata import GuardConfig
-from ingest.quarantine import build_quarantine
+from ingest.quarantine_factory import build_quarantine
 from ingest.report import DocumentInfo, DocumentResult, IngestReport, ProgressUpdate, PruneSummary, Status
 from ingest.worker import ParseResult, ParserPool, ParseTask, WorkerConfig
 from vraagbaak_core.ports import Catalog, Embedder, SparseEncoder, VectorStore
@@ -215,7 +215,7 @@ class Ingestor:
         store = store or build_store(settings)  # first: a locked store fails before a model loads
         embedder = embedder or build_embedder(settings.embedder, PROJECT_ROOT)
         sparse = encoder_from_settings(settings.retrieval.sparse)
-        from ingest.catalog import build_catalog
+        from ingest.catalog_factory import build_catalog
 
         state = build_catalog(settings)
         batch = max(256, settings.embedder.batch_size)

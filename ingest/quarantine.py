@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING, Any
 from vraagbaak_core.types import QuarantineEntry
 
 if TYPE_CHECKING:
-    from vraagbaak_core.ports import Quarantine
     from vraagbaak_core.settings import Settings
 
-__all__ = ["QUARANTINE_COLUMNS", "QuarantineEntry", "QuarantineError", "QuarantineStore", "build_quarantine"]
+__all__ = ["QUARANTINE_COLUMNS", "QuarantineEntry", "QuarantineError", "QuarantineStore"]
 QUARANTINE_COLUMNS: tuple[str, ...] = (
     "id", "doc_id", "source_set", "source", "sha256", "reason", "counts", "quarantined_at", "released_at",
     "released_by", "release_reason",
@@ -61,19 +60,6 @@ def quarantine_path(settings: Settings) -> Path:
     if pd.quarantine_path is not None:
         return settings.resolve(pd.quarantine_path)
     return settings.resolve(settings.ingest.state_path).with_name("quarantine.sqlite")
-
-
-def build_quarantine(settings: Settings) -> Quarantine:
-    """The quarantine next to the catalog: a PostgreSQL table when ``catalog.url`` is PostgreSQL,
-    else the SQLite file :func:`quarantine_path`."""
-    url = settings.catalog.url.get_secret_value().strip() if settings.catalog.url is not None else ""
-    if url.startswith(("postgresql://", "postgres://")):
-        from ingest.catalog import catalog_password
-        from ingest.quarantine_pg import PostgresQuarantine
-
-        return PostgresQuarantine(url, password=catalog_password(settings),
-                                  connect_timeout_s=settings.catalog.connect_timeout_s)
-    return QuarantineStore(quarantine_path(settings))
 
 
 def entry_row(e: QuarantineEntry) -> list[Any]:

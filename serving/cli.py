@@ -13,11 +13,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
-from vraagbaak_core.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
+from serving.cli_boot import ConfigOpt, boot
+from vraagbaak_core.settings import PROJECT_ROOT, ConfigError
 
 app = typer.Typer(name="vraagbaak", help="Vraagbaak: answers from your own documents, on your own machines.",
                   no_args_is_help=True, add_completion=False)
@@ -25,38 +26,6 @@ models_app = typer.Typer(help="Prepare and verify model weights (offline).", no_
 auth_app = typer.Typer(help="Credentials.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(auth_app, name="auth")
-
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="settings YAML (default configs/default.yaml)")]
-
-
-def boot(config: Path | None) -> Settings:
-    """Load settings (failing with the field named) and install the egress guard first thing."""
-    try:
-        settings = load_settings(config)
-    except ConfigError as err:
-        typer.secho(str(err), fg="red", err=True)
-        raise typer.Exit(2) from None
-    from vraagbaak_core.audit import AuditLog
-    from vraagbaak_core.egress import startup_guard
-
-    startup_guard(settings, AuditLog.from_settings(settings))
-    _logging(settings)
-    return settings
-
-
-def _logging(settings: Settings) -> None:
-    import logging
-
-    from pythonjsonlogger.json import JsonFormatter
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(settings.server.log_level.upper())
-    for noisy in ("httpx", "sentence_transformers", "transformers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
 
 # ---------------------------------------------------------------- models
 

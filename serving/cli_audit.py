@@ -25,6 +25,7 @@ import typer
 import yaml
 
 from vraagbaak_core.audit import AuditLog, AuditWriteError, FileAuditSink, Sealer
+from vraagbaak_core.audit_factory import build_audit_log
 from vraagbaak_core.egress import OFFLINE_ENV, Allowlist, configured_endpoints, guard_active, startup_guard
 from vraagbaak_core.settings import DEFAULT_CONFIG, PROJECT_ROOT, ConfigError, Settings, load_settings
 
@@ -50,7 +51,7 @@ def _load(config: Path | None) -> Settings:
 def _boot(config: Path | None) -> Settings:
     """Settings, then the egress guard, as every Vraagbaak process starts."""
     settings = _load(config)
-    startup_guard(settings, AuditLog.from_settings(settings))
+    startup_guard(settings, build_audit_log(settings))
     return settings
 
 
@@ -68,7 +69,7 @@ def _access_point() -> str:
 def _log_for(settings: Settings, path: Path | None) -> AuditLog:
     """The configured chain (file or PostgreSQL), or a given file (with the configured key)."""
     if path is None:
-        return AuditLog.from_settings(settings)
+        return build_audit_log(settings)
     return AuditLog(path, source_id=settings.audit.source_id, store_question_text=False,
                     sealer=Sealer.from_settings(settings))
 
@@ -90,7 +91,7 @@ def verify(
 ) -> None:
     """Check the whole chain; report every edited, removed, reordered, unreadable or truncated place (exit 1)."""
     settings = _boot(config)
-    log = AuditLog.from_settings(settings)
+    log = build_audit_log(settings)
     target = _log_for(settings, path)
     _exists(target)
     try:

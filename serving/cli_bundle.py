@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from serving.cli import ConfigOpt, boot
+from serving.cli_boot import ConfigOpt, boot
 from serving.ingest_audit import cli_actor
+from vraagbaak_core.audit_factory import build_audit_log
 
 if TYPE_CHECKING:
     from vraagbaak_core.settings import Settings
@@ -73,15 +74,15 @@ def export_bundle_command(
 ) -> None:
     """Write every original, chunk (text, payload, vectors), the catalogs, model identities and the audit log."""
     from ingest.bundle import BundleError, export_bundle
-    from ingest.catalog import CatalogError, build_catalog
+    from ingest.catalog import CatalogError
+    from ingest.catalog_factory import build_catalog
     from ingest.originals import OriginalStore
-    from ingest.quarantine import build_quarantine
+    from ingest.quarantine_factory import build_quarantine
     from retrieval.stores import build_store
-    from serving.feedback.store import build_feedback
-    from vraagbaak_core.audit import AuditLog
+    from serving.feedback.factory import build_feedback
 
     settings = boot(config)
-    audit = AuditLog.from_settings(settings)
+    audit = build_audit_log(settings)
     store = build_store(settings)
     try:
         catalog = build_catalog(settings)
@@ -124,13 +125,16 @@ def import_bundle_command(
 ) -> None:
     """Verify the bundle's manifest, then load it into this (empty) deployment; a bundle that fails is refused."""
     from ingest.bundle import BundleError, import_bundle, verify_bundle
-    from ingest.catalog import CatalogError, build_catalog
+    from ingest.catalog import CatalogError
+    from ingest.catalog_factory import build_catalog
     from ingest.originals import OriginalStore
-    from ingest.quarantine import QuarantineError, build_quarantine
+    from ingest.quarantine import QuarantineError
+    from ingest.quarantine_factory import build_quarantine
     from retrieval.embedders import build_embedder
     from retrieval.stores import build_store
-    from serving.feedback.store import FeedbackError, build_feedback
-    from vraagbaak_core.audit import build_audit_sink
+    from serving.feedback.factory import build_feedback
+    from serving.feedback.store import FeedbackError
+    from vraagbaak_core.audit_factory import build_audit_sink
     from vraagbaak_core.settings import PROJECT_ROOT
 
     settings = boot(config)

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from serving.cli import ConfigOpt, boot
+from serving.cli_boot import ConfigOpt, boot
 
 app = typer.Typer(help="The catalog: documents, source sets and the ingest journal.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -22,7 +22,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 @app.command("upgrade")
 def upgrade_command(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Apply the catalog's schema migrations (idempotent) and print the schema version."""
-    from ingest.catalog import CatalogError, build_catalog
+    from ingest.catalog import CatalogError
+    from ingest.catalog_factory import build_catalog
 
     settings = boot(config)
     try:
@@ -40,7 +41,8 @@ def upgrade_command(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 @app.command("status")
 def status_command(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Where the catalog is, its schema version, and how many documents are stored or unfinished."""
-    from ingest.catalog import CatalogError, build_catalog
+    from ingest.catalog import CatalogError
+    from ingest.catalog_factory import build_catalog
 
     settings = boot(config)
     try:

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from serving.cli import ConfigOpt, boot
+from serving.cli_boot import ConfigOpt, boot
 
 
 def documents_due(
@@ -23,7 +23,7 @@ def documents_due(
     config: ConfigOpt = None,
 ) -> None:
     """Documents whose review date or expiry date is past or falls within the window."""
-    from ingest.catalog import build_catalog
+    from ingest.catalog_factory import build_catalog
     from ingest.doccontrol import due, parse_window
     from vraagbaak_core.types import DocControl
 

@@ -15,8 +15,9 @@ from typing import Annotated, TextIO
 
 import typer
 
-from serving.cli import ConfigOpt, boot
-from serving.feedback.store import FeedbackRow, build_feedback
+from serving.cli_boot import ConfigOpt, boot
+from serving.feedback.factory import build_feedback
+from serving.feedback.store import FeedbackRow
 
 app = typer.Typer(help="Staff feedback on answers.", no_args_is_help=True)
 

@@ -26,9 +26,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from serving.cli import ConfigOpt, boot
+from serving.cli_boot import ConfigOpt, boot
 from serving.ingest_audit import audit_erasure, audit_result, cli_actor, erasure_reason
-from vraagbaak_core.audit import AuditLog
+from vraagbaak_core.audit_factory import build_audit_log
 
 if TYPE_CHECKING:
     from ingest.pipeline import Ingestor
@@ -110,7 +110,7 @@ def ingest_command(
         typer.secho(f"ingest: {err}", fg="red", err=True)
         raise typer.Exit(2) from None
     ingestor = _build(settings)
-    audit = AuditLog.from_settings(settings)
+    audit = build_audit_log(settings)
     user, nap = cli_actor()
 
     def record(result: DocumentResult) -> None:  # each document's record as it commits, not at the end
@@ -271,7 +271,7 @@ def documents_delete(
 
     settings = boot(config)
     ingestor = _build(settings)
-    audit = AuditLog.from_settings(settings)
+    audit = build_audit_log(settings)
     user, nap = cli_actor()
     # erase by doc_id in the store whatever the state says (vectors may exist without a state row)
     classification = ingestor.classification_of(doc_id)

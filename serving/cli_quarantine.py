@@ -14,9 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from serving.cli import ConfigOpt, boot
+from serving.cli_boot import ConfigOpt, boot
 from serving.ingest_audit import cli_actor
-from vraagbaak_core.audit import AuditLog
+from vraagbaak_core.audit_factory import build_audit_log
 
 app = typer.Typer(help="Documents kept out of the index because they hold patient data.", no_args_is_help=True)
 
@@ -28,7 +28,7 @@ def quarantine_list(
     config: ConfigOpt = None,
 ) -> None:
     """Quarantined documents with the reason and the count per kind (never the values)."""
-    from ingest.quarantine import build_quarantine
+    from ingest.quarantine_factory import build_quarantine
 
     settings = boot(config)
     store = build_quarantine(settings)
@@ -56,7 +56,8 @@ def quarantine_release(
     config: ConfigOpt = None,
 ) -> None:
     """Release a document: its exact content is indexed on the next ingest, without the guard."""
-    from ingest.quarantine import QuarantineError, build_quarantine
+    from ingest.quarantine import QuarantineError
+    from ingest.quarantine_factory import build_quarantine
 
     if not reason.strip():
         typer.secho("quarantine release: --reason must not be empty", fg="red", err=True)
@@ -71,7 +72,7 @@ def quarantine_release(
         raise typer.Exit(1) from None
     finally:
         store.close()
-    AuditLog.from_settings(settings).document_change(
+    build_audit_log(settings).document_change(
         "document.update", document_id=entry.doc_id, classification=None, user_id=user, role="admin",
         network_access_point=nap, outcome="success",
         reason=f"quarantine {entry.id} released ({entry.source}): {entry.release_reason}",

@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 import typer
 
-from serving.cli import ConfigOpt, boot
+from serving.cli_boot import ConfigOpt, boot
 
 
 def _line(s: Any) -> None:

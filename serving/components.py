@@ -19,12 +19,14 @@ from serving.auth import Authenticator
 from serving.auth_failures import AuthFailureAudit
 from serving.chat.prompts import PromptBook
 from serving.chat.service import ChatService
-from serving.feedback.store import AnswerReceipt, CitedDocument, build_feedback
+from serving.feedback.factory import build_feedback
+from serving.feedback.store import AnswerReceipt, CitedDocument
 from serving.generators import build_fallback, build_generator
 from serving.limits import ConcurrencyGate, RateLimiter
 from serving.metrics import Metrics
 from serving.priority import lowered
 from vraagbaak_core.audit import AuditLog, Outcome
+from vraagbaak_core.audit_factory import build_audit_log
 from vraagbaak_core.ports import Embedder, FeedbackLog, Generator, VectorStore
 from vraagbaak_core.settings import PROJECT_ROOT, Settings
 from vraagbaak_core.types import Answer, Hit, Identity
@@ -168,6 +170,6 @@ def build_components(
         settings=settings, embedder=embedder, store=store, retriever=retriever, generator=generator, chat=chat,
         authenticator=Authenticator(settings.auth), gate=ConcurrencyGate(g.max_concurrent, g.max_queue),
         rate_limiter=RateLimiter(settings.limits.rate_per_minute), metrics=metrics or Metrics(),
-        audit=AuditLog.from_settings(settings), ingestor=ingestor,
+        audit=build_audit_log(settings), ingestor=ingestor,
         feedback=build_feedback(settings),
     )

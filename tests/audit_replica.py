@@ -9,17 +9,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from vraagbaak_core.audit_factory import build_audit_log
+
 
 def main() -> None:
     data, port = Path(sys.argv[1]), int(sys.argv[2])
     sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
     from support import make_settings
 
-    from vraagbaak_core.audit import AuditLog
     from vraagbaak_core.egress import startup_guard
 
     settings = make_settings(data, generator={"max_tokens": 6}, audit={"source_id": f"replica-{port}"})
-    startup_guard(settings, AuditLog.from_settings(settings))
+    startup_guard(settings, build_audit_log(settings))
 
     import uvicorn
 

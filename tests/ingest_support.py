@@ -7,7 +7,7 @@ from typing import Any
 
 from retrieval_fixtures import embedder
 
-from ingest.catalog import build_catalog
+from ingest.catalog_factory import build_catalog
 from ingest.pipeline import Ingestor
 from retrieval.analysis import Bm25SparseEncoder
 from retrieval.stores.edge import EdgeStore

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from serving.cli_audit import app
 from vraagbaak_core.audit import AuditLog, Sealer, record_hash, verify_chain
+from vraagbaak_core.audit_factory import build_audit_log
 from vraagbaak_core.egress import OFFLINE_ENV, guard_scope
 from vraagbaak_core.settings import PROJECT_ROOT, ConfigError, load_settings
 
@@ -111,14 +112,14 @@ def test_wrong_key_is_named(tmp_path: Path) -> None:
 def test_key_from_env_and_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VRAAGBAAK_AUDIT__HMAC_KEY", KEY)
     s = load_settings(None, audit={"path": tmp_path / "a.jsonl"})
-    log = AuditLog.from_settings(s)
+    log = build_audit_log(s)
     rec = log.auth_failure(reason="x", network_access_point="10.0.0.1")
     assert rec["chain"] == "hmac-sha256" and rec["key_id"] == Sealer(KEY.encode()).key_id
     monkeypatch.delenv("VRAAGBAAK_AUDIT__HMAC_KEY")
     keyfile = tmp_path / "audit.key"
     keyfile.write_text(KEY + "\n")
     s2 = load_settings(None, audit={"path": tmp_path / "a.jsonl", "hmac_key_file": keyfile})
-    assert AuditLog.from_settings(s2).verify().ok
+    assert build_audit_log(s2).verify().ok
 
 
 def test_key_is_refused_in_a_settings_file(tmp_path: Path) -> None:

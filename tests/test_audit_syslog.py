@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from vraagbaak_core.audit import AuditLog
+from vraagbaak_core.audit_factory import build_audit_log
 from vraagbaak_core.settings import load_settings
 
 # RFC 5424: <PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD [SP MSG]
@@ -25,7 +26,7 @@ RFC5424 = re.compile(
 def _log(tmp_path: Path, transport: str, port: int) -> AuditLog:
     s = load_settings(None, audit={"path": tmp_path / "audit.jsonl",
                                    "syslog": {"host": "127.0.0.1", "port": port, "transport": transport}})
-    return AuditLog.from_settings(s)
+    return build_audit_log(s)
 
 
 def _check(datagram: bytes, rec: dict[str, object]) -> None:

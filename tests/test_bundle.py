@@ -17,18 +17,18 @@ from retrieval_fixtures import embedder
 from support import EXAMPLES, ROOT, make_settings
 
 from ingest.bundle import CHUNKS, BundleError, export_bundle, import_bundle, verify_bundle
-from ingest.catalog import build_catalog
+from ingest.catalog_factory import build_catalog
 from ingest.manifest import Labels
 from ingest.originals import OriginalStore
 from ingest.pipeline import Ingestor
-from ingest.quarantine import build_quarantine
+from ingest.quarantine_factory import build_quarantine
 from ingest.state import IngestState
 from retrieval.analysis import Bm25SparseEncoder
 from retrieval.stores.edge import EdgeStore
 from retrieval.stores.qdrant import QdrantStore
 from serving.cli_bundle import model_identities
-from serving.feedback.store import build_feedback
-from vraagbaak_core.audit import AuditLog
+from serving.feedback.factory import build_feedback
+from vraagbaak_core.audit_factory import build_audit_log
 from vraagbaak_core.ports import VectorStore
 from vraagbaak_core.settings import Settings
 from vraagbaak_core.types import StoreQuery
@@ -49,7 +49,7 @@ def _originals(s: Settings) -> OriginalStore:
 
 
 def _export(s: Settings, store: VectorStore, dest: Path) -> Any:
-    audit = AuditLog.from_settings(s)
+    audit = build_audit_log(s)
     catalog = build_catalog(s)
     try:
         return export_bundle(dest, store=store, originals=_originals(s), catalog=catalog,
@@ -85,7 +85,7 @@ def edge_deployment(tmp_path_factory: pytest.TempPathFactory) -> Any:
     ing = Ingestor.from_settings(s, embedder=embedder())
     rep = ing.ingest_paths([EXAMPLES], Labels(groups=("zorg",)))
     assert not rep.failed and ing.store.count() > 0
-    AuditLog.from_settings(s).record("document.ingest", user_id="test")  # a chain to carry along
+    build_audit_log(s).record("document.ingest", user_id="test")  # a chain to carry along
     bundle = tmp / "bundle-1"
     report = _export(s, ing.store, bundle)
     top = _top10(ing.store)
@@ -130,7 +130,7 @@ def test_round_trip_edge_qdrant_edge_is_identical(edge_deployment: Any, tmp_path
         assert _originals(s2).exists(rec.doc_id)
         assert _originals(edge_deployment["settings"]).read(rec.doc_id) == _originals(s2).read(rec.doc_id)
     state.close()
-    assert AuditLog.from_settings(s2).verify().ok  # the chain came along intact
+    assert build_audit_log(s2).verify().ok  # the chain came along intact
     assert _top10(store) == edge_deployment["top"]
 
     # qdrant-client's local mode divides every cosine vector by its float32 norm again on upsert,
@@ -182,7 +182,7 @@ def test_audit_chain_restores_into_an_empty_postgresql_sink(edge_deployment: Any
                             embedder_dimension=emb.dimension, audit_file=None, audit_sink=sink)
         assert rep.audit_records == len(lines)
         assert [e.raw for e in sink.entries()] == lines  # byte for byte, in order
-        log = AuditLog.from_settings(s2)
+        log = build_audit_log(s2)
         assert log.verify().ok
         log.record("document.ingest", user_id="after-restore")  # the chain goes on from the bundle's head
         assert log.verify().ok and sink.mark() == len(lines) + 1

@@ -29,11 +29,11 @@ PRELUDE = textwrap.dedent(
     import json, socket, sys
     from vraagbaak_core.egress import force_offline_env
     force_offline_env()
-    from vraagbaak_core.audit import AuditLog
+    from vraagbaak_core.audit_factory import build_audit_log
     from vraagbaak_core.egress import EgressRefused, startup_guard
     from vraagbaak_core.settings import load_settings
     settings = load_settings(sys.argv[1])
-    log = AuditLog.from_settings(settings)
+    log = build_audit_log(settings)
     startup_guard(settings, log)
     out = {}
     def attempt(name, fn):

@@ -95,7 +95,7 @@ STORES = ["edge-per-worker", pytest.param("qdrant-server", marks=pytest.mark.ski
 @pytest.mark.slow
 @pytest.mark.parametrize("leg", STORES)
 def test_two_partition_workers_ingest_every_document_once(pg_server: PgServer, tmp_path: Path, leg: str) -> None:
-    from ingest.catalog import build_catalog
+    from ingest.catalog_factory import build_catalog
     from retrieval.stores import build_store
 
     db = pg_server.create_database()

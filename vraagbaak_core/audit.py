@@ -10,7 +10,8 @@ someone who can write the log but does not hold the key cannot rebuild a consist
 Where the chain lives is an :class:`~vraagbaak_core.ports.AuditSink`: :class:`FileAuditSink` (one JSON
 line per record; appends are locked with ``flock`` across threads and processes and ``fsync``-ed) for the
 embedded default, or ``vraagbaak_core.audit_pg.PostgresAuditSink`` (one chain for every API replica,
-serialised by a transaction-level advisory lock). :func:`build_audit_sink` picks one from the settings; an
+serialised by a transaction-level advisory lock). ``vraagbaak_core.audit_factory.build_audit_sink`` picks
+one from the settings; an
 optional syslog forwarder (RFC 5424) sends a second copy of each record to the institution's SIEM.
 
 Writing fails closed: a record that cannot be stored raises :class:`AuditWriteError`, and callers refuse
@@ -369,16 +370,6 @@ class AuditLog:
     @property
     def location(self) -> str:
         return self.sink.location
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> AuditLog:
-        return cls(
-            sink=build_audit_sink(settings),
-            source_id=settings.audit.source_id,
-            store_question_text=settings.audit.store_question_text,
-            sealer=Sealer.from_settings(settings),
-            forward=build_forwarder(settings),
-        )
 
     def check_writable(self) -> None:
         """Raise :class:`AuditWriteError` now if a record could not be stored (fail closed early)."""
@@ -850,25 +841,3 @@ def _with_head(res: VerifyResult, expect_head: str | None, seen: set[str]) -> Ve
     return replace(res, ok=False, first_error=errors[0], errors=errors)
 
 
-# --- the factory ---
-
-
-def build_audit_sink(settings: Settings) -> AuditSink:
-    """The configured sink: ``file`` (default) or ``postgresql`` (one chain for every replica)."""
-    a = settings.audit
-    if a.backend == "postgresql":
-        from vraagbaak_core.audit_pg import PostgresAuditSink
-
-        if a.dsn is None:
-            raise ValueError("audit.backend is 'postgresql' but audit.dsn is not set")
-        return PostgresAuditSink(a.dsn.get_secret_value(), table=a.table)
-    return FileAuditSink(settings.resolve(a.path), min_free_bytes=a.min_free_bytes)
-
-
-def build_forwarder(settings: Settings) -> Callable[[Mapping[str, Any]], None] | None:
-    """The optional syslog forwarder (RFC 5424) for a second copy of each record."""
-    if settings.audit.syslog.host is None:
-        return None
-    from vraagbaak_core.audit_syslog import SyslogForwarder
-
-    return SyslogForwarder.from_settings(settings)

@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from vraagbaak_core.audit_factory import build_audit_log
+
 if TYPE_CHECKING:  # only for annotations: nothing heavy is imported at start-up
     from vraagbaak_core.audit import AuditLog
     from vraagbaak_core.settings import Settings
@@ -584,11 +586,10 @@ def _self_test_main(argv: list[str]) -> int:
     import json
 
     force_offline_env()
-    from vraagbaak_core.audit import AuditLog
     from vraagbaak_core.settings import load_settings
 
     settings = load_settings(argv[1] if len(argv) > 1 else None)
-    log = AuditLog.from_settings(settings)
+    log = build_audit_log(settings)
     before = log.count_events("egress.refused")
     startup_guard(settings, log)
     report = self_test()

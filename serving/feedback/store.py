@@ -23,10 +23,9 @@ from typing import TYPE_CHECKING, Any
 from vraagbaak_core.types import AnswerReceipt, CitedDocument, FeedbackRow, Vote
 
 if TYPE_CHECKING:
-    from vraagbaak_core.ports import FeedbackLog
-    from vraagbaak_core.settings import Settings
+    pass
 
-__all__ = ["AnswerReceipt", "CitedDocument", "FeedbackRow", "FeedbackStore", "UnknownAnswer", "Vote", "build_feedback"]
+__all__ = ["AnswerReceipt", "CitedDocument", "FeedbackRow", "FeedbackStore", "UnknownAnswer", "Vote"]
 ANSWER_COLUMNS = ("answer_id", "user_id", "created_at", "question", "answer_text", "mode", "abstained", "documents")
 FEEDBACK_COLUMNS = ("feedback_id", "answer_id", "user_id", "created_at", "vote", "comment")
 
@@ -60,18 +59,6 @@ class UnknownAnswer(LookupError):
 
 class FeedbackError(RuntimeError):
     """A restore target is not empty, or a dump is not a feedback dump."""
-
-
-def build_feedback(settings: Settings) -> FeedbackLog:
-    """Feedback next to the catalog: PostgreSQL when ``catalog.url`` is, else ``feedback.path`` (SQLite)."""
-    url = settings.catalog.url.get_secret_value().strip() if settings.catalog.url is not None else ""
-    if url.startswith(("postgresql://", "postgres://")):
-        from ingest.catalog import catalog_password
-        from serving.feedback.store_pg import PostgresFeedback
-
-        return PostgresFeedback(url, password=catalog_password(settings),
-                                connect_timeout_s=settings.catalog.connect_timeout_s)
-    return FeedbackStore(settings.feedback_path())
 
 
 def docs_json(documents: tuple[CitedDocument, ...]) -> list[dict[str, str]]:

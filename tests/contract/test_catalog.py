@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from ingest.catalog import CatalogError, build_catalog
+from ingest.catalog import CatalogError
+from ingest.catalog_factory import build_catalog
 from ingest.catalog_pg import PostgresCatalog, head_revision
 from ingest.state import SqliteCatalog
 from vraagbaak_core.ports import Catalog
@@ -196,7 +197,7 @@ def test_claims_between_two_writers(open_catalog: Callable[[], Catalog]) -> None
 _CLAIMER = """
 import sys, time
 from pathlib import Path
-from ingest.catalog import build_catalog
+from ingest.catalog_factory import build_catalog
 from vraagbaak_core.settings import CatalogSettings, IngestSettings, Settings
 tmp = Path(sys.argv[2])
 cat = build_catalog(Settings(data_dir=tmp, catalog=CatalogSettings(url=sys.argv[1]),

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from serving.feedback.store import FeedbackError, FeedbackStore, UnknownAnswer, build_feedback
+from serving.feedback.factory import build_feedback
+from serving.feedback.store import FeedbackError, FeedbackStore, UnknownAnswer
 from serving.feedback.store_pg import PostgresFeedback
 from vraagbaak_core.ports import FeedbackLog
 from vraagbaak_core.settings import CatalogSettings, FeedbackSettings, Settings

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from ingest.quarantine import QuarantineError, QuarantineStore, build_quarantine
+from ingest.quarantine import QuarantineError, QuarantineStore
+from ingest.quarantine_factory import build_quarantine
 from ingest.quarantine_pg import PostgresQuarantine
 from vraagbaak_core.ports import Quarantine
 from vraagbaak_core.settings import CatalogSettings, IngestSettings, Settings
