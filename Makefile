@@ -13,7 +13,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: guard-tools ocr-tools postgres help install frontend models ingest-examples run run-vllm test test-fast test-vllm fuzz lint deploy-tools bench bench-ingest bench-retrieval bench-serving clean
+.PHONY: idp guard-tools ocr-tools postgres help install frontend models ingest-examples run run-vllm test test-fast test-vllm fuzz lint deploy-tools bench bench-ingest bench-retrieval bench-serving clean
 
 help:
 	@echo "make run        install, prepare models, ingest examples/docs, serve on 127.0.0.1:8000 and ask a sample question"
@@ -36,6 +36,10 @@ install: $(STAMP)
 
 frontend:
 	scripts/install-frontend
+
+# the tests' OpenID provider (npm oidc-provider, Keycloak-shaped: tests/idp)
+idp:
+	scripts/install-idp
 
 $(MODEL_STAMP): $(STAMP)
 	$(VB) models prepare
@@ -87,7 +91,7 @@ nl-lexicon:
 ocr-tools:
 	scripts/install-tesseract
 
-test: $(STAMP) deploy-tools postgres guard-tools ocr-tools nl-lexicon $(MODEL_STAMP) frontend
+test: $(STAMP) deploy-tools postgres guard-tools ocr-tools nl-lexicon $(MODEL_STAMP) frontend idp
 	scripts/install-browser
 	VRAAGBAAK_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
 

@@ -83,3 +83,25 @@ def generator() -> Any:
     from serving.generators.transformers_local import TransformersGenerator
 
     return TransformersGenerator(MODEL_DIR, 2048)
+
+
+# --------------------------------------------------------------------------- the real OpenID provider
+
+IDP_USERS = [
+    {"username": "verpleegkundige", "password": "zorg-wachtwoord", "groups": ["zorg"], "roles": ["staff"],
+     "clearance": "intern"},
+    {"username": "it-beheer", "password": "beheer-wachtwoord", "groups": ["zorg"], "roles": ["staff", "ingest"],
+     "manages": ["zorg"]},
+]
+
+
+@pytest.fixture(scope="module")
+def real_idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """tests/idp/server.mjs (npm oidc-provider, Keycloak-shaped) on loopback over TLS from a test CA."""
+    from idp_support import RealIdp, node_ready
+
+    why = node_ready()
+    if why:
+        pytest.fail(why)
+    with RealIdp(tmp_path_factory.mktemp("idp"), users=IDP_USERS) as idp:
+        yield idp
