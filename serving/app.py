@@ -14,6 +14,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from serving.audit.router import router as audit_router
 from serving.auth import require_role
 from serving.bodylimit import BodyLimitMiddleware
 from serving.chat.router import router as chat_router
@@ -71,6 +72,7 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
     app.include_router(make_content_router())  # before the ingest-only router: staff may read originals
     app.include_router(make_documents_router())
     app.include_router(feedback_router)
+    app.include_router(audit_router)
     app.include_router(reindex_router)
     _install_ops(app)
     if settings.server.docs:

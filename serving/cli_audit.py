@@ -24,7 +24,7 @@ from typing import Any, Literal
 import typer
 import yaml
 
-from vraagbaak_core.audit import AuditLog, AuditWriteError, FileAuditSink, Sealer
+from vraagbaak_core.audit import AuditLog, AuditObject, AuditWriteError, FileAuditSink, Sealer
 from vraagbaak_core.audit_factory import build_audit_log
 from vraagbaak_core.egress import OFFLINE_ENV, Allowlist, configured_endpoints, guard_active, startup_guard
 from vraagbaak_core.settings import DEFAULT_CONFIG, PROJECT_ROOT, ConfigError, Settings, load_settings
@@ -201,6 +201,79 @@ def export(
         raise typer.Exit(2) from None
     for rec in records:
         typer.echo(json.dumps(rec, ensure_ascii=False))
+
+
+@app.command()
+def report(
+    user: str | None = typer.Option(None, "--user", help="records of this user id"),
+    document: str | None = typer.Option(None, "--document", help="records that name this document id"),
+    since: str | None = typer.Option(None, "--since", help="ISO 8601 date or date-time (UTC if no zone)"),
+    until: str | None = typer.Option(None, "--until", help="ISO 8601 date or date-time (UTC if no zone)"),
+    address: str | None = typer.Option(None, "--address", help="an IP address or network (10.1.0.0/16)"),
+    fmt: str = typer.Option("json", "--format", help="json or csv"),
+    out: Path | None = typer.Option(None, "--out", help="write the report here and its signed manifest beside it"),
+    config: Path | None = ConfigOpt,
+) -> None:
+    """The NEN 7513 access report (who was shown what, when, from where), with the chain verified.
+
+    The same service function as ``GET /api/audit/report``; the run is itself recorded (audit.export)."""
+    from vraagbaak_core.audit_report import ReportFilter, access_report, manifest, report_csv, report_json
+
+    if fmt not in ("json", "csv"):
+        raise typer.BadParameter("json or csv", param_hint="--format")
+    try:
+        filt = ReportFilter(user, document, _when(since, "--since"), _when(until, "--until"), address)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--address") from None
+    settings = _boot(config)
+    log = _log_for(settings, None)
+    _exists(log)
+    subjects = [AuditObject("person", user)] if user else []
+    subjects += [AuditObject("document", document)] if document else []
+    try:
+        log.audit_access("audit.export", user_id=_actor(), network_access_point=_access_point(), subjects=subjects)
+    except OSError as exc:
+        typer.echo(f"cannot record this report in the audit log {log.location}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    rep = access_report(log.sink.entries(), log.sealer, filt)
+    body = report_csv(rep) if fmt == "csv" else report_json(rep)
+    if out is None:
+        sys.stdout.buffer.write(body)
+        sys.stdout.buffer.write(b"\n")
+    else:
+        out.write_bytes(body)
+        m = manifest(rep, body, fmt, log.sealer)
+        Path(f"{out}.manifest.json").write_text(json.dumps(m, indent=1, ensure_ascii=False), encoding="utf-8")
+        chain = "verifies" if rep.chain.ok else "BROKEN"
+        period = "verifies" if rep.chain.period_ok else "BROKEN"
+        typer.echo(f"{out}: {rep.matched} records; chain {chain} (selected period {period});"
+                   f" manifest {out}.manifest.json")
+    if not rep.chain.ok:
+        raise typer.Exit(1)
+
+
+@app.command("check-report")
+def check_report(
+    file: Path = typer.Argument(..., help="an exported report (its FILE.manifest.json beside it)"),
+    config: Path | None = ConfigOpt,
+) -> None:
+    """Check an exported report against its signed manifest (exit 1 when either was changed)."""
+    from vraagbaak_core.audit_report import check_manifest
+
+    settings = _load(config)
+    mpath = Path(f"{file}.manifest.json")
+    try:
+        m = json.loads(mpath.read_text(encoding="utf-8"))
+        body = file.read_bytes()
+    except (OSError, ValueError) as err:
+        typer.echo(f"cannot read {file} and {mpath}: {err}", err=True)
+        raise typer.Exit(2) from None
+    problems = check_manifest(m, body, Sealer.from_settings(settings))
+    for prob in problems:
+        typer.echo(prob, err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{file}: matches its manifest ({m.get('rows')} rows, signed {m.get('signature_alg')})")
 
 
 # --- egress ---
