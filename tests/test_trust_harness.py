@@ -19,8 +19,13 @@ from benchmarks.trust import (
 
 def _q(kind: str = "table", facts: tuple[str, ...] = ("250 mg",)) -> Question:
     return Question(
-        "q900", "Een kind weegt 20 kilo. Hoeveel paracetamol per keer?", kind,  # type: ignore[arg-type]
-        "nl", ("pijn-paracetamol.pdf",), facts, "dev",
+        "q900",
+        "Een kind weegt 20 kilo. Hoeveel paracetamol per keer?",
+        kind,  # type: ignore[arg-type]
+        "nl",
+        ("pijn-paracetamol.pdf",),
+        facts,
+        "dev",
     )
 
 
@@ -80,7 +85,8 @@ def test_percentile_is_nearest_rank() -> None:
 def test_precision_counts_like_benchmarks_answers() -> None:
     reply = Reply(
         "Bezoek is welkom van 14:00 tot 20:00 uur [1]. Partners de hele dag [2]. Beide [1, 2].",
-        False, ["publiek/bezoekregeling.md", "afdeling/kraam.md"],
+        False,
+        ["publiek/bezoekregeling.md", "afdeling/kraam.md"],
         {1: "publiek/bezoekregeling.md", 2: "afdeling/kraam.md"},
     )
     assert precision_counts(reply, ["publiek/bezoekregeling.md"]) == (3, 1)
@@ -96,7 +102,8 @@ def test_demo_first_sentence_and_visiting_hours() -> None:
 
 def test_reply_reads_the_chat_api_message() -> None:
     msg = {
-        "content": "Geef 250 mg [1].", "abstained": False,
+        "content": "Geef 250 mg [1].",
+        "abstained": False,
         "citations": [{"n": 1, "source": "pijn-paracetamol.pdf"}],
         "sources": [{"n": 1, "source": "pijn-paracetamol.pdf"}, {"n": 2, "source": "delier.md"}],
     }
