@@ -73,7 +73,7 @@ class Reply:
     text: str
     abstained: bool
     cited: list[str]  # source paths of the citations
-    sources: dict[int, str] = field(default_factory=dict)  # n -> source path of every numbered source
+    sources: dict[int, str] = field(default_factory=dict)  # n -> source path of each cited source
     seconds: float = 0.0
 
     @classmethod
@@ -82,7 +82,8 @@ class Reply:
             text=str(msg.get("content") or ""),
             abstained=bool(msg.get("abstained")),
             cited=[str(c.get("source", "")) for c in msg.get("citations", [])],
-            sources={int(s["n"]): str(s.get("source", "")) for s in msg.get("sources", []) if "n" in s},
+            # the marker numbers' sources: citations carry the path (sources only a doc_id)
+            sources={int(c["n"]): str(c.get("source", "")) for c in msg.get("citations", []) if "n" in c},
             seconds=seconds,
         )
 
@@ -220,7 +221,7 @@ class App:
             print(f"failed: {r.source}: {r.reason}", file=sys.stderr)
         if not report.results or report.failed:
             raise SystemExit(f"{docs}: not every document was ingested")
-        self.client = TestClient(create_app(self.settings, self.comps))
+        self.client = TestClient(create_app(self.settings, self.comps), base_url="http://127.0.0.1")
         self.client.__enter__()
 
     def ask(self, messages: list[dict[str, str]]) -> Reply:

@@ -102,13 +102,14 @@ def test_demo_first_sentence_and_visiting_hours() -> None:
 
 def test_reply_reads_the_chat_api_message() -> None:
     msg = {
-        "content": "Geef 250 mg [1].",
+        "content": "Geef 250 mg [2].",
         "abstained": False,
-        "citations": [{"n": 1, "source": "pijn-paracetamol.pdf"}],
-        "sources": [{"n": 1, "source": "pijn-paracetamol.pdf"}, {"n": 2, "source": "delier.md"}],
+        "citations": [{"n": 2, "source": "pijn-paracetamol.pdf", "doc_id": "d2"}],
+        "sources": [{"n": 1, "doc_id": "d1"}, {"n": 2, "doc_id": "d2"}],  # the wire's sources carry no path
     }
     r = Reply.of_message(msg, 0.5)
-    assert r.cited == ["pijn-paracetamol.pdf"] and r.sources[2] == "delier.md" and r.seconds == 0.5
+    assert r.cited == ["pijn-paracetamol.pdf"] and r.sources == {2: "pijn-paracetamol.pdf"} and r.seconds == 0.5
+    assert precision_counts(r, ["pijn-paracetamol.pdf"]) == (1, 1)
 
 
 @pytest.mark.parametrize("split", ["dev", "test"])
