@@ -153,20 +153,19 @@ class Sealer:
 
     key: bytes | None = None
 
+    key_id: str | None = field(init=False, default=None, compare=False)
+    """A fingerprint that names the key without revealing it (so verify can say 'wrong key')."""
+
     def __post_init__(self) -> None:
         if self.key is not None and len(self.key) < MIN_KEY_BYTES:
             raise AuditKeyError(f"the audit HMAC key must be at least {MIN_KEY_BYTES} bytes")
+        if self.key is not None:
+            kid = hmac.digest(self.key, b"vraagbaak-audit-key-id", "sha256").hex()[:16]
+            object.__setattr__(self, "key_id", kid)
 
     @property
     def keyed(self) -> bool:
         return self.key is not None
-
-    @property
-    def key_id(self) -> str | None:
-        """A fingerprint that names the key without revealing it (so verify can say 'wrong key')."""
-        if self.key is None:
-            return None
-        return hmac.new(self.key, b"vraagbaak-audit-key-id", hashlib.sha256).hexdigest()[:16]
 
     def stamp(self, rec: dict[str, Any]) -> None:
         """Mark the record with the chain mode (before ``prev_sha256`` and the seal are added)."""
@@ -182,16 +181,21 @@ class Sealer:
     def _seal_bytes(self, body: bytes) -> str:
         if self.key is None:
             return hashlib.sha256(body).hexdigest()
-        return hmac.new(self.key, body, hashlib.sha256).hexdigest()
+        return hmac.digest(self.key, body, "sha256").hex()
 
-    def matches(self, rec: Mapping[str, Any], expected: str) -> bool:
+    def matches(self, rec: dict[str, Any], expected: str) -> bool:
         """Whether ``expected`` is the seal of ``rec``. Tries orjson's canonical bytes first (several times
         faster, and the same bytes for every record this project writes), then the reference
-        :func:`canonical`: a record is only ever reported edited when the reference bytes disagree."""
+        :func:`canonical`: a record is only ever reported edited when the reference bytes disagree.
+        ``rec`` is left as it was (its ``sha256`` is taken out for the fast bytes and put back)."""
+        own = rec.pop("sha256", None)
         try:
-            fast = orjson.dumps({k: v for k, v in rec.items() if k != "sha256"}, option=orjson.OPT_SORT_KEYS)
+            fast = orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)
         except (TypeError, orjson.JSONEncodeError):
             fast = b""
+        finally:
+            if own is not None:
+                rec["sha256"] = own
         if fast and hmac.compare_digest(self._seal_bytes(fast), expected):
             return True
         return hmac.compare_digest(self.seal(rec), expected)
@@ -751,14 +755,14 @@ class _Walk:
 
 def verify_entries(
     entries: Iterable[AuditEntry], sealer: Sealer, expect_head: str | None = None,
-    on_record: Callable[[int, dict[str, Any]], None] | None = None,
+    on_record: Callable[[AuditEntry, dict[str, Any]], None] | None = None,
 ) -> VerifyResult:
     """Check the whole chain and report every edited, removed, reordered, unreadable or torn place.
 
     After a broken place the walk goes on from the next readable record, so one bad line does not hide
     the rest. A hash chain alone cannot show that *complete* records were cut off the end; pass the head
     hash noted earlier (``audit head``) as ``expect_head`` to prove the chain still contains it.
-    ``on_record(position, record)`` sees every readable record in the same pass (the access report).
+    ``on_record(entry, record)`` sees every readable record in the same pass (the access report).
     """
     items: list[tuple[int, dict[str, Any] | None, bool]] = []
     for e in entries:
@@ -769,9 +773,9 @@ def verify_entries(
             except orjson.JSONDecodeError:
                 rec = None
         if on_record is not None and isinstance(rec, dict):
-            on_record(e.position, rec)
+            on_record(e, rec)
         items.append((e.position, rec if isinstance(rec, dict) else None, e.complete))
-    positions = {str(r.get("sha256")): i for i, (_p, r, _c) in enumerate(items) if r is not None}
+    positions: dict[str, int] = {}  # sha256 -> index, built only when a link is broken (rare)
     lines = [p for p, _r, _c in items]
 
     walk = _Walk()
@@ -796,6 +800,8 @@ def verify_entries(
         else:
             _check_seal(i, line, rec, sealer, walk)
             if prev is not None and rec["prev_sha256"] != prev:
+                if not positions:
+                    positions.update({str(r.get("sha256")): k for k, (_p, r, _c) in enumerate(items) if r is not None})
                 err.append(_link_error(i, line, str(rec["prev_sha256"]), prev, positions, lines))
         prev = own if isinstance(own, str) else None
         if prev is not None:
@@ -806,7 +812,7 @@ def verify_entries(
     return _with_head(res, expect_head, seen)
 
 
-def _check_seal(i: int, line: int, rec: Mapping[str, Any], sealer: Sealer, walk: _Walk) -> None:
+def _check_seal(i: int, line: int, rec: dict[str, Any], sealer: Sealer, walk: _Walk) -> None:
     mode = rec.get("chain", "sha256")
     if sealer.keyed:
         if mode != "hmac-sha256":

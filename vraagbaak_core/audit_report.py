@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from vraagbaak_core.audit import Sealer, matches, utc_timestamp, verify_entries
+from vraagbaak_core.audit import Sealer, utc_timestamp, verify_entries
 from vraagbaak_core.types import AuditEntry
 
 REPORT_FORMAT = "vraagbaak-access-report"
@@ -46,25 +46,45 @@ class ReportFilter:
     address: str | None = None
 
     def __post_init__(self) -> None:
+        net = None
         if self.address is not None:
             try:
-                ipaddress.ip_network(self.address, strict=False)
+                net = ipaddress.ip_network(self.address, strict=False)
             except ValueError:
                 raise ValueError(f"address {self.address!r} is not an IP address or network") from None
-
-    def selects(self, rec: Mapping[str, Any]) -> bool:
-        if not matches(rec, self.user, self.document, self.since, self.until):
-            return False
-        if self.address is None:
-            return True
-        try:
-            ip = ipaddress.ip_address(str(rec.get("network_access_point") or ""))
-        except ValueError:
-            return False
-        return ip in ipaddress.ip_network(self.address, strict=False)
+        # records carry UTC timestamps of one fixed form (``utc_timestamp``), so text order is time order
+        object.__setattr__(self, "_net", net)
+        object.__setattr__(self, "_lo", utc_timestamp(self.since) if self.since else None)
+        object.__setattr__(self, "_hi", utc_timestamp(self.until) if self.until else None)
 
     def in_period(self, rec: Mapping[str, Any]) -> bool:
-        return matches(rec, None, None, self.since, self.until)
+        lo, hi = self._lo, self._hi  # type: ignore[attr-defined]
+        if lo is None and hi is None:
+            return True
+        ts = rec.get("timestamp")
+        return isinstance(ts, str) and (lo is None or ts >= lo) and (hi is None or ts <= hi)
+
+    def selects(self, rec: Mapping[str, Any], raw: str | None = None) -> bool:
+        """Whether the record matches; ``raw`` (its stored text) lets a document filter skip most records
+        by a substring test before looking at their objects."""
+        if self.user is not None and rec.get("user_id") != self.user:
+            return False
+        if not self.in_period(rec):
+            return False
+        if self.document is not None and raw is not None and self.document not in raw:
+            return False
+        if self.document is not None and not any(
+            isinstance(o, dict) and o.get("id") == self.document and o.get("type") == "document"
+            for o in rec.get("objects") or ()
+        ):
+            return False
+        net = self._net  # type: ignore[attr-defined]
+        if net is None:
+            return True
+        try:
+            return ipaddress.ip_address(str(rec.get("network_access_point") or "")) in net
+        except ValueError:
+            return False
 
     def to_json(self) -> dict[str, str | None]:
         return {
@@ -176,14 +196,14 @@ def access_report(
     docs: set[str] = set()
     period: list[int] = []  # positions of the records in the selected period
 
-    def see(position: int, rec: dict[str, Any]) -> None:
+    def see(entry: AuditEntry, rec: dict[str, Any]) -> None:
         nonlocal matched
         if filt.in_period(rec):
-            period.append(position)
-        if not filt.selects(rec):
+            period.append(entry.position)
+        if not filt.selects(rec, entry.raw):
             return
         matched += 1
-        row = AccessRow.of(position, rec)
+        row = AccessRow.of(entry.position, rec)
         rows.append(row)
         if limit is not None and len(rows) > 2 * limit:
             del rows[: len(rows) - limit]
