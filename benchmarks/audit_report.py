@@ -13,7 +13,6 @@ network; median of --repeat runs each.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import random
 import statistics
@@ -55,7 +54,8 @@ def make_chain(n: int) -> list[tuple[str, dict[str, Any]]]:
             "event_id": f"{i:08d}-bench", "event_type": event, "action": "E" if event == "auth.failure" else "R",
             "timestamp": utc_timestamp(start + timedelta(seconds=30 * i)), "outcome": "success",
             "outcome_reason": None, "user_id": f"user-{rnd.randint(0, 299):03d}", "role": "staff",
-            "purpose_of_use": "zorgverlening", "network_access_point": f"10.20.{rnd.randint(0, 9)}.{rnd.randint(1, 20)}",
+            "purpose_of_use": "zorgverlening",
+            "network_access_point": f"10.20.{rnd.randint(0, 9)}.{rnd.randint(1, 20)}",
             "objects": objs, "audit_source_id": "vraagbaak", "question": "[redacted]", "trace_id": None,
         }
         sealer.stamp(rec)
@@ -115,7 +115,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp, PgServer() as pg:
         path = Path(tmp) / "audit.jsonl"
-        with io.open(path, "w", encoding="utf-8") as fh:
+        with open(path, "w", encoding="utf-8") as fh:
             fh.writelines(line + "\n" for line, _ in chain)
         sinks = {"file": FileAuditSink(path), "postgresql": fill_pg(pg.dsn(), chain)}
         for sink_name, sink in sinks.items():

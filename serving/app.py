@@ -23,6 +23,7 @@ from serving.documents.content import make_content_router
 from serving.documents.router import make_router as make_documents_router
 from serving.errors import install_error_handlers
 from serving.feedback.router import router as feedback_router
+from serving.it.router import router as it_router
 from serving.metrics import Metrics, install_metrics_middleware
 from serving.origin import LoopbackOriginMiddleware
 from serving.priority import lower_other_threads, lower_this_thread
@@ -73,6 +74,7 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
     app.include_router(make_documents_router())
     app.include_router(feedback_router)
     app.include_router(audit_router)
+    app.include_router(it_router)
     app.include_router(reindex_router)
     _install_ops(app)
     if settings.server.docs:

@@ -7,51 +7,17 @@ answer time, when the receipt was written, and again at export).
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
-from datetime import UTC, datetime
-from typing import Annotated, TextIO
+from typing import Annotated
 
 import typer
 
 from serving.cli_boot import ConfigOpt, boot
+from serving.feedback.export import parse_since, write_export
 from serving.feedback.factory import build_feedback
-from serving.feedback.store import FeedbackRow
 
 app = typer.Typer(help="Staff feedback on answers.", no_args_is_help=True)
 
-CSV_FIELDS = ("feedback_id", "created_at", "answer_id", "vote", "comment", "question", "documents", "mode", "answer")
-
-
-def parse_since(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        t = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"not an ISO date or time: {value!r} (e.g. 2026-11-01 or 2026-11-01T08:00)") from None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
-def write_export(rows: list[FeedbackRow], fmt: str, out: TextIO, include_question: bool) -> int:
-    n = 0
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS) if fmt == "csv" else None
-    if writer is not None:
-        writer.writeheader()
-    for row in rows:
-        d = row.to_dict()
-        if not include_question:
-            d["question"] = None
-        if writer is not None:
-            docs = d["documents"]
-            assert isinstance(docs, list)
-            d["documents"] = ";".join(f"{x['doc_id']}@{x['version']}" for x in docs)
-            writer.writerow({k: "" if d[k] is None else d[k] for k in CSV_FIELDS})
-        else:
-            out.write(json.dumps(d, ensure_ascii=False) + "\n")
-        n += 1
-    return n
 
 
 @app.command("export")
@@ -63,7 +29,10 @@ def export(
     """Write every feedback entry (optionally since a date) to stdout."""
     if fmt not in ("csv", "jsonl"):
         raise typer.BadParameter("--format must be csv or jsonl")
-    start = parse_since(since)
+    try:
+        start = parse_since(since)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
     settings = boot(config)
     store = build_feedback(settings)
     try:
