@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from serving.audit.router import router as audit_router
 from serving.auth import require_role
+from serving.authfirst import AuthFirstMiddleware
 from serving.bodylimit import BodyLimitMiddleware
 from serving.chat.router import router as chat_router
 from serving.components import Components, build_components
@@ -27,6 +28,7 @@ from serving.it.router import router as it_router
 from serving.metrics import Metrics, install_metrics_middleware
 from serving.origin import LoopbackOriginMiddleware
 from serving.priority import lower_other_threads, lower_this_thread
+from serving.proxies import install_trusted_proxies
 from serving.reindex_api import router as reindex_router
 from serving.web.headers import install_security_headers
 from serving.web.router import install_web
@@ -82,12 +84,16 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
     if settings.web.enabled:
         install_web(app, settings)
 
+    # innermost: the caller is authenticated from the headers before any route reads its body
+    app.add_middleware(AuthFirstMiddleware, api=app)
     install_metrics_middleware(app, metrics)
     if settings.auth.mode == "insecure-dev":
         app.add_middleware(LoopbackOriginMiddleware, bind_host=settings.server.host)
     # outermost: counts the bytes received before anything (auth included) reads the body
     _install_body_limit(app, settings.limits.max_body_bytes, settings.limits.max_upload_mb)
     install_security_headers(app, settings)
+    # outermost: the client address (X-Forwarded-For from trusted proxies only) for everything inside
+    install_trusted_proxies(app, settings)
     return app
 
 

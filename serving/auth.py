@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 import math
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,7 @@ import jwt
 from fastapi import Request
 
 from serving.errors import ApiError
-from vraagbaak_core.settings import AuthSettings
+from vraagbaak_core.settings import AuthSettings, ConfigError
 from vraagbaak_core.types import CLASSIFICATIONS, Identity
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,10 @@ class AuthError(Exception):
         self.user_id = user_id
 
 
+class MissingCredentials(AuthError):
+    """No credential at all: a caller that has not signed in yet, not a failed sign-in."""
+
+
 _KEY_FAMILIES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 
 
@@ -51,9 +56,12 @@ class _Jwks:
     so a flood of tokens with made-up key ids never turns into a flood of fetches.
     """
 
-    def __init__(self, path: Path | None, url: str | None, refetch_interval_s: float) -> None:
+    def __init__(
+        self, path: Path | None, url: str | None, refetch_interval_s: float, ca_file: Path | None = None
+    ) -> None:
         self.path, self.url = path, url
         self.refetch_interval_s = refetch_interval_s
+        self.tls = trust_store(ca_file) if url is not None else None
         self._keys: dict[str | None, jwt.PyJWK] = {}
         self._fetched_at = -math.inf
         self._lock = threading.Lock()
@@ -66,7 +74,8 @@ class _Jwks:
         self.fetches += 1
         self._fetched_at = time.monotonic()
         try:
-            with httpx.Client(timeout=5.0, trust_env=False) as client:
+            # no proxy or CA from the environment: the system trust store plus auth.oidc.ca_file, only
+            with httpx.Client(timeout=5.0, trust_env=False, verify=self.tls or True) as client:
                 resp = client.get(self.url)
                 resp.raise_for_status()
                 self._keys = _parse_jwks(resp.json())
@@ -91,6 +100,18 @@ class _Jwks:
         return next(iter(self._keys.values())) if len(self._keys) == 1 else None
 
 
+def trust_store(ca_file: Path | None) -> ssl.SSLContext:
+    """The system's trusted CAs (OpenSSL's default paths, e.g. /etc/ssl/certs) plus ``ca_file`` (a hospital's
+    internal CA, PEM); a missing or unreadable file is an error at startup, not at the first sign-in."""
+    ctx = ssl.create_default_context()
+    if ca_file is not None:
+        try:
+            ctx.load_verify_locations(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as err:
+            raise ConfigError(f"auth.oidc.ca_file {ca_file}: cannot load it as PEM certificates ({err})") from None
+    return ctx
+
+
 def _parse_jwks(data: Any) -> dict[str | None, jwt.PyJWK]:
     out: dict[str | None, jwt.PyJWK] = {}
     for raw in data.get("keys", []) if isinstance(data, dict) else []:
@@ -111,7 +132,7 @@ class Authenticator:
         self.jwks: _Jwks | None = None
         oidc = settings.oidc
         if settings.mode == "oidc":
-            self.jwks = _Jwks(oidc.jwks_path, oidc.jwks_url, oidc.refetch_interval_s)
+            self.jwks = _Jwks(oidc.jwks_path, oidc.jwks_url, oidc.refetch_interval_s, oidc.ca_file)
 
     async def aidentify(self, authorization: str | None) -> Identity:
         """:meth:`identify` for the event loop: OIDC (which may fetch keys) runs in a worker thread."""
@@ -126,8 +147,10 @@ class Authenticator:
                 user_id=s.dev_user, roles=frozenset(s.dev_roles), groups=frozenset(s.dev_groups),
                 clearance=s.dev_clearance, auth_method="insecure-dev", manages=frozenset(s.dev_manages),
             )
-        if not authorization or not authorization.lower().startswith("bearer "):
-            raise AuthError("missing bearer credentials")
+        if not authorization or not authorization.strip():
+            raise MissingCredentials("missing bearer credentials")
+        if not authorization.lower().startswith("bearer "):
+            raise AuthError("not a bearer credential")
         token = authorization[7:].strip()
         if s.mode == "api-key":
             return self._api_key(token)
@@ -166,8 +189,10 @@ class Authenticator:
             claims = jwt.decode(
                 token, self._signing_key(token), algorithms=o.algorithms, audience=o.audience,
                 issuer=o.issuer, leeway=o.leeway_s,
-                options={"require": ["exp", "nbf", "iss", "aud", o.user_claim],
-                         "verify_exp": True, "verify_nbf": True, "verify_iss": True, "verify_aud": True},
+                # nbf is checked when present, never required: Keycloak's access tokens carry none
+                options={"require": ["exp", "iat", "iss", "aud", o.user_claim],
+                         "verify_exp": True, "verify_nbf": True, "verify_iat": True, "verify_iss": True,
+                         "verify_aud": True},
             )
         except jwt.PyJWTError as err:
             raise AuthError(f"invalid token: {err}") from None
@@ -190,33 +215,65 @@ def _as_list(v: Any) -> list[str]:
     return [str(x) for x in v]
 
 
-def require_role(role: str) -> Callable[[Request], Awaitable[Identity]]:
-    """FastAPI dependency: the caller's Identity, or 401 (no/bad credentials) / 403 (missing role)."""
+async def authenticate(request: Request, role: str) -> Identity:
+    """The caller's Identity from the request's headers alone (the body is never read here), or ApiError:
+    401 (no or bad credentials), 429 (too many failed sign-ins from this address, or the per-user rate),
+    403 (the role is missing).
 
-    async def dependency(request: Request) -> Identity:
-        comps = request.app.state.components
-        client = request.client.host if request.client else "unknown"
-        if comps.auth_failures.blocked(client):  # too many failures from this address: not even checked
+    The failed-sign-in limit counts bad credentials per client address (``request.client``: behind a
+    trusted proxy the workstation's, see serving/proxies.py). A request without any credential is not a
+    failed sign-in (the page asks ``/v1/whoami`` before sign-in), and valid credentials are never refused
+    by that limit: they are always checked, so a shared proxy or ward PC address cannot lock its users out.
+    """
+    comps = request.app.state.components
+    client = request.client.host if request.client else "unknown"
+    try:
+        identity: Identity = await comps.authenticator.aidentify(request.headers.get("authorization"))
+    except MissingCredentials as err:
+        raise _unauthenticated(err.reason) from None
+    except AuthError as err:
+        if comps.auth_failures.blocked(client):  # counted in the address's window, not audited one by one
             raise ApiError(
                 429, "too many failed sign-ins from this address; try again later", "rate_limit_exceeded",
                 "auth_rate_limited", headers={"Retry-After": "60"},
-            )
-        try:
-            identity: Identity = await comps.authenticator.aidentify(request.headers.get("authorization"))
-        except AuthError as err:
-            await comps.run_blocking(comps.audit_auth_failure, request, err.reason)
-            raise ApiError(
-                401, "authentication required: " + err.reason, "authentication_error", "invalid_api_key",
-                headers={"WWW-Authenticate": "Bearer"},
             ) from None
-        if not identity.has_role(role):
-            comps.rate_limiter.check(identity.user_id)
-            await comps.run_blocking(
-                comps.audit_auth_failure, request, f"user {identity.user_id} lacks role {role}", identity
-            )
-            raise ApiError(403, f"this needs the {role!r} role", "permission_error", "forbidden")
+        await comps.run_blocking(comps.audit_auth_failure, request, err.reason)
+        raise _unauthenticated(err.reason) from None
+    if not identity.has_role(role):
         comps.rate_limiter.check(identity.user_id)
+        await comps.run_blocking(
+            comps.audit_auth_failure, request, f"user {identity.user_id} lacks role {role}", identity
+        )
+        raise ApiError(403, f"this needs the {role!r} role", "permission_error", "forbidden")
+    comps.rate_limiter.check(identity.user_id)
+    return identity
+
+
+def _unauthenticated(reason: str) -> ApiError:
+    return ApiError(
+        401, "authentication required: " + reason, "authentication_error", "invalid_api_key",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+ROLE_ATTRIBUTE = "vraagbaak_role"
+
+
+def require_role(role: str) -> Callable[[Request], Awaitable[Identity]]:
+    """FastAPI dependency: the caller's Identity, or 401 (no/bad credentials) / 403 (missing role).
+
+    serving/authfirst.py runs the same check from the headers before the route reads its body and
+    leaves the Identity in ``request.state``; this dependency then only hands it on.
+    """
+
+    async def dependency(request: Request) -> Identity:
+        done: dict[str, Identity] = getattr(request.state, "authorized", {})
+        identity = done.get(role)
+        if identity is None:
+            identity = await authenticate(request, role)
+            request.state.authorized = {**done, role: identity}
         request.state.identity = identity
         return identity
 
+    setattr(dependency, ROLE_ATTRIBUTE, role)
     return dependency

@@ -163,7 +163,8 @@ def serve(config: ConfigOpt = None,
     host, port = settings.server.host, settings.server.port
     if demo:
         threading.Thread(target=_demo, args=(host, port), daemon=True).start()
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    # proxy_headers off: uvicorn would trust X-Forwarded-For from 127.0.0.1; server.trusted_proxies decides
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
 
 
 def _demo(host: str, port: int) -> None:

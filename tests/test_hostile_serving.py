@@ -317,6 +317,8 @@ def test_oidc_accepts_only_complete_tokens_from_the_named_issuer(tmp_path: Path,
     ok = auth.identify("Bearer " + jwt.encode(_claims(), rsa_key, "RS256", headers={"kid": "rsa1"}))
     assert ok.user_id == "j.jansen" and ok.manages == {"zorg-a"}
     assert auth.identify("Bearer " + jwt.encode(_claims(), ec_key, "ES256", headers={"kid": "ec1"})).user_id
+    # Keycloak's access tokens carry no nbf: nbf is checked when present, never required (issue 18)
+    assert auth.identify("Bearer " + jwt.encode(_claims(nbf=None), rsa_key, "RS256", headers={"kid": "rsa1"})).user_id
     now = int(time.time())
     public_pem = rsa_key.public_key().public_bytes(
         encoding=__import__("cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]).Encoding.PEM,
@@ -332,7 +334,9 @@ def test_oidc_accepts_only_complete_tokens_from_the_named_issuer(tmp_path: Path,
     hs_sig = jwt.api_jws.base64url_encode(hmac_mod.new(public_pem, signing_input, hashlib.sha256).digest())
     bad = {
         "no exp": jwt.encode(_claims(exp=None), rsa_key, "RS256", headers={"kid": "rsa1"}),
-        "no nbf": jwt.encode(_claims(nbf=None), rsa_key, "RS256", headers={"kid": "rsa1"}),
+        "no iat": jwt.encode(_claims(iat=None), rsa_key, "RS256", headers={"kid": "rsa1"}),
+        "iat in the future": jwt.encode(_claims(iat=now + 3600), rsa_key, "RS256", headers={"kid": "rsa1"}),
+        "no sub": jwt.encode(_claims(sub=None), rsa_key, "RS256", headers={"kid": "rsa1"}),
         "nbf in the future": jwt.encode(_claims(nbf=now + 3600), rsa_key, "RS256", headers={"kid": "rsa1"}),
         "expired": jwt.encode(_claims(exp=now - 3600), rsa_key, "RS256", headers={"kid": "rsa1"}),
         "no iss": jwt.encode(_claims(iss=None), rsa_key, "RS256", headers={"kid": "rsa1"}),

