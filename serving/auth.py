@@ -277,3 +277,28 @@ def require_role(role: str) -> Callable[[Request], Awaitable[Identity]]:
 
     setattr(dependency, ROLE_ATTRIBUTE, role)
     return dependency
+
+
+
+def require_signed_in() -> Callable[[Request], Awaitable[Identity]]:
+    """FastAPI dependency: the caller's Identity whatever its roles (401 without valid credentials, counted
+    as a failed sign-in like every other route); for pages that show sections by role, while every route
+    checks its own role."""
+
+    async def dependency(request: Request) -> Identity:
+        comps = request.app.state.components
+        client = request.client.host if request.client else "unknown"
+        if comps.auth_failures.blocked(client):
+            raise ApiError(429, "too many failed sign-ins from this address; try again later",
+                           "rate_limit_exceeded", "auth_rate_limited", headers={"Retry-After": "60"})
+        try:
+            identity: Identity = await comps.authenticator.aidentify(request.headers.get("authorization"))
+        except AuthError as err:
+            await comps.run_blocking(comps.audit_auth_failure, request, err.reason)
+            raise ApiError(401, "authentication required: " + err.reason, "authentication_error",
+                           "invalid_api_key", headers={"WWW-Authenticate": "Bearer"}) from None
+        comps.rate_limiter.check(identity.user_id)
+        request.state.identity = identity
+        return identity
+
+    return dependency

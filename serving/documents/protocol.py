@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -20,6 +20,8 @@ class DocumentOut(BaseModel):
     size: int
     ingested_at: str
     source_set: str = ""
+    # document control: family, version, status, lifecycle (which version answers now), review/expiry dates
+    control: dict[str, Any] = {}
 
 
 class DocumentList(BaseModel):

@@ -165,7 +165,7 @@ def make_router(require_ingest: RequireIngest | None = None) -> APIRouter:
                 DocumentOut(
                     doc_id=d.doc_id, source=d.source, title=d.title, format=d.format, groups=list(d.groups),
                     classification=d.classification, language=d.language, chunks=d.chunks, sha256=d.sha256,
-                    size=d.size, ingested_at=d.ingested_at, source_set=d.source_set,
+                    size=d.size, ingested_at=d.ingested_at, source_set=d.source_set, control=d.control.to_dict(),
                 )
                 for d in docs
             ]

@@ -8,6 +8,13 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 
+class MeOut(BaseModel):
+    user_id: str
+    roles: list[str]
+    groups: list[str]
+    manages: list[str]
+
+
 class DueOut(BaseModel):
     doc_id: str
     source: str

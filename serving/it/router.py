@@ -18,7 +18,7 @@ from fastapi.responses import Response
 
 from ingest.doccontrol import due, parse_window
 from ingest.quarantine import QuarantineError
-from serving.auth import require_role
+from serving.auth import require_role, require_signed_in
 from serving.documents.router import get_ingestor, manages
 from serving.errors import ApiError
 from serving.feedback.export import parse_since, write_export
@@ -30,6 +30,7 @@ from serving.it.protocol import (
     EgressEndpoint,
     EgressOut,
     FeedbackSummary,
+    MeOut,
     QuarantineList,
     QuarantineOut,
     ReleaseRequest,
@@ -45,6 +46,13 @@ def _address(request: Request) -> str:
     if isinstance(client, str):
         return client
     return request.client.host if request.client else "unknown"
+
+
+@router.get("/api/beheer/me", response_model=MeOut)
+async def me(identity: Annotated[Identity, Depends(require_signed_in())]) -> MeOut:
+    """Who is signed in and with which roles: the page shows the sections those roles may use."""
+    return MeOut(user_id=identity.user_id, roles=sorted(identity.roles), groups=sorted(identity.groups),
+                 manages=sorted(identity.manages))
 
 
 @router.get("/api/admin/due", response_model=DueList)

@@ -35,11 +35,17 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.mount("/static/app", StaticFiles(directory=STATIC), name="web")
     router = APIRouter(include_in_schema=False)
     index = STATIC / "index.html"
+    beheer = STATIC / "beheer.html"
 
     @router.get("/")
     @router.get("/chat")
     async def page() -> FileResponse:
         return FileResponse(index, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+    @router.get("/beheer")
+    async def beheer_page() -> FileResponse:
+        """IT's, privacy officers' and auditors' page; every section's data comes from role-checked routes."""
+        return FileResponse(beheer, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
 
     @router.get("/api/config")
     async def config(request: Request) -> JSONResponse:
