@@ -138,7 +138,8 @@ class RealIdp:
             "keys_file": str(self.workdir / "signing-keys.json"),
             "audience": AUDIENCE, "claims": {"groups": "groups", "roles": "roles"},
             "clients": [{"client_id": CLIENT_ID, "redirect_uris": self.redirect_uris,
-                         "web_origins": self.web_origins, "post_logout_redirect_uris": self.web_origins}],
+                         "web_origins": self.web_origins,
+                         "post_logout_redirect_uris": [o + "/" for o in self.web_origins]}],
             "users": self.users, "admin_token": self.admin_token, "access_token_ttl": self.access_token_ttl,
         }
 

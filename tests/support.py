@@ -35,13 +35,15 @@ def make_settings(tmp: Path, **overrides: Any) -> Any:
 class LiveServer:
     """A real uvicorn server on a free loopback port, in a thread."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, port: int | None = None) -> None:
         import uvicorn
 
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        sock.close()
+        if port is None:  # a free one; pass one when the address must be known first (an IdP's redirect URI)
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+            sock.close()
+        self.port = port
         self.url = f"http://127.0.0.1:{self.port}"
         # as `vraagbaak serve`: uvicorn's own X-Forwarded-For handling off (server.trusted_proxies decides)
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False,

@@ -195,8 +195,14 @@ def _ask(page: Any, question: str) -> None:
     page.wait_for_selector("#conversation li:last-child .answer .actions", timeout=240_000)
 
 
-def _last_turn(page: Any) -> dict[str, Any]:
-    hist = page.evaluate("() => JSON.parse(localStorage.getItem('vraagbaak.history.v1'))")
+def _stored_history(page: Any, user: str) -> Any:
+    """The user's history as the page keeps it (ui.history: session, the default)."""
+    return page.evaluate("u => JSON.parse(sessionStorage.getItem('vraagbaak.history.v2:' + encodeURIComponent(u)))",
+                         user)
+
+
+def _last_turn(page: Any, user: str = "verpleegkundige-a") -> dict[str, Any]:
+    hist = _stored_history(page, user)
     turn: dict[str, Any] = hist["current"]["turns"][-1]
     return turn
 
@@ -287,11 +293,14 @@ def test_ask_stream_markers_pdf_highlight_a11y_feedback_export(stack: dict[str, 
     pdf = stack["docs"]["zorg/decubituspreventie.pdf"]
     assert pdf.doc_id in {d["doc_id"] for d in mine[0]["documents"]}
 
-    # history: kept in localStorage; a reload shows the conversation; new conversation archives it
+    # history: kept per user in sessionStorage; after a reload nothing shows until the same user signs in
     page.reload()
     page.wait_for_selector("#key-form", state="visible")  # the key was in memory only
+    assert page.is_hidden("#chat") and page.locator("#conversation .turn").count() == 0
+    _sign_in_with_key(page, KEY_A)
     assert page.locator("#conversation .turn").count() == 1
-    assert page.evaluate("() => Object.keys(localStorage).join(',')").count("vraagbaak.history") == 1
+    assert page.evaluate("() => Object.keys(sessionStorage).join(',')").count("vraagbaak.history") == 1
+    assert page.evaluate("() => Object.keys(localStorage).join(',')").count("vraagbaak.history") == 0
     assert KEY_A not in page.evaluate("() => JSON.stringify(localStorage) + JSON.stringify(sessionStorage)")
     page.click("#new-conv")
     assert page.locator("#conversation .turn").count() == 0
@@ -385,3 +394,148 @@ def test_sign_in_through_oidc_with_pkce(stack: dict[str, Any]) -> None:
     r = httpx.get(f"{origin}/api/documents/{pdf.doc_id}/content")
     assert r.status_code == 401
     ctx.close()
+
+
+def _history_keys(page: Any) -> list[str]:
+    return page.evaluate("() => [...Object.keys(localStorage), ...Object.keys(sessionStorage)]"
+                         ".filter(k => k.startsWith('vraagbaak.history'))")
+
+
+def test_two_users_on_one_ward_pc_see_nothing_of_each_other(stack: dict[str, Any]) -> None:
+    """One browser profile, one tab, two nurses (issue 18, item 5): nothing before sign-in, history per user,
+    erased on sign-out."""
+    origin = stack["api"]
+    ctx, page, rec = _page(stack, origin)
+    page.goto(origin + "/")
+    page.wait_for_selector("#key-form", state="visible")
+    assert page.is_hidden("#chat") and page.is_hidden("#new-conv") and page.is_hidden("#clear-hist")
+    _axe(page, "signed out")
+
+    _sign_in_with_key(page, KEY_A)
+    _ask(page, QUESTION)
+    answer = page.inner_text("#conversation li:last-child .answer-text")
+    assert len(answer) > 40 and _history_keys(page) == ["vraagbaak.history.v2:verpleegkundige-a"]
+    page.click("#signout")
+    page.wait_for_selector("#key-form", state="visible")
+    assert _history_keys(page) == []  # erased, not only hidden
+    assert page.is_hidden("#chat") and page.locator("#conversation .turn").count() == 0
+    assert answer[:40] not in page.inner_text("body") and QUESTION not in page.inner_text("body")
+
+    _sign_in_with_key(page, KEY_B)
+    assert "directeur-b" in page.inner_text("#who")
+    assert page.locator("#conversation .turn").count() == 0
+    page.click("#history summary")
+    assert page.locator("#history-list button.past").count() == 0
+    assert answer[:40] not in page.inner_text("body") and QUESTION not in page.inner_text("body")
+    assert page.evaluate("() => JSON.stringify(localStorage) + JSON.stringify(sessionStorage)").count(
+        "decubitus") == 0
+    # B's own conversation is B's: after B signs out, A signs in to an empty page
+    _ask(page, "Wat zijn de plannen voor de reorganisatie in 2027?")
+    page.click("#signout")
+    _sign_in_with_key(page, KEY_A)
+    assert page.locator("#conversation .turn").count() == 0 and "reorganisatie" not in page.inner_text("body")
+    assert page.errors == []  # type: ignore[attr-defined]
+    ctx.close()
+
+
+def test_idle_timeout_clears_the_screen_and_the_stored_history(stack: dict[str, Any]) -> None:
+    from serving.app import create_app
+    from serving.auth import Authenticator
+
+    settings = make_settings(stack["tmp"], auth={"mode": "api-key", "api_keys": _keys()},
+                             generator={"backend": "extractive"}, ui={"history": "local", "idle_timeout_s": 600})
+    comps = dataclasses.replace(stack["comps"], settings=settings, authenticator=Authenticator(settings.auth))
+    with LiveServer(create_app(settings, comps)) as idle_api:
+        ctx, page, rec = _page(stack, idle_api.url)
+        page.clock.install()  # the page's timers on a clock the test moves: no waiting, no race with the answer
+        page.goto(idle_api.url + "/")
+        assert page.evaluate("() => fetch('/api/config').then(r => r.json()).then(c => c.ui)") == {
+            "history": "local", "idle_timeout_s": 600}
+        page.wait_for_selector("#key-form", state="visible")
+        _sign_in_with_key(page, KEY_A)
+        _ask(page, QUESTION)
+        assert page.evaluate("() => Object.keys(localStorage)").count("vraagbaak.history.v2:verpleegkundige-a") == 1
+        page.clock.fast_forward(590_000)  # not yet idle
+        assert page.is_visible("#chat") and page.locator("#conversation .turn").count() == 1
+        page.click("#question")  # input restarts the idle time
+        page.clock.fast_forward(590_000)
+        assert page.is_visible("#chat")
+        page.clock.fast_forward(20_000)  # 600 s without input: the page signs out by itself
+        page.wait_for_selector("#key-form", state="visible")
+        assert "activiteit" in page.inner_text("#signin-msg")
+        assert _history_keys(page) == []
+        assert page.is_hidden("#chat") and page.locator("#conversation .turn").count() == 0
+        assert QUESTION not in page.inner_text("body")
+        ctx.close()
+
+
+def _spki_sha256(cert_pem: Path) -> str:
+    """The base64 SHA-256 of a certificate's public key, for Chromium's --ignore-certificate-errors-spki-list:
+    the browser then trusts exactly the test IdP's certificate (the CA the test made is not in its store)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    cert = x509.load_pem_x509_certificate(cert_pem.read_bytes())
+    der = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def test_two_users_sign_in_and_out_through_the_real_provider(stack: dict[str, Any]) -> None:
+    """Shared ward PC with OIDC (issue 18, item 5) against the real, Keycloak-shaped provider: sign-out erases
+    the history and ends the IdP session, so the next nurse gets the sign-in form, not the previous session."""
+    from conftest import IDP_USERS
+    from idp_support import AUDIENCE, CLIENT_ID, RealIdp, make_pki
+
+    from serving.app import create_app
+    from serving.auth import Authenticator
+
+    tmp = stack["tmp"] / "real-idp"
+    port = _free_port()
+    app_url = f"http://127.0.0.1:{port}"
+    idp = RealIdp(tmp, users=IDP_USERS, redirect_uris=[app_url + "/chat"], web_origins=[app_url])
+    idp.pki = make_pki(tmp / "pki")
+    with idp:
+        base = idp.issuer + "/protocol/openid-connect"
+        settings = make_settings(
+            stack["tmp"], generator={"backend": "extractive"},
+            auth={"mode": "oidc", "oidc": {"issuer": idp.issuer, "audience": AUDIENCE, "jwks_url": base + "/certs",
+                                           "ca_file": str(idp.pki.ca_cert), "algorithms": ["RS256"]}},
+            web={"oidc_client_id": CLIENT_ID, "oidc_authorization_endpoint": base + "/auth",
+                 "oidc_token_endpoint": base + "/token", "oidc_end_session_endpoint": base + "/logout"})
+        comps = dataclasses.replace(stack["comps"], settings=settings, authenticator=Authenticator(settings.auth))
+        with LiveServer(create_app(settings, comps), port=port):
+            browser = stack["browser"].browser_type.launch(
+                executable_path=str(CHROMIUM), headless=True,
+                args=["--disable-background-networking", "--disable-component-update", "--no-first-run",
+                      f"--ignore-certificate-errors-spki-list={_spki_sha256(idp.pki.cert)}"])
+            ctx = browser.new_context(locale="nl-NL", service_workers="block")
+            rec = Recorder(ctx, (app_url + "/", idp.origin + "/"))
+            page = ctx.new_page()
+
+            def sign_in(user: str) -> None:
+                page.click("#oidc-login")
+                page.wait_for_selector("#username")  # the IdP's own form: no session carried over
+                page.fill("#username", user)
+                page.fill("#password", next(u["password"] for u in IDP_USERS if u["username"] == user))
+                page.click("#kc-login")
+                page.wait_for_url(app_url + "/chat")
+                page.wait_for_selector("#chat", state="visible", timeout=30_000)
+
+            page.goto(app_url + "/")
+            page.wait_for_selector("#oidc-login", state="visible")
+            assert page.is_hidden("#chat")
+            sign_in("verpleegkundige")
+            assert "verpleegkundige" in page.inner_text("#who")
+            _ask(page, QUESTION)
+            assert _history_keys(page) == ["vraagbaak.history.v2:verpleegkundige"]
+            page.click("#signout")  # → the IdP's end-session endpoint → back to the page, signed out
+            page.wait_for_url(app_url + "/")
+            page.wait_for_selector("#oidc-login", state="visible")
+            assert _history_keys(page) == [] and page.is_hidden("#chat")
+
+            sign_in("it-beheer")
+            assert "it-beheer" in page.inner_text("#who")
+            assert page.locator("#conversation .turn").count() == 0 and QUESTION not in page.inner_text("body")
+            off = [u for u, _ in rec.requests if not u.startswith((app_url + "/", idp.origin + "/", "data:", "blob:"))]
+            assert off == []
+            browser.close()

@@ -90,7 +90,20 @@ function makeProvider(keys) {
     ttl: { AccessToken: cfg.access_token_ttl || 300, IdToken: cfg.access_token_ttl || 300 },
     features: {
       devInteractions: { enabled: false },
-      rpInitiatedLogout: { enabled: true },
+      // Keycloak ends the session without asking when the page sends id_token_hint; this provider's
+      // confirmation form is submitted by the page itself (no fonts or assets from elsewhere)
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          ctx.body = `<!doctype html><html lang="nl"><head><meta charset="utf-8"><title>Afmelden</title></head><body>
+${form}<button type="submit" form="op.logoutForm" value="yes" name="logout" id="kc-logout">Afmelden</button>
+<script>(function(){var f=document.getElementById('op.logoutForm');var i=document.createElement('input');
+i.type='hidden';i.name='logout';i.value='yes';f.appendChild(i);f.submit();})();</script></body></html>`;
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          ctx.body = '<!doctype html><html lang="nl"><head><meta charset="utf-8"><title>Afgemeld</title></head><body><p>U bent afgemeld.</p></body></html>';
+        },
+      },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => RESOURCE,
@@ -101,6 +114,11 @@ function makeProvider(keys) {
                    jwt: { sign: { alg: 'RS256' } } };
         },
       },
+    },
+    renderError: async (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = `<!doctype html><html lang="nl"><head><meta charset="utf-8"><title>Fout</title></head><body><pre>${
+        Object.entries(out).map(([k, v]) => `${esc(k)}: ${esc(v)}`).join('\n')}</pre></body></html>`;
     },
     clientBasedCORS: (_ctx, origin, client) => webOrigins.get(client.clientId)?.has(origin) ?? false,
     interactions: { url: (_ctx, interaction) => `${prefix}/login-actions/${interaction.uid}` },

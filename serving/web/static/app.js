@@ -1,5 +1,7 @@
 // Vraagbaak staff page. No framework, no CDN: this file, app.css and pdf.js are served by the API.
-// Credentials (API key, OIDC tokens) live in memory only; conversations live in localStorage.
+// Credentials (API key, OIDC tokens) live in memory only. Conversations are kept per user (ui.history:
+// sessionStorage, localStorage or nowhere), shown only once signed in, and erased on sign-out and after
+// ui.idle_timeout_s without input: on a shared ward PC the next user sees nothing of the previous one.
 
 const T = {
   nl: {
@@ -24,6 +26,7 @@ const T = {
     confirm_clear: "Alle gesprekken in deze browser wissen?", loading_pdf: "Document laden…",
     pdf_page: "Pagina", of: "van", highlighted: "passage gemarkeerd", not_found_on_page: "De passage is op deze pagina niet exact teruggevonden.",
     no_original: "Het originele document is niet beschikbaar.", in_section: "De passage in haar sectie",
+    idle_signed_out: "U bent afgemeld na een periode zonder activiteit.",
     feedback_for: "Feedback op dit antwoord", lang_switch: "English", lang_name: "English", oidc_error: "Aanmelden mislukt:",
   },
   en: {
@@ -48,11 +51,13 @@ const T = {
     confirm_clear: "Clear every conversation in this browser?", loading_pdf: "Loading document…",
     pdf_page: "Page", of: "of", highlighted: "passage highlighted", not_found_on_page: "The passage was not found exactly on this page.",
     no_original: "The original document is not available.", in_section: "The passage in its section",
+    idle_signed_out: "You were signed out after a period without activity.",
     feedback_for: "Feedback on this answer", lang_switch: "Nederlands", lang_name: "Nederlands", oidc_error: "Sign-in failed:",
   },
 };
 
-const HISTORY_KEY = "vraagbaak.history.v1";
+const HISTORY_PREFIX = "vraagbaak.history.v2:";  // + the user id: one history per user
+const LEGACY_HISTORY_KEY = "vraagbaak.history.v1";  // one history for everyone: removed on sight
 const LANG_KEY = "vraagbaak.lang";
 const OIDC_KEY = "vraagbaak.oidc.pending";  // PKCE verifier and state across the redirect (no tokens)
 const MAX_TURNS_SENT = 6;
@@ -62,21 +67,50 @@ const state = {
   lang: localStorage.getItem(LANG_KEY) === "en" ? "en" : "nl",
   config: null,
   bearer: null,  // in memory only
+  idToken: null,  // in memory only, for the IdP's sign-out
   user: null,
-  history: loadHistory(),
+  history: emptyHistory(),  // nothing until someone is signed in
   busy: false,
 };
 const t = (k) => T[state.lang][k] ?? k;
 
+function emptyHistory() { return { current: newConversation(), conversations: [] }; }
+function historyStore() {
+  const mode = state.config?.ui?.history ?? "session";
+  return mode === "local" ? localStorage : mode === "session" ? sessionStorage : null;
+}
+function historyKey() { return state.user ? HISTORY_PREFIX + encodeURIComponent(state.user) : null; }
 function loadHistory() {
+  const store = historyStore(), key = historyKey();
+  if (!store || !key) return emptyHistory();
   try {
-    const h = JSON.parse(localStorage.getItem(HISTORY_KEY) || "null");
+    const h = JSON.parse(store.getItem(key) || "null");
     if (h && Array.isArray(h.conversations) && h.current) return h;
   } catch { /* corrupt: start afresh */ }
-  return { current: newConversation(), conversations: [] };
+  return emptyHistory();
 }
 function newConversation() { return { id: crypto.randomUUID(), started: new Date().toISOString(), turns: [] }; }
-function saveHistory() { localStorage.setItem(HISTORY_KEY, JSON.stringify(state.history)); }
+function saveHistory() {
+  const store = historyStore(), key = historyKey();
+  if (store && key) store.setItem(key, JSON.stringify(state.history));
+}
+function forgetHistory() {
+  const key = historyKey();
+  for (const store of [localStorage, sessionStorage]) {
+    if (key) store.removeItem(key);
+    store.removeItem(LEGACY_HISTORY_KEY);
+  }
+}
+// the screen shows a user's conversation only while that user is signed in
+function showChat(on) {
+  for (const id of ["chat", "new-conv", "clear-hist"]) $(id).hidden = !on;
+  if (!on) {
+    $("conversation").replaceChildren();
+    $("history-list").replaceChildren();
+    $("status").textContent = "";
+    $("question").value = "";
+  }
+}
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -126,8 +160,14 @@ function showWho() {
 async function checkSignedIn() {
   const r = await api("/v1/whoami");
   if (r.ok) {
-    state.user = (await r.json()).user_id;
+    const user = (await r.json()).user_id;
+    if (user !== state.user) state.history = emptyHistory();
+    state.user = user;
+    state.history = loadHistory();
     $("signin").hidden = true;
+    showChat(true);
+    renderConversation();
+    renderHistoryList();
     showWho();
     return true;
   }
@@ -137,6 +177,8 @@ async function checkSignedIn() {
 }
 
 function showSignin(msg) {
+  showChat(false);
+  closePanel();
   $("signin").hidden = false;
   $("signin-msg").textContent = msg;
   const mode = state.config?.auth;
@@ -187,13 +229,43 @@ async function oidcCallback() {
   const token = tokens[o.bearer === "id_token" ? "id_token" : "access_token"];
   if (!token) throw new Error(`no ${o.bearer} in the token response`);
   state.bearer = token;  // memory only
+  state.idToken = tokens.id_token || null;
 }
 
-function signOut() {
+// Sign-out (and the idle timeout): the user's stored history is erased, the screen cleared, the
+// credentials dropped; with OIDC the IdP's session ends too, or the next user would be signed in as this one.
+function signOut(reason) {
+  forgetHistory();
+  state.history = emptyHistory();
+  const idToken = state.idToken;
   state.bearer = null;
+  state.idToken = null;
   state.user = null;
-  closePanel();
-  showSignin(t("need_signin"));
+  showSignin(reason || t("need_signin"));
+  const o = state.config?.oidc;
+  if (state.config?.auth === "oidc" && o?.end_session_endpoint) {
+    const q = new URLSearchParams({ client_id: o.client_id, post_logout_redirect_uri: `${location.origin}/` });
+    if (idToken) q.set("id_token_hint", idToken);
+    location.assign(`${o.end_session_endpoint}?${q}`);
+  }
+}
+
+let idleTimer = null;
+function watchIdle() {
+  const seconds = state.config?.ui?.idle_timeout_s ?? 0;
+  if (!seconds) return;
+  const reset = () => {
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(async () => {
+      const wasDev = state.config?.auth === "insecure-dev";
+      signOut(t("idle_signed_out"));
+      if (wasDev) await checkSignedIn();  // the loopback pilot has no sign-in: an empty screen again
+    }, seconds * 1000);
+  };
+  for (const ev of ["pointerdown", "keydown", "wheel", "touchstart", "input"]) {
+    document.addEventListener(ev, reset, { passive: true, capture: true });
+  }
+  reset();
 }
 
 // ------------------------------------------------------------------ conversation
@@ -580,11 +652,11 @@ async function start() {
   });
   $("clear-hist").addEventListener("click", () => {
     if (!confirm(t("confirm_clear"))) return;
-    state.history = { current: newConversation(), conversations: [] };
-    localStorage.removeItem(HISTORY_KEY);
+    forgetHistory();
+    state.history = emptyHistory();
     renderConversation(); renderHistoryList(); closePanel();
   });
-  $("signout").addEventListener("click", signOut);
+  $("signout").addEventListener("click", () => signOut());
   $("panel-close").addEventListener("click", closePanel);
   $("panel").addEventListener("keydown", (ev) => { if (ev.key === "Escape") closePanel(); });
   $("ask").addEventListener("submit", (ev) => {
@@ -608,6 +680,11 @@ async function start() {
   $("oidc-login").addEventListener("click", oidcLogin);
 
   state.config = await (await fetch("/api/config", { cache: "no-store" })).json();
+  localStorage.removeItem(LEGACY_HISTORY_KEY);  // the old history, shared by every user of this browser
+  if (historyStore() !== localStorage) {  // history no longer kept in localStorage: none may linger there
+    for (const k of Object.keys(localStorage)) if (k.startsWith(HISTORY_PREFIX)) localStorage.removeItem(k);
+  }
+  watchIdle();
   if (state.config.auth === "oidc") {
     try { await oidcCallback(); } catch (err) { showSignin(`${t("oidc_error")} ${err.message}`); return; }
   }
