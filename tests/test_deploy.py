@@ -675,7 +675,7 @@ def test_compose_services_are_hardened_and_healthy(compose: Doc) -> None:
     assert svcs["postgres"]["image"] == "postgres:15.18-bookworm" and svcs["postgres"]["user"] == "999:999"
     assert "scram-sha-256" in svcs["postgres"]["environment"]["POSTGRES_INITDB_ARGS"]
     assert svcs["vllm"]["user"] == "10002:10002"
-    assert svcs["api"]["build"]["dockerfile"] == "Dockerfile"
+    assert svcs["api"]["build"]["dockerfile"] == "Containerfile"
     assert Path(svcs["api"]["build"]["context"]).resolve() == ROOT
     assert svcs["ingest"]["profiles"] == ["ingest"] and svcs["ops"]["profiles"] == ["ops"]
     assert svcs["ingest"]["command"][:2] == ["ingest", "/documents"]
@@ -729,23 +729,32 @@ def test_compose_api_settings_load_and_refuse_placeholder_keys(
         s.check_serving_safety()
 
 
-# ---------------------------------------------------------------- Dockerfile
+# ---------------------------------------------------------------- Containerfile
 
 
-def test_dockerfile_is_pinned_offline_and_non_root() -> None:
-    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    base = re.findall(r"^FROM\s+(\S+)", text, re.M)
-    assert base == ["python:3.11.9-slim-bookworm"]
-    assert "torch==2.13.0" in text and "pip install ." in text
+def test_containerfile_is_pinned_offline_and_non_root() -> None:
+    """The one Containerfile (tests/test_image.py builds and runs it): FROM a build argument,
+    the official slim Python image by default; torch's CPU build pinned; non-root; offline."""
+    assert not (ROOT / "Dockerfile").exists(), "keep one Containerfile"
+    text = (ROOT / "Containerfile").read_text(encoding="utf-8")
+    assert re.findall(r"^ARG BASE_IMAGE=(\S+)", text, re.M) == ["docker.io/library/python:3.11.9-slim-bookworm"]
+    assert re.findall(r"^FROM\s+(\S+)", text, re.M) == ["${BASE_IMAGE}", "${BASE_IMAGE}"]
+    assert "torch==2.13.0" in text and "pip install -q --no-deps ." in text
+    for arg in ("DEBIAN_MIRROR", "PIP_INDEX_URL", "NPM_REGISTRY", "EXTRA_CA_CERTS", "TORCH_INDEX_URL"):
+        assert re.search(rf"^ARG {arg}=", text, re.M), arg
+    for script in ("scripts/install-tesseract", "scripts/install-wdutch", "scripts/install-deduce",
+                   "deploy/image/fetch-frontend"):
+        assert script in text, script
+    assert "vraagbaak models prepare" in text
     assert re.search(r"^USER 10001:10001$", text, re.M)
     assert "HF_HUB_OFFLINE=1" in text
     assert 'ENTRYPOINT ["vraagbaak"]' in text
     assert 'CMD ["serve", "--config", "/etc/vraagbaak/config.yaml"]' in text
     for path in re.findall(r"^COPY\s+(\S+)", text, re.M):
-        if path not in ("pyproject.toml", "README.md"):
-            assert (ROOT / path).is_dir(), f"Dockerfile copies missing {path}"
+        if path not in ("pyproject.toml", "README.md") and not path.startswith("--from"):
+            assert (ROOT / path).exists(), f"Containerfile copies missing {path}"
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
-    assert {".git", ".venv", ".data", ".models", ".env"} <= set(ignored)
+    assert {".git", ".venv", ".data", ".models", ".env", "frontend/node_modules"} <= set(ignored)
 
 
 def test_ops_scripts_are_posix_sh_and_mounted(compose: Doc) -> None:
