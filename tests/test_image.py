@@ -16,6 +16,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -47,6 +48,7 @@ def volume() -> Iterator[str]:
 
 def _run(volume: str, tmp: Path, *args: str, entrypoint: str | None = None, timeout: float = 600) -> str:
     """One command in the image, as production runs it: read-only root, uid 10001, no network."""
+    tmp.chmod(0o755)  # the image runs as uid 10001, which reads what the test mounts
     cmd = ["run", "--rm", "--read-only", "--network=none", "--cap-drop=ALL", "--security-opt=no-new-privileges",
            *ulimit_args(), "-v", f"{volume}:/var/lib/vraagbaak", "-v", f"{tmp}:/work:ro"]
     if (tmp / "config.yaml").is_file():
@@ -56,6 +58,13 @@ def _run(volume: str, tmp: Path, *args: str, entrypoint: str | None = None, time
     proc = podman(*cmd, IMAGE, *args, timeout=timeout)
     assert proc.returncode == 0, f"{args}: exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout
+
+
+def _json(out: str) -> dict[str, Any]:
+    """The JSON document a --json command printed (the OCR worker's library logs a DEBUG line first)."""
+    start = out.index("\n{") + 1 if not out.startswith("{") else 0
+    doc: dict[str, Any] = json.loads(out[start:])
+    return doc
 
 
 CONFIG = """\
@@ -100,16 +109,16 @@ def test_ingest_in_the_image_reads_scans_and_quarantines_patient_data(volume: st
     for p in pngs:
         p.unlink()
 
-    report = json.loads(_run(volume, tmp_path, "ingest", "/work/docs", "--groups", "zorg", "--json",
-                             "--config", "/etc/vraagbaak/config.yaml"))
+    report = _json(_run(volume, tmp_path, "ingest", "/work/docs", "--groups", "zorg", "--json",
+                        "--config", "/etc/vraagbaak/config.yaml"))
     status = {d["source"]: d["status"] for d in report["documents"]}
     assert status == {"scan.pdf": "added", "brief.md": "quarantined", "protocol.md": "added"}, report
     assert report["ocr_pages"] == 2
     assert "bsn" in report["quarantined"][0]["reason"].lower()
     assert "111222333" not in json.dumps(report)  # counts per kind, never the value
 
-    answer = json.loads(_run(volume, tmp_path, "ask", "Wanneer controleer je het valrisico met de vragenlijst?",
-                             "--json", "--config", "/etc/vraagbaak/config.yaml"))
+    answer = _json(_run(volume, tmp_path, "ask", "Wanneer controleer je het valrisico met de vragenlijst?",
+                        "--json", "--config", "/etc/vraagbaak/config.yaml"))
     assert not answer["abstained"]
     cited = [c for c in answer["citations"] if c["source"].endswith("scan.pdf")]
     assert cited and cited[0]["page"] == 1, answer
