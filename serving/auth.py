@@ -215,10 +215,10 @@ def _as_list(v: Any) -> list[str]:
     return [str(x) for x in v]
 
 
-async def authenticate(request: Request, role: str) -> Identity:
+async def authenticate(request: Request, role: str | None) -> Identity:
     """The caller's Identity from the request's headers alone (the body is never read here), or ApiError:
     401 (no or bad credentials), 429 (too many failed sign-ins from this address, or the per-user rate),
-    403 (the role is missing).
+    403 (the role is missing; ``role=None``: any signed-in caller).
 
     The failed-sign-in limit counts bad credentials per client address (``request.client``: behind a
     trusted proxy the workstation's, see serving/proxies.py). A request without any credential is not a
@@ -239,7 +239,7 @@ async def authenticate(request: Request, role: str) -> Identity:
             ) from None
         await comps.run_blocking(comps.audit_auth_failure, request, err.reason)
         raise _unauthenticated(err.reason) from None
-    if not identity.has_role(role):
+    if role is not None and not identity.has_role(role):
         comps.rate_limiter.check(identity.user_id)
         await comps.run_blocking(
             comps.audit_auth_failure, request, f"user {identity.user_id} lacks role {role}", identity
@@ -281,23 +281,12 @@ def require_role(role: str) -> Callable[[Request], Awaitable[Identity]]:
 
 
 def require_signed_in() -> Callable[[Request], Awaitable[Identity]]:
-    """FastAPI dependency: the caller's Identity whatever its roles (401 without valid credentials, counted
-    as a failed sign-in like every other route); for pages that show sections by role, while every route
-    checks its own role."""
+    """FastAPI dependency: the caller's Identity whatever its roles (401 without valid credentials, with the
+    failed-sign-in accounting of :func:`authenticate`); for pages that show sections by role, while every
+    route checks its own role."""
 
     async def dependency(request: Request) -> Identity:
-        comps = request.app.state.components
-        client = request.client.host if request.client else "unknown"
-        if comps.auth_failures.blocked(client):
-            raise ApiError(429, "too many failed sign-ins from this address; try again later",
-                           "rate_limit_exceeded", "auth_rate_limited", headers={"Retry-After": "60"})
-        try:
-            identity: Identity = await comps.authenticator.aidentify(request.headers.get("authorization"))
-        except AuthError as err:
-            await comps.run_blocking(comps.audit_auth_failure, request, err.reason)
-            raise ApiError(401, "authentication required: " + err.reason, "authentication_error",
-                           "invalid_api_key", headers={"WWW-Authenticate": "Bearer"}) from None
-        comps.rate_limiter.check(identity.user_id)
+        identity = await authenticate(request, None)
         request.state.identity = identity
         return identity
 

@@ -367,6 +367,8 @@ function reportQuery(format) {
 }
 
 async function loadReport() {
+  $("r-table").tBodies[0].replaceChildren();
+  $("r-chain").textContent = t("loading");
   const r = await json(reportQuery("json"));
   const c = r.chain;
   const p = $("r-chain");
