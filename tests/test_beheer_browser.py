@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = ROOT / ".cache" / "browser-artifacts"
 WCAG_A_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 KEYS = {
     "staff": "key-beheer-staff-0123456789",
@@ -94,6 +95,8 @@ def _page(stack: dict[str, Any], who: str) -> tuple[Any, Any]:
 
 
 def _axe(page: Any, state: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"beheer-{state.replace(' ', '-')}.png"), full_page=True)
     page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
     result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_A_AA)
     bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
