@@ -57,6 +57,7 @@ from ingest.patientdata import GuardConfig
 from ingest.quarantine_factory import build_quarantine
 from ingest.report import DocumentInfo, DocumentResult, IngestReport, ProgressUpdate, PruneSummary, Status
 from ingest.worker import ParseResult, ParserPool, ParseTask, WorkerConfig
+from retrieval.unit_vectors import encode_units
 from vraagbaak_core.ports import Catalog, Embedder, SparseEncoder, VectorStore
 from vraagbaak_core.settings import Settings
 from vraagbaak_core.types import (
@@ -785,6 +786,10 @@ class Ingestor:
         texts = [c.text for _, c in batch]
         t0 = time.perf_counter()
         vectors = self.embedder.embed_documents(texts)
+        if self.settings.ingest.unit_vectors:
+            units = encode_units(self.embedder, [(c.text, c.language) for _, c in batch])
+            batch = [(dw, dc_replace(c, units=(u,)) if u is not None else c)
+                     for (dw, c), u in zip(batch, units, strict=True)]
         run.report.embed_seconds += time.perf_counter() - t0
         points = [
             StoredPoint(

@@ -79,8 +79,9 @@ def merge_run(hits: Sequence[Hit]) -> Hit:
     for h in hits[1:]:
         text = join_overlapping(text, h.chunk.text)
     merged = tuple(i for h in hits[1:] for i in h.shown_chunk_ids)
+    units = tuple(u for h in hits for u in h.chunk.units)
     return Hit(
-        chunk=replace(hits[0].chunk, text=text), score=max(h.score for h in hits),
+        chunk=replace(hits[0].chunk, text=text, units=units), score=max(h.score for h in hits),
         merged_chunk_ids=(*hits[0].merged_chunk_ids, *merged),
     )
 

@@ -22,6 +22,7 @@ from serving.chat.service import ChatService
 from serving.feedback.factory import build_feedback
 from serving.feedback.store import AnswerReceipt, CitedDocument
 from serving.generators import build_fallback, build_generator
+from serving.generators.judges import build_judge
 from serving.limits import ConcurrencyGate, RateLimiter
 from serving.metrics import Metrics
 from serving.priority import lowered
@@ -162,8 +163,10 @@ def build_components(
     retriever = build_retriever(settings, embedder=embedder, store=store)
     generator = generator or build_generator(settings, embedder)
     prompts = PromptBook.load(root(settings.prompts.templates_dir), settings.prompts.default_language)
-    chat = ChatService(retriever, generator, prompts, settings.retrieval.top_k,
-                       fallback=build_fallback(settings, embedder))
+    fallback = build_fallback(settings, embedder)
+    chat = ChatService(retriever, generator, prompts, settings.retrieval.top_k, fallback=fallback,
+                       judge=build_judge(settings, embedder, generator, fallback),
+                       maybe_relevant=settings.generator.extractive.maybe_relevant)
     ingestor = Ingestor.from_settings(settings, embedder=embedder, store=store)
     g = settings.generator
     return Components(

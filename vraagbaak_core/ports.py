@@ -163,6 +163,14 @@ class SourceAnswerer(Protocol):
 
 
 @runtime_checkable
+class AnswerabilityJudge(Protocol):
+    """Whether the retrieved sources answer the question at all (else the service abstains and
+    offers the nearest documents). The extractive answerer is one."""
+
+    def answerable(self, question: str, hits: Sequence[Hit], language: str) -> bool: ...
+
+
+@runtime_checkable
 class Loader(Protocol):
     """Parses the bytes of one file format into text blocks with page/heading."""
 

@@ -115,8 +115,25 @@ class ExtractiveSettings(_Section):
     max_sentences: int = Field(default=3, ge=1, le=10)
     max_chars: int = Field(default=600, ge=80)
     dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)  # the rest is lexical overlap
+    # when no unit shares much of the question's words (another language, lay words): this dense weight
+    cross_dense_weight: float = Field(default=0.8, ge=0.0, le=1.0)
+    low_overlap: float = Field(default=0.2, ge=0.0, le=1.0)
+    type_weight: float = Field(default=0.3, ge=0.0)  # the unit holds the answer type the question expects
+    key_weight: float = Field(default=0.5, ge=0.0)  # a table row whose key range holds the question's number
+    purpose_penalty: float = Field(default=0.5, ge=0.0)  # "Dit protocol beschrijft …"
+    meta_penalty: float = Field(default=0.3, ge=0.0)  # version, owner, document number
+    steps_bonus: float = Field(default=0.15, ge=0.0)  # numbered steps when a procedure is asked (else a malus)
+    source_prior: float = Field(default=0.1, ge=0.0)  # / the source's retrieval rank
     min_relative_score: float = Field(default=0.7, ge=0.0, le=1.0)  # of the best sentence's score
+    other_source_ratio: float = Field(default=0.9, ge=0.0, le=1.0)  # another source only this close, typed
     max_sources: int = Field(default=4, ge=1)  # sentences come from the top retrieved sources only
+    # answerability of the best unit = weights · (raw cosine, answer type met, lexical coverage);
+    # below min_answerability the answer is the abstention with the nearest documents
+    answer_dense_weight: float = Field(default=1.0, ge=0.0)
+    answer_type_weight: float = Field(default=0.1, ge=0.0)
+    answer_lexical_weight: float = Field(default=0.2, ge=0.0)
+    min_answerability: float = Field(default=0.0, ge=0.0)
+    maybe_relevant: int = Field(default=3, ge=0, le=10)  # documents offered with an abstention
 
 
 class GeneratorSettings(_Section):
@@ -250,6 +267,9 @@ class OcrSettings(_Section):
 class IngestSettings(_Section):
     chunk_tokens: int | None = Field(default=None, ge=16)  # None: the embedder's maximum
     chunk_overlap: int = Field(default=32, ge=0)
+    # embed each chunk's quotable units (sentences, table rows, steps) at ingest and store them with the
+    # chunk, so the extractive answerer needs no embedding per question (retrieval.unit_vectors)
+    unit_vectors: bool = True
     max_file_mb: float = Field(default=50.0, gt=0)
     max_pages: int = Field(default=2000, ge=1)
     worker_timeout_s: float = Field(default=120.0, gt=0)

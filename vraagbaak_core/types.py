@@ -84,6 +84,37 @@ def day_number(iso: str) -> int:
 
 
 @dataclass(frozen=True)
+class UnitVectors:
+    """The quotable units of a chunk with their vectors, computed at ingest (``retrieval.unit_vectors``).
+
+    ``vectors`` are the L2-normalised embeddings quantised to int8 (row-major, ``len(texts)`` × ``dim``),
+    each row scaled by its ``scales`` entry; ``embedder`` names the model that made them."""
+
+    embedder: str
+    dim: int
+    texts: tuple[str, ...]
+    vectors: bytes
+    scales: tuple[float, ...]
+    kinds: tuple[str, ...] = ()  # "sentence", "row" or "steps" per unit (retrieval.units)
+    keys: tuple[str, ...] = ()  # a table row's key cell, else ""
+
+    def to_payload(self) -> dict[str, Any]:
+        import base64
+
+        return {"embedder": self.embedder, "dim": self.dim, "texts": list(self.texts),
+                "q": base64.b64encode(self.vectors).decode("ascii"), "scales": list(self.scales),
+                "kinds": list(self.kinds), "keys": list(self.keys)}
+
+    @classmethod
+    def from_payload(cls, d: dict[str, Any]) -> UnitVectors:
+        import base64
+
+        return cls(str(d["embedder"]), int(d["dim"]), tuple(str(t) for t in d["texts"]),
+                   base64.b64decode(d["q"]), tuple(float(x) for x in d["scales"]),
+                   tuple(str(k) for k in d.get("kinds") or ()), tuple(str(k) for k in d.get("keys") or ()))
+
+
+@dataclass(frozen=True)
 class Chunk:
     """One retrievable piece of a document, with everything its citation needs."""
 
@@ -101,6 +132,8 @@ class Chunk:
     doc_sha256: str = ""
     ingested_at: str = ""
     control: DocControl = field(default_factory=DocControl)
+    # quotable units with vectors made at ingest; several after adjacent chunks were merged into one hit
+    units: tuple[UnitVectors, ...] = ()
 
     def payload(self) -> dict[str, Any]:
         control = self.control.to_dict()
@@ -108,6 +141,8 @@ class Chunk:
         extra: dict[str, Any] = {"control": control, "lifecycle": lifecycle}
         if self.control.expires:
             extra["expires_day"] = day_number(self.control.expires)
+        if self.units:
+            extra["units"] = [u.to_payload() for u in self.units]
         return extra | {
             "chunk_id": self.chunk_id,
             "doc_id": self.doc_id,
@@ -144,7 +179,19 @@ class Chunk:
             control=DocControl.from_dict(
                 {**(payload.get("control") or {}), "lifecycle": payload.get("lifecycle") or "current"}
             ),
+            units=_units_of(payload.get("units")),
         )
+
+
+def _units_of(raw: Any) -> tuple[UnitVectors, ...]:
+    """Stored unit vectors of a payload; a malformed entry is left out (they are recomputed then)."""
+    out: list[UnitVectors] = []
+    for d in raw if isinstance(raw, list) else []:
+        try:
+            out.append(UnitVectors.from_payload(d))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -294,6 +341,16 @@ class Citation:
     control: DocControl = field(default_factory=DocControl)
 
 
+@dataclass(frozen=True)
+class Suggestion:
+    """A document offered with an abstention as "misschien relevant" (the nearest retrieved ones)."""
+
+    doc_id: str
+    title: str
+    source: str = ""
+    page: int | None = None
+
+
 @dataclass
 class Answer:
     text: str
@@ -306,6 +363,8 @@ class Answer:
     # why ("unreachable" or "busy"), and the line shown to the user.
     fallback: str | None = None
     notice: str | None = None
+    # with an abstention because the sources do not answer: the nearest documents, best first
+    maybe_relevant: list[Suggestion] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,8 @@ class PromptTemplate:
     overdue: str = "Note: this protocol should have been reviewed on {date}."
     overdue_named: str = 'Note: the protocol "{title}" should have been reviewed on {date}.'
     months: str = "January,February,March,April,May,June,July,August,September,October,November,December"
+    # after an abstention because the sources do not answer: the nearest documents' titles
+    maybe_relevant: str = "Possibly relevant: {titles}."
 
     def long_date(self, iso: str) -> str:
         """``2026-03-01`` → ``1 maart 2026`` (the month names of this language)."""

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vraagbaak_core.types import Citation, DocControl, Hit
+from vraagbaak_core.types import Citation, DocControl, Hit, Suggestion
 
 
 class TextPart(BaseModel):
@@ -123,6 +123,19 @@ class WireCitation(WireSource):
         )
 
 
+class WireSuggestion(BaseModel):
+    """A document offered with an abstention ("misschien relevant")."""
+
+    doc_id: str
+    title: str
+    source: str = ""
+    page: int | None = None
+
+    @classmethod
+    def of(cls, s: Suggestion) -> WireSuggestion:
+        return cls(doc_id=s.doc_id, title=s.title, source=s.source, page=s.page)
+
+
 class ResponseMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
@@ -133,6 +146,8 @@ class ResponseMessage(BaseModel):
     # unavailable language model, then with ``notice``); "generative": written by the language model.
     mode: Literal["generative", "extractive"] = "generative"
     notice: str | None = None
+    # with an abstention because the sources found do not answer: those documents, nearest first
+    maybe_relevant: list[WireSuggestion] = []
 
 
 class Choice(BaseModel):

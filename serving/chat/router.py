@@ -24,6 +24,7 @@ from serving.chat.protocol import (
     ResponseMessage,
     WireCitation,
     WireSource,
+    WireSuggestion,
     chunk_payload,
     completion_id,
 )
@@ -274,6 +275,7 @@ def _response(model: str, answer: Answer, cid: str) -> ChatCompletionResponse:
         abstained=answer.abstained,
         mode=answer.mode,
         notice=answer.notice,
+        maybe_relevant=[WireSuggestion.of(s) for s in answer.maybe_relevant],
     )
     return ChatCompletionResponse(id=cid, model=model, choices=[Choice(message=msg)])
 
@@ -316,6 +318,7 @@ def _final(cid: str, created: int, model: str, answer: Answer) -> dict[str, Any]
         abstained=answer.abstained,
         mode=answer.mode,
         notice=answer.notice,
+        maybe_relevant=[WireSuggestion.of(s).model_dump() for s in answer.maybe_relevant],
     )
 
 

@@ -13,7 +13,7 @@ from retrieval.analysis import detect_language
 from serving.chat.citations import MarkerFilter, attribute, build_citations, clean_markers
 from serving.chat.prompts import PromptBook, PromptTemplate
 from vraagbaak_core.errors import GeneratorUnavailable, PromptTooLong
-from vraagbaak_core.ports import Generator, SourceAnswerer
+from vraagbaak_core.ports import AnswerabilityJudge, Generator, SourceAnswerer
 from vraagbaak_core.types import (
     Answer,
     ChatMessage,
@@ -22,6 +22,7 @@ from vraagbaak_core.types import (
     Hit,
     Identity,
     SearchFilter,
+    Suggestion,
 )
 
 # Words that point back at the previous question wherever they stand ("de bijwerkingen daarvan")...
@@ -80,6 +81,8 @@ class Prepared:
     retrieval_ms: float = 0.0
     # the model server could not even count the prompt: answered by the fallback, or this is raised
     unavailable: GeneratorUnavailable | None = None
+    # the sources found do not answer the question: the abstention offers these documents
+    maybe_relevant: list[Suggestion] = field(default_factory=list)
 
     @property
     def abstain(self) -> bool:
@@ -107,16 +110,28 @@ def overdue_notice(citations: Sequence[Citation], template: PromptTemplate, toda
     return template.overdue_notice(list(seen.values())) if seen else ""
 
 
+def suggestions(hits: Sequence[Hit], limit: int) -> list[Suggestion]:
+    """The first ``limit`` distinct documents among ``hits`` (best first)."""
+    out: dict[str, Suggestion] = {}
+    for h in hits:
+        c = h.chunk
+        if c.doc_id not in out and len(out) < limit:
+            out[c.doc_id] = Suggestion(c.doc_id, c.title, c.source, c.page)
+    return list(out.values())
+
+
 class ChatService:
     def __init__(
         self, retriever: RetrieverPort | None, generator: Generator, prompts: PromptBook, top_k: int,
-        fallback: Generator | None = None,
+        fallback: Generator | None = None, judge: AnswerabilityJudge | None = None, maybe_relevant: int = 3,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
         self.prompts = prompts
         self.top_k = top_k
         self.fallback = fallback  # answers when the generator is unavailable (generator.fallback)
+        self.judge = judge  # decides whether the sources answer at all (else abstain, offering them)
+        self.maybe_relevant = maybe_relevant
 
     def prepare(
         self,
@@ -153,6 +168,9 @@ class ChatService:
                 prep.prompt, prep.unavailable = [], err
             else:
                 prep.hits = hits[:n_sources]
+        if prep.hits and self.judge is not None and not self.judge.answerable(query, prep.hits, language):
+            prep.maybe_relevant = suggestions(prep.hits, self.maybe_relevant)
+            prep.hits, prep.prompt, prep.unavailable = [], [], None
         return prep
 
     def _fit(
@@ -207,7 +225,12 @@ class ChatService:
             n_tokens, budget)
 
     def abstention(self, prep: Prepared) -> Answer:
-        return Answer(text=prep.template.abstain, citations=[], abstained=True, hits=[])
+        """The fixed abstention; when sources were found that do not answer, a line offering them."""
+        text = prep.template.abstain
+        if prep.maybe_relevant:
+            titles = "; ".join(prep.template.sanitise_field(s.title) for s in prep.maybe_relevant)
+            text = f"{text}\n\n{prep.template.maybe_relevant.format(titles=titles)}"
+        return Answer(text=text, citations=[], abstained=True, hits=[], maybe_relevant=list(prep.maybe_relevant))
 
     def can_fall_back(self, prep: Prepared) -> bool:
         """Whether an unavailable generator can be stood in for on this request (sources needed)."""

@@ -1,19 +1,29 @@
-"""Extractive answerer: the few sentences of the retrieved sources that best answer the question.
+"""Extractive answerer: the units of the retrieved sources that answer the question, verbatim.
 
-No language model. For each sentence of the top sources (split with pySBD, Dutch or English,
-with a Dutch abbreviation list on top) a score combines
+No language model. The quotable units of the top sources (``retrieval.units``: sentences, table rows
+with their column headers, numbered steps) are scored by how well they *answer*, not only by topic:
 
-- dense similarity: the question (``embed_query``) against the sentence (``embed_documents``)
-  with the configured embedder, through the ``Embedder`` port, min-max scaled over the candidates;
-- lexical overlap: the IDF-weighted share of the question's terms (Dutch or English stemming,
-  stopwords and diacritic folding of ``retrieval.analysis``, in the question's language) that
-  the sentence holds; IDF is computed over the candidate sentences.
+- the answer type the question expects against what the unit holds (``answer_types``: "hoe lang" →
+  a duration, "hoe vaak" → a frequency, "hoeveel" → an amount with a unit, "wie" → a role or number,
+  "wat doe ik" → instruction steps …); a table row whose key range holds a number of the question;
+- dense similarity of question and unit with the configured embedder; the unit vectors are computed
+  at ingest and stored with the chunk (``retrieval.unit_vectors``), so answering is a dot product;
+  units without a stored vector (chunks ingested before, another embedder) are embedded here;
+- lexical overlap: the IDF-weighted share of the question's terms (stemmed, diacritics folded,
+  in the question's language) that the unit holds;
+- a penalty for purpose/scope sentences ("Dit protocol beschrijft …") and document metadata;
+- a small prior for the source's retrieval rank.
 
-The best sentence is always taken; a few more follow when they score close to it and are not
-near-duplicates. The answer is those sentences verbatim (markup such as ``**`` or list bullets
-stripped), each followed by the ``[n]`` of its source: it never holds a word that is not in a
-source. Deterministic: same sources, same question, same answer. Sentences that instruct the
-reader like a prompt injection (``serving.chat.prompts``) are never quoted.
+The best unit is quoted first; more follow from the same source when they score close to it; another
+source is quoted only when one of its units also answers (the expected type, nearly as good). Numbered
+steps are quoted whole when a procedure is asked. Each unit is followed by the ``[n]`` of its source,
+and an answer from a source in the other language says so first, in the question's language. Nothing
+in an answer is a word that is not in a source (apart from that language note).
+
+``assess`` gives the answerability of the best unit (its answer-type match, raw similarity and lexical
+coverage); below ``min_answerability`` (chosen on the dev split) the service abstains.
+Deterministic: same sources, same question, same answer. Sentences that instruct the reader like a
+prompt injection (``serving.chat.prompts``) are never quoted.
 """
 
 from __future__ import annotations
@@ -21,121 +31,35 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from retrieval.analysis import Analyzer, Language, detect_language, tokenize
+from retrieval.unit_vectors import stored_units, stored_vectors
+from retrieval.units import Unit, quotable_units, split_sentences
 from serving.chat.prompts import looks_like_instruction
+from serving.generators.answer_types import (
+    is_meta,
+    is_purpose,
+    key_matches,
+    question_numbers,
+    question_types,
+    unit_types,
+)
 from vraagbaak_core.errors import GeneratorError
 from vraagbaak_core.ports import Embedder
 from vraagbaak_core.settings import ExtractiveSettings, Settings
 from vraagbaak_core.types import ChatMessage, GenerationParams, Hit
 
 CHARS_PER_TOKEN = 4
-MIN_WORDS = 4  # shorter pieces are headings or labels, not answers
+MIN_WORDS = 3  # shorter pieces are headings or labels, not answers
 MAX_WORDS = 90
-HEADING_WORDS = 8
+MAX_STEPS_WORDS = 160
 NEAR_DUPLICATE = 0.6  # Jaccard of the terms of two sentences
-
-# pySBD's Dutch rules split after these; a segment that ends in one continues in the next.
-_ABBREVIATIONS = frozenset(
-    "a.u.b afd art bijv bv ca d.w.z dhr dr drs e.d e.g enz etc evt excl fig i.e i.o.m i.p.v i.v.m "
-    "incl ing ir jl m.b.t m.b.v m.u.v max min mevr mr mw n.a.v nl nr o.a o.b.v p pag prof resp st "
-    "t.a.v t.b.v t.z.t tel vgl vs z.o.z z.s.m zgn".split()
-)
-_ABBREV_END = re.compile(r"(?:^|[\s(])((?:[A-Za-z]{1,5}\.)+)\s*$")
-_BLOCK_START = re.compile(r"^\s*(?:#{1,6}\s|[-*•+]\s|\d{1,3}[.)]\s|\|)")
-_SECTION_NUMBER = re.compile(r"^\d{1,3}(?:\.\d{1,3})*[.)]?\s+")
-_LEADING_MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|[-*•+]\s+|\d{1,3}[.)]\s+|>\s*)+")
-_EMPHASIS = re.compile(r"(\*\*|__|`)")
-_SINGLE_STAR = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
-_TABLE_RULE = re.compile(r"^[\s|:\-+]+$")
 _TERMINAL = re.compile(r"([.!?…]+)([\"'”’)]*)$")
-
-
-@lru_cache(maxsize=2)
-def _segmenter(language: str) -> object:
-    import pysbd
-
-    return pysbd.Segmenter(language=language, clean=False)
-
-
-def _is_heading(line: str, following: str | None, previous: str | None = None) -> bool:
-    """A short line without closing punctuation before a new capitalised line (or the end): a heading
-    as PDF and plain-text extraction leave them."""
-    stripped = line.strip()
-    if stripped.startswith("#"):
-        return True
-    nxt = (following or "").strip()
-    numbered = _SECTION_NUMBER.match(stripped)
-    if numbered:  # "3. Toegang tot dossiers" before its paragraph; not an item of a numbered list
-        if _BLOCK_START.match(nxt) or _BLOCK_START.match((previous or "").strip()):
-            return False
-        stripped = stripped[numbered.end() :]
-    if len(stripped.split()) > HEADING_WORDS or stripped[-1:] in ".!?:;,…" or not stripped[:1].isupper():
-        return False
-    return not nxt or nxt[:1].isupper() or nxt[:1].isdigit()
-
-
-def _blocks(text: str) -> list[str]:
-    """Paragraphs, list items and table rows of a chunk, wrapped lines joined; headings left out."""
-    blocks: list[str] = []
-    current: list[str] = []
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if not line.strip():
-            if current:
-                blocks.append(" ".join(current))
-                current = []
-            continue
-        following = next((x for x in lines[i + 1 :] if x.strip()), None)
-        previous = next((x for x in reversed(lines[:i]) if x.strip()), None)
-        if _is_heading(line, following, previous):
-            if current:
-                blocks.append(" ".join(current))
-                current = []
-            continue
-        if _BLOCK_START.match(line) and current:
-            blocks.append(" ".join(current))
-            current = []
-        if line.lstrip().startswith("|"):
-            if not _TABLE_RULE.match(line):
-                cells = [c.strip() for c in line.strip().strip("|").split("|") if c.strip()]
-                blocks.append("; ".join(cells))
-            continue
-        current.append(line.strip())
-    if current:
-        blocks.append(" ".join(current))
-    return blocks
-
-
-def _clean(sentence: str) -> str:
-    s = _LEADING_MARKUP.sub("", sentence)
-    s = _SINGLE_STAR.sub(r"\1", _EMPHASIS.sub("", s))
-    return " ".join(s.split())
-
-
-def split_sentences(text: str, language: Language) -> list[str]:
-    """Sentences of ``text`` in reading order, markup stripped; Dutch abbreviations do not end one."""
-    segmenter = _segmenter(language)
-    out: list[str] = []
-    for block in _blocks(text):
-        pending = ""
-        for seg in segmenter.segment(block):  # type: ignore[attr-defined]
-            pending = f"{pending} {seg}" if pending else str(seg)
-            m = _ABBREV_END.search(pending.rstrip())
-            if m and m.group(1).rstrip(".").lower() in _ABBREVIATIONS:
-                continue
-            cleaned = _clean(pending)
-            if cleaned:
-                out.append(cleaned)
-            pending = ""
-        if pending.strip():
-            out.append(_clean(pending))
-    return out
 
 
 def with_marker(sentence: str, n: int) -> str:
@@ -146,13 +70,43 @@ def with_marker(sentence: str, n: int) -> str:
     return f"{sentence} [{n}]"
 
 
+# Answer types that are facts: a unit of another source holding one of these may join the answer.
+STRONG_TYPES = frozenset({"duration", "frequency", "amount", "actor", "threshold"})
+# What an answer from a source in the other language opens with, in the question's language.
+LANGUAGE_NOTE = {
+    ("nl", "en"): "(Uit een Engelstalig protocol:)",
+    ("en", "nl"): "(From a Dutch protocol:)",
+}
+__all__ = ["Candidate", "ExtractiveGenerator", "LANGUAGE_NOTE", "Selection", "split_sentences", "with_marker"]
+
+
 @dataclass
 class Candidate:
     n: int  # 1-based source number
-    position: int  # sentence index within its source
+    position: int  # unit index within its source
     text: str
     terms: frozenset[str]
+    kind: str = "sentence"
+    key: str = ""
+    language: str = "nl"
+    doc: str = ""  # the source's document id (two hits of one document are one source)
     score: float = 0.0
+    dense: float = 0.0  # raw cosine to the question
+    lexical: float = 0.0  # IDF-weighted share of the question's terms
+    typed: bool = False  # holds an answer type the question expects
+    strong: bool = False  # ... one that is a fact (a duration, amount, frequency, actor, threshold)
+    key_match: bool = False
+
+
+@dataclass
+class Selection:
+    """What the answerer would quote, and how sure it is that the sources answer at all."""
+
+    chosen: list[Candidate] = field(default_factory=list)
+    answerability: float = 0.0
+    answerable: bool = False
+    note: str = ""  # the language note the answer opens with, or ""
+    ranked: list[Candidate] = field(default_factory=list)  # every candidate, best first
 
 
 class ExtractiveGenerator:
@@ -164,6 +118,7 @@ class ExtractiveGenerator:
         self.embedder = embedder
         self.config = config or ExtractiveSettings()
         self.analyzer = analyzer or Analyzer()
+        self._memo: OrderedDict[tuple[str, str, tuple[str, ...]], Selection] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: Settings, embedder: Embedder) -> ExtractiveGenerator:
@@ -200,41 +155,106 @@ class ExtractiveGenerator:
     async def stream_from_sources(
         self, question: str, hits: Sequence[Hit], language: str, params: GenerationParams
     ) -> AsyncIterator[str]:
-        """The answer, one sentence (with its marker) per piece; the embedding runs off the event loop."""
-        chosen = await asyncio.to_thread(self.select, question, hits, language)
-        for i, c in enumerate(chosen):
-            yield ("" if i == 0 else " ") + with_marker(c.text, c.n)
+        """The answer, one unit (with its marker) per piece; the scoring runs off the event loop."""
+        sel = await asyncio.to_thread(self.assess, question, hits, language)
+        for i, piece in enumerate(self._pieces(sel)):
+            yield ("" if i == 0 else self._joint(sel, i)) + piece
 
     def answer(self, question: str, hits: Sequence[Hit], language: str | None = None) -> str:
         """The whole answer at once (blocking); what :meth:`stream_from_sources` streams."""
-        return " ".join(with_marker(c.text, c.n) for c in self.select(question, hits, language))
+        sel = self.assess(question, hits, language)
+        return "".join(("" if i == 0 else self._joint(sel, i)) + p for i, p in enumerate(self._pieces(sel)))
+
+    @staticmethod
+    def _pieces(sel: Selection) -> list[str]:
+        pieces = [with_marker(c.text, c.n) for c in sel.chosen]
+        if sel.note and pieces:
+            pieces[0] = f"{sel.note} {pieces[0]}"
+        return pieces
+
+    @staticmethod
+    def _joint(sel: Selection, i: int) -> str:
+        """What goes before the i-th piece: a line break around a list of steps, else a space."""
+        if sel.chosen[i].kind == "steps" or sel.chosen[i - 1].kind == "steps":
+            return "\n"
+        return " "
 
     def candidates(self, hits: Sequence[Hit], language: Language, min_words: int = MIN_WORDS) -> list[Candidate]:
         seen: set[str] = set()
         out: list[Candidate] = []
         for n, hit in enumerate(hits[: self.config.max_sources], start=1):
-            sentences = split_sentences(hit.chunk.text, language)
+            units = stored_units(hit.chunk, self.embedder.name)
+            if units is None:  # ingested without unit vectors (or with another embedder): segment now
+                units = quotable_units(hit.chunk.text, hit.chunk.language or language)
             labels = {" ".join(tokenize(x)) for x in (hit.chunk.title, hit.chunk.section or "")}
-            for pos, s in enumerate(sentences):
-                words = tokenize(s)
-                if not min_words <= len(words) <= MAX_WORDS:
+            for u in units:
+                words = tokenize(u.text)
+                limit = MAX_STEPS_WORDS if u.kind == "steps" else MAX_WORDS
+                if not min_words <= len(words) <= limit:
                     continue
-                if pos == 0 and s[:1].islower():
+                if u.position == 0 and u.kind == "sentence" and u.text[:1].islower():
                     continue  # a chunk that starts inside a sentence (chunk overlap)
                 key = " ".join(words)
-                if key in seen or looks_like_instruction(s) or key in labels:
+                if key in seen or looks_like_instruction(u.text) or key in labels:
                     continue
                 seen.add(key)
-                words_, pieces = self.analyzer.terms(s, language)
-                out.append(Candidate(n, pos, s, frozenset(words_) | frozenset(pieces)))
+                out.append(self._candidate(n, u, language, hit.chunk.language, hit.chunk.doc_id))
         return out
 
+    def _candidate(self, n: int, u: Unit, language: Language, source_language: str, doc: str) -> Candidate:
+        words_, pieces = self.analyzer.terms(u.text, language)
+        return Candidate(n, u.position, u.text, frozenset(words_) | frozenset(pieces), u.kind, u.key,
+                         source_language or language, doc)
+
+    def _similarities(self, question: str, hits: Sequence[Hit], cands: list[Candidate]) -> np.ndarray:
+        """Cosine of the question to every candidate: stored unit vectors where the chunk has them
+        (from this embedder), the rest embedded now."""
+        q = np.asarray(self.embedder.embed_query(question), dtype=np.float32)
+        q = q / (float(np.linalg.norm(q)) or 1.0)
+        stored: dict[str, np.ndarray] = {}
+        for hit in hits[: self.config.max_sources]:
+            stored.update(stored_vectors(hit.chunk, self.embedder.name))
+        sims = np.zeros(len(cands), dtype=np.float32)
+        missing = []
+        for i, c in enumerate(cands):
+            v = stored.get(c.text)
+            if v is None:
+                missing.append(i)
+            else:
+                sims[i] = float(v @ q)
+        if missing:
+            s = np.asarray(self.embedder.embed_documents([cands[i].text for i in missing]), dtype=np.float32)
+            s = s / (np.linalg.norm(s, axis=1, keepdims=True) + 1e-9)
+            sims[missing] = s @ q
+        return sims
+
+    def answerable(self, question: str, hits: Sequence[Hit], language: str) -> bool:
+        """The ``AnswerabilityJudge`` port: whether the best unit answers well enough."""
+        return self.assess(question, hits, language).answerable
+
     def select(self, question: str, hits: Sequence[Hit], language: str | None = None) -> list[Candidate]:
-        """The chosen sentences, ordered: sources by their best sentence, reading order within one."""
+        """The chosen units, best first (see :meth:`assess`)."""
+        return self.assess(question, hits, language).chosen
+
+    def assess(self, question: str, hits: Sequence[Hit], language: str | None = None) -> Selection:
+        """The units to quote and the answerability of the best one; memoised for the last few
+        questions, so the service's check and the answer itself score once."""
         lang: Language = language if language in ("nl", "en") else detect_language(question)  # type: ignore[assignment]
+        key = (question, lang, tuple(h.chunk.chunk_id + str(len(h.chunk.text)) for h in hits))
+        if key in self._memo:
+            self._memo.move_to_end(key)
+            return self._memo[key]
+        sel = self._assess(question, hits, lang)
+        self._memo[key] = sel
+        while len(self._memo) > 32:
+            self._memo.popitem(last=False)
+        return sel
+
+    def _assess(self, question: str, hits: Sequence[Hit], lang: Language) -> Selection:
+        cfg = self.config
         cands = self.candidates(hits, lang) or self.candidates(hits, lang, min_words=1)
         if not cands:
-            return []
+            return Selection()
         q_words, q_pieces = self.analyzer.terms(question, lang)
         q_terms = set(q_words) | set(q_pieces)
         df: dict[str, int] = {}
@@ -243,38 +263,68 @@ class ExtractiveGenerator:
                 df[t] = df.get(t, 0) + 1
         idf = {t: math.log(1.0 + (len(cands) + 1) / (df.get(t, 0) + 0.5)) for t in q_terms}
         q_mass = sum(idf.values()) or 1.0
-        lexical = np.array([sum(idf[t] for t in c.terms & q_terms) / q_mass for c in cands])
-        w = self.config.dense_weight
-        score = (1.0 - w) * lexical
-        if w > 0.0:
-            q = np.asarray(self.embedder.embed_query(question), dtype=np.float32)
-            s = np.asarray(self.embedder.embed_documents([c.text for c in cands]), dtype=np.float32)
-            sims = (s @ q) / (np.linalg.norm(s, axis=1) * float(np.linalg.norm(q)) + 1e-9)
-            span = float(sims.max() - sims.min())
-            dense = (sims - sims.min()) / span if span > 1e-6 else np.ones_like(sims)
-            score = score + w * dense
-        for c, v in zip(cands, score.tolist(), strict=True):
-            c.score = float(v)
-        # best first; ties by source rank, then position: deterministic
-        ranked = sorted(cands, key=lambda c: (-c.score, c.n, c.position))
+        qtypes = question_types(question)
+        numbers = question_numbers(question)
+        sims = self._similarities(question, hits, cands) if cfg.dense_weight > 0.0 else np.zeros(len(cands))
+        span = float(sims.max() - sims.min())
+        dense = (sims - sims.min()) / span if span > 1e-6 else np.ones_like(sims)
+        lexical = [sum(idf[t] for t in c.terms & q_terms) / q_mass for c in cands]
+        # Across languages the words do not meet: a unit in the other language gets the overlap its
+        # similarity suggests (its scaled cosine times the best overlap found), and when no unit shares
+        # much of the question's words (lay words), the (multilingual) embedder weighs more.
+        top_lexical = max(lexical)
+        for i, c in enumerate(cands):
+            if c.language in ("nl", "en") and c.language != lang:
+                lexical[i] = max(lexical[i], float(dense[i]) * top_lexical)
+        w = cfg.dense_weight if top_lexical >= cfg.low_overlap else max(cfg.dense_weight, cfg.cross_dense_weight)
+        for i, c in enumerate(cands):
+            types = unit_types(c.text, c.kind)
+            c.dense, c.lexical = float(sims[i]), lexical[i]
+            c.typed = bool(qtypes & types)
+            c.strong = bool(qtypes & types & STRONG_TYPES)
+            c.key_match = c.kind == "row" and key_matches(c.key, numbers)
+            score = (1.0 - w) * c.lexical + w * float(dense[i])
+            score += cfg.type_weight * c.typed + cfg.key_weight * c.key_match
+            score += cfg.source_prior / c.n
+            if is_purpose(c.text):
+                score -= cfg.purpose_penalty
+            elif is_meta(c.text):
+                score -= cfg.meta_penalty
+            if c.kind == "steps":
+                score += cfg.steps_bonus if "instruction" in qtypes else -cfg.steps_bonus
+            c.score = score
+        ranked = sorted(cands, key=lambda c: (-c.score, c.n, c.position))  # deterministic ties
         best = ranked[0]
         chosen = [best]
         used = len(best.text)
         for c in ranked[1:]:
-            if len(chosen) >= self.config.max_sentences:
+            if len(chosen) >= cfg.max_sentences or c.score < cfg.min_relative_score * best.score:
                 break
-            if c.score < self.config.min_relative_score * best.score:
-                break
-            if used + len(c.text) > self.config.max_chars:
+            if c.doc != best.doc and not (c.strong and c.score >= cfg.other_source_ratio * best.score):
+                continue  # another source only when it adds an answer too
+            if used + len(c.text) > cfg.max_chars or best.kind == "steps" and c.doc == best.doc:
                 continue
-            if any(_jaccard(c.terms, o.terms) >= NEAR_DUPLICATE for o in chosen):
+            if any(_overlaps(c, o) for o in chosen):
                 continue
             chosen.append(c)
             used += len(c.text)
-        source_rank: dict[int, int] = {}
-        for c in chosen:
-            source_rank.setdefault(c.n, len(source_rank))
-        return sorted(chosen, key=lambda c: (source_rank[c.n], c.position))
+        # the answering unit first, then the others of its source in reading order, then other sources
+        rest = sorted(chosen[1:], key=lambda c: (c.doc != best.doc, c.n, c.position))
+        chosen = [best, *rest]
+        answerability = (cfg.answer_dense_weight * best.dense + cfg.answer_type_weight * (best.typed or not qtypes)
+                         + cfg.answer_lexical_weight * max(c.lexical for c in cands) + 0.1 * best.key_match)
+        note = ""
+        src_lang = best.language if best.language in ("nl", "en") else lang
+        if src_lang != lang:
+            note = LANGUAGE_NOTE.get((lang, src_lang), "")
+        return Selection(chosen, answerability, answerability >= cfg.min_answerability, note, ranked)
+
+
+def _overlaps(a: Candidate, b: Candidate) -> bool:
+    """Near-duplicates, or one unit holding the other (a sentence of a list of steps)."""
+    if a.text in b.text or b.text in a.text:
+        return True
+    return _jaccard(a.terms, b.terms) >= NEAR_DUPLICATE
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:

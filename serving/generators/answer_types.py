@@ -1,0 +1,192 @@
+"""What kind of answer a question expects, and what kinds of answer a quotable unit holds.
+
+Rules, Dutch and English, on folded text (lowercase, no diacritics): "hoe lang" / "how long" expects a
+duration, "hoe vaak" a frequency, "hoeveel" / "welke dosis" an amount with a unit, "wie" / "welk
+toestel" a role or number, "wat doe ik" / "how do I" instruction steps, "wanneer" a time or moment,
+"vanaf welke waarde" a threshold, "waar" a place or system, "mag ik" a permission or prohibition.
+A unit holds a type when its text has the matching shape: a number with a time unit, "elke 2 uur",
+"500 mg", "de arts" or "toestel 4444", an imperative or a list of steps, and so on.
+
+Also here: numbers in a question matched against a table row's key ("50–74 kg", "< 4 mmol/l", "≥ 7",
+"18 of lager"), and the purpose/scope sentences ("Dit protocol beschrijft …") and document metadata
+("Versie 3.2 — vastgesteld …") that answer nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from retrieval.analysis import fold
+
+AnswerType = Literal[
+    "duration", "frequency", "amount", "actor", "instruction", "time", "threshold", "location", "permission"
+]
+
+_NUM = r"(?:\d+(?:[.,]\d+)?|een|één|twee|drie|vier|vijf|zes|zeven|acht|negen|tien|elf|twaalf|vijftien|twintig" \
+       r"|dertig|veertig|vijftig|zestig|half|halve|anderhalf|one|two|three|four|five|six|seven|eight|nine|ten" \
+       r"|twelve|fifteen|twenty|thirty|forty|fifty|sixty|a|an)"
+_TIME_UNIT = r"(?:sec(?:onde|onden|onds?)?|s|min(?:uut|uten|utes?)?|u|uur|uren|h|hr|hrs|hours?|dag(?:en)?|days?" \
+             r"|we(?:ek|ken|eks?)|maand(?:en)?|months?|jaar|jaren|years?|etmaal|etmalen|nacht(?:en)?|nights?)"
+_AMOUNT_UNIT = r"(?:mg|g|gram|µg|ug|mcg|microgram|milligram|ml|cc|l|liter|dl|ie|eh|eenheden|units?|iu|mmol(?:/l)?" \
+               r"|mol|%|procent|percent|kg|druppels?|drops?|tabletten|tablets?|capsules?|puffs?|pufjes|stuks|keer" \
+               r"|maal|times|bezoekers|visitors|personen|people|tekens|characters|cm|mm|graden|degrees|°c?|mmhg" \
+               r"|ampul(?:len)?|zakjes?|sachets?|doses|dosis)"
+
+_Q: dict[AnswerType, re.Pattern[str]] = {
+    "duration": re.compile(
+        r"\bhoe (?:lang|snel|spoedig|kort)\b|\bbinnen (?:welke|hoeveel|hoelang)\b|\bhoelang\b"
+        r"|\bhow (?:long|soon|quickly|fast)\b"
+        r"|\bwithin (?:what|which|how)\b|\bhoeveel (?:tijd|uur|uren|minuten|dagen|seconden|weken)\b"
+        r"|\bhow many (?:hours|minutes|days|seconds|weeks)\b|\b(?:termijn|duur|duration|time limit)\b"),
+    "frequency": re.compile(
+        r"\bhoe (?:vaak|dikwijls|regelmatig)\b|\bom de hoeveel\b|\bhoeveel keer\b|\bhow (?:often|frequently)\b"
+        r"|\bhow many times\b|\b(?:interval|frequentie|frequency)\b"),
+    "amount": re.compile(
+        r"\bhoeveel\b|\b(?:dosis|dosering|doseren|doseer|hoeveelheid|dose|doses|dosage|dosing)\b|\bhow (?:much|many)\b"
+        r"|\bmaxima(?:al|le)\b|\bmaximum\b|\bhoe (?:hoog|veel|groot|zwaar)\b|\bhow (?:high|big|large)\b"
+        r"|\b(?:snelheid|rate|concentratie|concentration)\b"),
+    "actor": re.compile(
+        r"\bwie\b|\bwho(?:m)?\b|\bwelk(?:e)? (?:toestel|nummer|telefoonnummer|afdeling|arts|functionaris|discipline)\b"
+        r"|\bwhich (?:extension|number|department|doctor|team)\b"
+        r"|\b(?:toestelnummer|telefoonnummer|phone number|extension)\b"
+        r"|\bwhat (?:number|extension)\b|\bwelk (?:nummer|toestel)\b|\bbel ik\b|\bdo i call\b|\bcontact\b"),
+    "instruction": re.compile(
+        r"\bwat (?:doe|moet|kan|dien) (?:ik|je|we|u)\b|\bwat te doen\b|\bhoe (?:moet|kan|doe|ga|zorg|pak|leg|meet|geef"
+        r"|dien|verwijder|verzorg|plaats|controleer|handel|reageer|screen|meld|voorkom|bereid|check|beoordeel)\b"
+        r"|\bwhat (?:do|should|must|can) (?:i|we|you)\b|\bwhat to do\b|\bhow (?:do|should|must|can|to) (?:i|we|you)?\b"
+        r"|\b(?:stappen|steps|procedure|handelwijze|aanpak)\b|\bwelke maatregelen\b|\bwhich measures\b"),
+    "time": re.compile(
+        r"\bwanneer\b|\bhoe laat\b|\b(?:bezoek|openings|bezoeks)?tijden\b|\bwhen\b|\bwhat time\b|\bhours\b|\bmoment\b"),
+    "threshold": re.compile(
+        r"\bvanaf (?:welke|hoeveel|wanneer)\b|\bbij welke\b"
+        r"|\b(?:grens|grenswaarde|afkapwaarde|drempel|threshold|cut-?off)\b"
+        r"|\bat what (?:level|value|score|temperature)\b|\bwelke (?:score|waarde)\b|\bwhich (?:score|value)\b"
+        r"|\blager dan\b"
+        r"|\bhoger dan\b|\bbelow\b|\babove\b|\bonder\b|\bboven\b"),
+    "location": re.compile(r"\bwaar\b|\bwhere\b|\bin welk(?:e)? (?:systeem|formulier|dossier)\b|\bwaarin\b"),
+    "permission": re.compile(
+        r"^(?:mag|mogen|moet|moeten|kan|kun|kunnen|is|zijn|are|is|may|can|should|must|do|does)\b"
+        r"|\b(?:mag|mogen) (?:ik|je|we|u)\b|\b(?:toegestaan|verboden|allowed|permitted)\b"),
+}
+
+_IMPERATIVE_NL = (
+    "gebruik draag was wrijf meld zet controleer bel waarschuw leg geef meet noteer houd laat blijf zorg roep vraag "
+    "beoordeel herhaal inspecteer screen bespreek neem start stop dien spoel verwijder vervang plak ontsmet "
+    "desinfecteer trek doe sluit open reinig droog volg schakel pak plaats breng draai til verschoon verzorg "
+    "verbind vul lees scan wissel check bewaar gooi rapporteer registreer informeer overleg raadpleeg bepaal "
+    "hang prik tel begin beëindig beeindig handel vermijd voorkom zie kijk luister vergrendel deel raak"
+).split()
+_IMPERATIVE_EN = (
+    "use wear wash rub report call tell give measure record keep place remove check stop start inform ask do "
+    "don't never always put lay take clean dry follow hang note document assess repeat inspect screen discuss "
+    "administer prepare flush change replace disinfect close open lock read scan store dispose avoid prevent "
+    "contact notify monitor observe count turn apply"
+).split()
+_IMPERATIVE = frozenset(fold(w) for w in _IMPERATIVE_NL + _IMPERATIVE_EN)
+
+_U: dict[AnswerType, re.Pattern[str]] = {
+    "duration": re.compile(rf"\b{_NUM}\s*(?:[-–]\s*{_NUM}\s*)?{_TIME_UNIT}\b|\b(?:direct|onmiddellijk|meteen|"
+                           r"zo snel mogelijk|immediately|at once|as soon as possible)\b"),
+    "frequency": re.compile(r"\b(?:elke|ieder|iedere|om de|per (?:dag|dienst|uur|week|nacht|etmaal|shift|day|hour|week)"
+                            r"|dagelijks|wekelijks|eenmaal|tweemaal|driemaal|viermaal|every|each|daily|hourly|weekly"
+                            r"|once|twice|times (?:a|per)|x per|keer per|maal per)\b|\b\d+\s*(?:x|keer|maal)\b"),
+    "amount": re.compile(rf"\b{_NUM}\s*(?:[-–]\s*{_NUM}\s*)?{_AMOUNT_UNIT}(?=\W|$)|\b(?:maximaal|minimaal|maximum|"
+                         r"minimum|ten hoogste|ten minste|at most|at least|up to|tot)\s+\d"),
+    "actor": re.compile(r"\b(?:arts|artsen|verpleegkundige|verpleegkundigen|apotheker|apotheek|specialist|"
+                        r"teamleider|leidinggevende|functionaris|consulent|wondconsulent|servicedesk|balie|"
+                        r"diëtist|dietist|fysiotherapeut|intensivist|anesthesist|hoofdbehandelaar|zaalarts|"
+                        r"arts-assistent|dienstdoende|coördinator|coordinator|team|spoedinterventieteam|"
+                        r"physician|doctor|nurse|nurses|pharmacist|pharmacy|consultant|specialist|team|"
+                        r"toestel|tel|extension|ext|pieper|pager|bleep)\b|\b\d{3,5}\b"),
+    "time": re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2} uur\b|\b(?:voor|na|binnen|bij|tijdens|before|after|within|"
+                       r"during|'s (?:nachts|ochtends|avonds|middags)|at night)\b"),
+    "threshold": re.compile(r"[<>≤≥]|\b(?:hoger|lager|meer|minder|groter|kleiner) dan\b"
+                            r"|\bof (?:hoger|lager|meer|minder)\b"
+                            r"|\b(?:boven|onder|vanaf|tot|below|above|under|over|or (?:more|less|higher|lower)|"
+                            r"at least|ten minste|minimaal|maximaal)\b"),
+    "location": re.compile(r"\b(?:in het|in de|via|bij de|op de|systeem|system|formulier|form|balie|kamer|room|"
+                           r"afdeling|ward|dossier|epd|vim|intranet|kast|koelkast|apotheek|map)\b"),
+    "permission": re.compile(r"\b(?:niet|geen|nooit|alleen|uitsluitend|toegestaan|verboden|mag|mogen|never|not|"
+                             r"no|only|allowed|permitted|forbidden|must|moet|moeten|altijd|always)\b"),
+}
+
+_PURPOSE = re.compile(
+    r"^(?:dit|deze|het) (?:protocol|document|werkinstructie|richtlijn|beleid|procedure|handboek|reglement|stuk)\b"
+    r"|^(?:this|the) (?:protocol|document|policy|procedure|guideline|handbook|instruction)\b"
+    r"|\b(?:is bedoeld voor|is van toepassing op|geldt voor alle|beschrijft hoe|beschrijft de|beschrijft wat"
+    r"|describes how|describes the|applies to all|is intended for|aims to)\b"
+    r"|^(?:doel|purpose|scope|reikwijdte|inleiding|introduction)\b")
+_META = re.compile(
+    r"\b(?:versie|version|vastgesteld|eigenaar|owner|protocolnummer|documentnummer|document (?:ms|nr)|"
+    r"herzien|herziening|review date|revisie|auteur|author|goedgekeurd|approved|geldig (?:tot|vanaf)|"
+    r"ingangsdatum|effective date)\b")
+
+_RANGE = re.compile(r"(?P<op>[<>≤≥]=?)?\s*(?P<a>\d+(?:[.,]\d+)?)\s*(?:(?:[-–—]|tot|to|t/m)\s*(?P<b>\d+(?:[.,]\d+)?))?"
+                    r"(?:\s*(?:\S+\s+)?(?P<tail>of (?:hoger|meer|lager|minder)|(?:or )?(?:more|higher|less|lower|"
+                    r"en hoger|en lager|and above|and below|of ouder|or older|en ouder|of jonger)))?")
+_QNUM = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)?(?![\w])")
+
+
+def question_types(question: str) -> frozenset[AnswerType]:
+    """The answer types ``question`` expects (empty when none is recognised)."""
+    q = fold(question).strip()
+    found = {t for t, rx in _Q.items() if rx.search(q)}
+    if "duration" in found or "frequency" in found:
+        found.discard("amount")  # "hoeveel uur" is a duration, not an amount
+        found.discard("time")
+    if found - {"permission"}:
+        found.discard("permission")
+    return frozenset(found)
+
+
+def unit_types(text: str, kind: str = "sentence") -> frozenset[AnswerType]:
+    """The answer types the unit's text holds."""
+    t = fold(text)
+    found: set[AnswerType] = {ty for ty, rx in _U.items() if rx.search(t)}
+    first = re.match(r"\W*(\w+(?:'t)?)", t)
+    if kind == "steps" or (first and first.group(1) in _IMPERATIVE) or re.search(r"\b(?:moet|dient|must|should)\b", t):
+        found.add("instruction")
+    return frozenset(found)
+
+
+def is_purpose(text: str) -> bool:
+    """A sentence about the document rather than its subject ("Dit protocol beschrijft …")."""
+    return bool(_PURPOSE.search(fold(text).strip()))
+
+
+def is_meta(text: str) -> bool:
+    """Document metadata: version, owner, number, dates of adoption or review."""
+    return bool(_META.search(fold(text)))
+
+
+def _num(s: str) -> float:
+    return float(s.replace(",", "."))
+
+
+def question_numbers(question: str) -> list[float]:
+    return [_num(m.group(0)) for m in _QNUM.finditer(question)]
+
+
+def key_matches(key: str, numbers: list[float]) -> bool:
+    """Whether a table row's key (a number, a range, a bound) holds one of the question's numbers."""
+    if not numbers or not key:
+        return False
+    k = fold(key).strip()
+    m = _RANGE.search(k)
+    if not m:
+        return False
+    a = _num(m.group("a"))
+    b = _num(m.group("b")) if m.group("b") else None
+    op = m.group("op") or ""
+    tail = m.group("tail") or ""
+    lo, hi = a, a
+    if b is not None:
+        lo, hi = min(a, b), max(a, b)
+    below = ("lager", "minder", "less", "lower", "below", "jonger")
+    above = ("hoger", "meer", "more", "higher", "above", "ouder", "older")
+    if op[:1] in ("<", "≤") or any(w in tail for w in below):
+        lo, hi = float("-inf"), a if (op in ("<=", "≤") or not op.startswith("<")) else a - 1e-9
+    elif op[:1] in (">", "≥") or any(w in tail for w in above):
+        lo, hi = (a if (op in (">=", "≥") or not op.startswith(">")) else a + 1e-9), float("inf")
+    return any(lo <= n <= hi for n in numbers)
