@@ -123,7 +123,7 @@ class ExtractiveSettings(_Section):
     purpose_penalty: float = Field(default=0.5, ge=0.0)  # "Dit protocol beschrijft …"
     meta_penalty: float = Field(default=0.3, ge=0.0)  # version, owner, document number
     steps_bonus: float = Field(default=0.15, ge=0.0)  # numbered steps when a procedure is asked (else a malus)
-    source_prior: float = Field(default=0.1, ge=0.0)  # / the source's retrieval rank
+    source_prior: float = Field(default=0.25, ge=0.0)  # / the source's retrieval rank
     min_relative_score: float = Field(default=0.7, ge=0.0, le=1.0)  # of the best sentence's score
     other_source_ratio: float = Field(default=0.9, ge=0.0, le=1.0)  # another source only this close, typed
     max_sources: int = Field(default=4, ge=1)  # sentences come from the top retrieved sources only
@@ -132,7 +132,12 @@ class ExtractiveSettings(_Section):
     answer_dense_weight: float = Field(default=1.0, ge=0.0)
     answer_type_weight: float = Field(default=0.1, ge=0.0)
     answer_lexical_weight: float = Field(default=0.2, ge=0.0)
-    min_answerability: float = Field(default=0.0, ge=0.0)
+    # chosen on the dev split of the hospital set (benchmarks/RESULTS.md); 0 switches the check off
+    min_answerability: float = Field(default=0.935, ge=0.0)
+    # general word lists (one word a line); a question word in neither its list nor any source (and no
+    # compound of listed words) is a name the sources do not know → abstain. Debian wdutch for Dutch.
+    lexicon_nl: Path | None = Path("/usr/share/dict/dutch")
+    lexicon_en: Path | None = None
     maybe_relevant: int = Field(default=3, ge=0, le=10)  # documents offered with an abstention
 
 

@@ -34,10 +34,13 @@ import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
-from retrieval.analysis import Analyzer, Language, detect_language, tokenize
+from retrieval.analysis import Analyzer, Language, detect_language, fold, lexicon_split, tokenize
+from retrieval.stopwords import STOPWORDS
 from retrieval.unit_vectors import stored_units, stored_vectors
 from retrieval.units import Unit, quotable_units, split_sentences
 from serving.chat.prompts import looks_like_instruction
@@ -113,16 +116,44 @@ class ExtractiveGenerator:
     """Implements ``vraagbaak_core.ports.Generator`` and ``SourceAnswerer`` without a language model."""
 
     def __init__(
-        self, embedder: Embedder, config: ExtractiveSettings | None = None, analyzer: Analyzer | None = None
+        self, embedder: Embedder, config: ExtractiveSettings | None = None, analyzer: Analyzer | None = None,
+        lexicons: dict[str, frozenset[str]] | None = None,
     ) -> None:
         self.embedder = embedder
         self.config = config or ExtractiveSettings()
         self.analyzer = analyzer or Analyzer()
+        # general word lists per language: a question word in none of them and in no source is a
+        # specific name (a drug, a device) the sources do not mention
+        self.lexicons = lexicons or {}
         self._memo: OrderedDict[tuple[str, str, tuple[str, ...]], Selection] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: Settings, embedder: Embedder) -> ExtractiveGenerator:
-        return cls(embedder, settings.generator.extractive)
+        cfg = settings.generator.extractive
+        lexicons: dict[str, frozenset[str]] = {}
+        for lang, path in (("nl", cfg.lexicon_nl), ("en", cfg.lexicon_en)):
+            if path is not None and path.is_file():
+                lexicons[lang] = _word_list(path)
+        return cls(embedder, cfg, lexicons=lexicons)
+
+    def unknown_terms(self, question: str, lang: Language, cands: Sequence[Candidate]) -> list[str]:
+        """Question words that no source unit in the question's language holds and that are no general
+        word of that language (a drug or device the sources never name: "oxycodon", "PICC")."""
+        lexicon = self.lexicons.get(lang)
+        same = [c for c in cands if c.language == lang]
+        if lexicon is None or not same:
+            return []
+        text = " ".join(fold(c.text) for c in same)
+        out = []
+        for t in tokenize(question):
+            if len(t) < 4 or not t.isalpha() or t in STOPWORDS[lang] or t in lexicon:
+                continue
+            if lexicon_split(t, lexicon, 3):  # a compound of general words ("trombosespuitje")
+                continue
+            stem = t[: max(4, len(t) - 3)]
+            if stem not in text:
+                out.append(t)
+        return out
 
     # -- the Generator port ---------------------------------------------------------------------
 
@@ -313,11 +344,19 @@ class ExtractiveGenerator:
         chosen = [best, *rest]
         answerability = (cfg.answer_dense_weight * best.dense + cfg.answer_type_weight * (best.typed or not qtypes)
                          + cfg.answer_lexical_weight * max(c.lexical for c in cands) + 0.1 * best.key_match)
+        if best.language == lang and self.unknown_terms(question, lang, cands):
+            answerability = 0.0
         note = ""
         src_lang = best.language if best.language in ("nl", "en") else lang
         if src_lang != lang:
             note = LANGUAGE_NOTE.get((lang, src_lang), "")
         return Selection(chosen, answerability, answerability >= cfg.min_answerability, note, ranked)
+
+
+@lru_cache(maxsize=4)
+def _word_list(path: Path) -> frozenset[str]:
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        return frozenset(fold(w.strip()) for w in fh if w.strip())
 
 
 def _overlaps(a: Candidate, b: Candidate) -> bool:
