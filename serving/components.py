@@ -165,7 +165,7 @@ def build_components(
     prompts = PromptBook.load(root(settings.prompts.templates_dir), settings.prompts.default_language)
     fallback = build_fallback(settings, embedder)
     chat = ChatService(retriever, generator, prompts, settings.retrieval.top_k, fallback=fallback,
-                       judge=build_judge(settings, embedder, generator, fallback),
+                       judge=build_judge(settings, generator),
                        maybe_relevant=settings.generator.extractive.maybe_relevant)
     ingestor = Ingestor.from_settings(settings, embedder=embedder, store=store)
     g = settings.generator

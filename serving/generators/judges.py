@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from vraagbaak_core.ports import AnswerabilityJudge, Embedder, Generator
+from vraagbaak_core.ports import AnswerabilityJudge, Generator
 from vraagbaak_core.settings import Settings
 
 
-def build_judge(
-    settings: Settings, embedder: Embedder | None, generator: Generator, fallback: Generator | None
-) -> AnswerabilityJudge | None:
-    """The extractive answerer's answerability (``generator.extractive.min_answerability``), for every
-    generator: a language model is not asked when no source unit answers. None when the threshold is 0
-    or there is no embedder to score with."""
+def build_judge(settings: Settings, generator: Generator) -> AnswerabilityJudge | None:
+    """The extractive answerer's answerability (``generator.extractive.min_answerability``, chosen on the
+    hospital dev split for the extractive answerer), when the extractive answerer is the generator.
+    A language model gets its sources as before (its prompt says to say so when they do not answer);
+    None when the threshold is 0."""
     if settings.generator.extractive.min_answerability <= 0.0:
         return None
-    for g in (generator, fallback):
-        if isinstance(g, AnswerabilityJudge):
-            return g
-    if embedder is None:
-        return None
-    from serving.generators.extractive import ExtractiveGenerator
-
-    return ExtractiveGenerator.from_settings(settings, embedder)
+    return generator if isinstance(generator, AnswerabilityJudge) else None
