@@ -123,7 +123,8 @@ class ExtractiveSettings(_Section):
     purpose_penalty: float = Field(default=0.5, ge=0.0)  # "Dit protocol beschrijft …"
     meta_penalty: float = Field(default=0.3, ge=0.0)  # version, owner, document number
     steps_bonus: float = Field(default=0.15, ge=0.0)  # numbered steps when a procedure is asked (else a malus)
-    source_prior: float = Field(default=0.1, ge=0.0)  # / the source's retrieval rank (0.25: same dev score, worse on examples)
+    # / the source's retrieval rank (0.25 gave the same hospital dev score and a worse examples/docs one)
+    source_prior: float = Field(default=0.1, ge=0.0)
     min_relative_score: float = Field(default=0.7, ge=0.0, le=1.0)  # of the best sentence's score
     other_source_ratio: float = Field(default=0.9, ge=0.0, le=1.0)  # another source only this close, typed
     max_sources: int = Field(default=4, ge=1)  # sentences come from the top retrieved sources only
