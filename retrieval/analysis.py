@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 import threading
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,27 +35,19 @@ from typing import Literal
 
 import Stemmer
 
+from retrieval.care_terms import CareTerms, care_terms_from_settings
 from retrieval.stopwords import DUTCH, ENGLISH, STOPWORDS
+from retrieval.tokens import WORD as _WORD
+from retrieval.tokens import fold as fold
+from retrieval.tokens import tokenize as tokenize
 from vraagbaak_core.settings import ConfigError, SparseSettings
 from vraagbaak_core.types import SparseVector
 
 Language = Literal["nl", "en"]
 LANGUAGES: tuple[Language, ...] = ("nl", "en")
 _SNOWBALL = {"nl": "dutch", "en": "english"}
-_WORD = re.compile(r"\w+", re.UNICODE)
 _NL_ONLY = DUTCH - ENGLISH
 _EN_ONLY = ENGLISH - DUTCH
-
-
-def fold(text: str) -> str:
-    """Lowercase and strip diacritics: NFKD, then drop combining marks."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-def tokenize(text: str) -> list[str]:
-    """Folded word tokens; single letters are dropped, single digits kept."""
-    return [t for t in _WORD.findall(fold(text)) if len(t) > 1 or t.isdigit()]
 
 
 def language_scores(text: str) -> dict[Language, int]:
@@ -99,6 +89,9 @@ class AnalyzerConfig:
     # a Dutch word list (folded, lowercased): compounds split only into listed words (see
     # ``lexicon_split``); None: every long enough prefix and suffix is a piece
     compound_lexicon: frozenset[str] | None = None
+    # query-time synonyms (retrieval.care_terms): the other terms of a matched group, at care_weight
+    care_terms: CareTerms | None = None
+    care_weight: float = 0.5
 
 
 LINKS = ("", "s", "e", "en")  # Dutch linking morphemes between compound parts (tussenklanken)
@@ -200,7 +193,21 @@ class Analyzer:
                 weights.setdefault(piece, self.config.compound_weight)
             for word in words:
                 weights[word] = 1.0
+        if self.config.care_terms is not None and self.config.care_weight > 0.0:
+            self._expand(text, weights)
         return weights
+
+    def _expand(self, text: str, weights: dict[str, float]) -> None:
+        """Add the care-term synonyms of the query's terms, stemmed in their own language, at
+        ``care_weight`` (never lowering a term the query already holds)."""
+        care = self.config.care_terms
+        assert care is not None
+        tokens = tokenize(text)
+        for language in LANGUAGES:
+            extra = [w for w in care.expand_terms(tokens, language) if w not in STOPWORDS[language]]
+            for stem in self._stemmer(language).stemWords(extra):
+                if weights.get(stem, 0.0) < self.config.care_weight:
+                    weights[stem] = self.config.care_weight
 
 
 def to_sparse(weights: dict[str, float]) -> SparseVector:
@@ -251,5 +258,7 @@ def encoder_from_settings(settings: SparseSettings) -> Bm25SparseEncoder:
             compound_min_len=settings.compound_min_len,
             compound_weight=settings.compound_weight,
             compound_lexicon=lexicon,
+            care_terms=care_terms_from_settings(settings),
+            care_weight=settings.care_terms_weight,
         )
     )

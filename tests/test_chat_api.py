@@ -214,7 +214,7 @@ def test_follow_up_question_uses_the_history(api: dict[str, Any]) -> None:
         ChatMessage("assistant", "Van 11:00 tot 12:00 en van 17:00 tot 20:00 uur."),
         ChatMessage("user", "En op de kraamafdeling?"),
     ]
-    assert standalone_query(msgs) == "Wat zijn de bezoektijden op de intensive care? En op de kraamafdeling?"
+    assert standalone_query(msgs) == "Wat zijn de bezoektijden op de kraamafdeling?"
     r = api["client"].chat.completions.create(
         model="vraagbaak", messages=[{"role": m.role, "content": m.content} for m in msgs]
     )

@@ -33,11 +33,16 @@ def test_self_contained_dutch_follow_ups_are_not_glued() -> None:
 
 def test_real_follow_ups_still_borrow_the_previous_question() -> None:
     first = "Wat zijn de bijwerkingen van metoprolol bij oudere patiënten?"
-    for q in ("En bij kinderen?", "Hoe lang duurt het voordat je daar iets van merkt bij patiënten met nierfalen?",
+    for q in ("Hoe lang duurt het voordat je daar iets van merkt bij patiënten met nierfalen?",
               "Moet de arts de dosering daarom aanpassen bij patiënten boven de tachtig jaar?",
-              "En hoe zit het met kinderen onder de twaalf jaar in de kliniek?",
               "Wat staat er in het protocol over de controle van de bloeddruk hiervan?"):
         assert standalone_query(_convo(first, q)) == f"{first} {q}", q
+    # a qualifier takes the place of the one it replaces (serving.chat.followup, issue 17)
+    kids = "Wat zijn de bijwerkingen van metoprolol bij kinderen?"
+    assert standalone_query(_convo(first, "En bij kinderen?")) == kids
+    assert standalone_query(_convo(first, "En hoe zit het met kinderen onder de twaalf jaar in de kliniek?")) == (
+        "Wat zijn de bijwerkingen van metoprolol bij kinderen onder de twaalf jaar in de kliniek?"
+    )
 
 
 def test_transformers_generator_honours_stop(generator: Any) -> None:

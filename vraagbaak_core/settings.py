@@ -213,6 +213,10 @@ class SparseSettings(_Section):
     # (benchmarks/RESULTS.md): lexicon pieces at full weight beat affix pieces and no splitting.
     compound_lexicon: Path | None = Path("/usr/share/dict/dutch")
     compound_weight: float = Field(default=1.0, ge=0.0, le=1.0)
+    # Care terms (lay ↔ professional, Dutch ↔ English; retrieval.care_terms): at query time a matched
+    # term adds the other terms of its group at this weight. Relative to the project root; None: off.
+    care_terms: Path | None = Path("configs/care_terms.yaml")
+    care_terms_weight: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
 class RerankerSettings(_Section):

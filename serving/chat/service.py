@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal, Protocol
 
-from retrieval.analysis import detect_language
+from retrieval.analysis import detect_language, guess_language
 from serving.chat.citations import MarkerFilter, attribute, build_citations, clean_markers
+from serving.chat.followup import rewrite
 from serving.chat.prompts import PromptBook, PromptTemplate
 from vraagbaak_core.errors import GeneratorUnavailable, PromptTooLong
 from vraagbaak_core.ports import AnswerabilityJudge, Generator, SourceAnswerer
@@ -40,6 +41,7 @@ _ANAPHORA_AT_END = re.compile(
     re.IGNORECASE,
 )
 MAX_HISTORY_MESSAGES = 4
+MAX_FOLLOW_UP_CHAIN = 4  # user turns a follow-up's standalone question may build on
 # First line of an answer the extractive answerer gave because the language model was unavailable.
 FALLBACK_NOTICE = {
     "nl": "Het taalmodel is nu niet beschikbaar. Dit antwoord bestaat uit letterlijke zinnen uit de bronnen.",
@@ -63,10 +65,21 @@ def standalone_query(messages: Sequence[ChatMessage]) -> str:
     users = [m.content.strip() for m in messages if m.role == "user" and m.content.strip()]
     if not users:
         return ""
-    last = users[-1]
-    if len(users) > 1 and (len(last.split()) <= 6 or _ANAPHORA.search(last) or _ANAPHORA_AT_END.search(last)):
-        return f"{users[-2]} {last}"
-    return last
+    # each follow-up builds on the standalone form of the question before it (serving.chat.followup),
+    # so the third turn of "dosis voor volwassenen?" / "en bij kinderen?" / "hoe vaak dan?" keeps the topic
+    users = users[-MAX_FOLLOW_UP_CHAIN:]
+    current = users[0]
+    for turn in users[1:]:
+        if is_follow_up(turn):
+            current = rewrite(current, turn) or f"{current} {turn}"
+        else:
+            current = turn
+    return current
+
+
+def is_follow_up(text: str) -> bool:
+    """Whether a user turn leans on the question before it: short, or pointing back."""
+    return len(text.split()) <= 6 or bool(_ANAPHORA.search(text) or _ANAPHORA_AT_END.search(text))
 
 
 @dataclass
@@ -144,7 +157,11 @@ class ChatService:
     ) -> Prepared:
         query = standalone_query(messages)
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        language = detect_language(last_user) if last_user.strip() else self.prompts.default_language
+        # a follow-up without language evidence ("ok, en bij 14?") takes its standalone question's
+        language = (
+            (guess_language(last_user) or detect_language(query)) if last_user.strip()
+            else self.prompts.default_language
+        )
         template = self.prompts.for_language(language)
         if not use_retrieval:
             prep = Prepared(language, query, template, [])
