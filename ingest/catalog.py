@@ -36,6 +36,11 @@ class CatalogError(RuntimeError):
     """The catalog cannot be opened or refused an operation; the message says why."""
 
 
+class CatalogUnavailable(CatalogError):
+    """The catalog database cannot answer now (down, or a statement or lock wait timed out): try again
+    later (the API answers 503 with Retry-After)."""
+
+
 def claim_key(doc_id: str) -> int:
     """A stable signed 64-bit key for one document's writer claim (a PostgreSQL advisory lock)."""
     digest = hashlib.sha256(f"vraagbaak.catalog.doc:{doc_id}".encode()).digest()

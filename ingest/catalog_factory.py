@@ -29,5 +29,6 @@ def build_catalog(settings: Settings) -> Catalog:
     from ingest.catalog_pg import PostgresCatalog
 
     return PostgresCatalog(
-        url, password=catalog_password(settings), connect_timeout_s=settings.catalog.connect_timeout_s
+        url, password=catalog_password(settings), connect_timeout_s=settings.catalog.connect_timeout_s,
+        timeouts=settings.catalog.timeouts(),
     )

@@ -30,12 +30,14 @@ from ingest.catalog import (
     JSON_COLUMNS,
     SET_COLUMNS,
     CatalogError,
+    CatalogUnavailable,
     check_dump,
     claim_key,
     empty_dump,
     record_from_row,
     record_row,
 )
+from vraagbaak_core.pg_timeouts import PgTimeouts, timed_out
 from vraagbaak_core.types import UPLOAD_SET, DocRecord, SourceSet
 
 log = logging.getLogger(__name__)
@@ -93,9 +95,12 @@ def head_revision() -> str:
     return str(ScriptDirectory.from_config(cfg).get_current_head())
 
 
-def _connect_kw(dsn: str, password: str | None, connect_timeout_s: int) -> tuple[dict[str, Any], str]:
-    """psycopg's keyword arguments for the catalog's connections, and where it is (no password)."""
-    kw: dict[str, Any] = {"connect_timeout": connect_timeout_s, "autocommit": True, "row_factory": dict_row}
+def _connect_kw(dsn: str, password: str | None, connect_timeout_s: int,
+                timeouts: PgTimeouts | None = None) -> tuple[dict[str, Any], str]:
+    """psycopg's keyword arguments for the catalog's connections (with the statement and lock timeouts),
+    and where it is (no password)."""
+    kw: dict[str, Any] = {"connect_timeout": connect_timeout_s, "autocommit": True, "row_factory": dict_row,
+                          "options": (timeouts or PgTimeouts()).options}
     if password is not None:
         kw["password"] = password
     info = psycopg.conninfo.conninfo_to_dict(dsn)
@@ -123,9 +128,9 @@ class PgTables:
     _suffix = ""
 
     def __init__(self, dsn: str, *, password: str | None = None, connect_timeout_s: int = 5,
-                 migrate: bool = True) -> None:
+                 migrate: bool = True, timeouts: PgTimeouts | None = None) -> None:
         self._dsn = dsn
-        self._kw, self._where = _connect_kw(dsn, password, connect_timeout_s)
+        self._kw, self._where = _connect_kw(dsn, password, connect_timeout_s, timeouts)
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[dict[str, Any]] | None = None
         _open(dsn, password, connect_timeout_s, migrate, self._where, self._conn_ok)
@@ -147,11 +152,13 @@ class PgTables:
                     cur = self._conn_ok().execute(query, args)  # type: ignore[arg-type]
                     return cur.fetchall() if cur.description is not None else []
                 except psycopg.OperationalError as err:
+                    if timed_out(err):  # a held lock or a slow statement: the connection is fine, say so now
+                        raise CatalogUnavailable(f"catalog database {self._where} busy: {err}") from err
                     if self._conn is not None:
                         self._conn.close()
                     self._conn = None
                     if attempt == 1:
-                        raise CatalogError(f"catalog database {self._where} unavailable: {err}") from err
+                        raise CatalogUnavailable(f"catalog database {self._where} unavailable: {err}") from err
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -165,10 +172,11 @@ class PostgresCatalog:
     """One connection (autocommit; :meth:`transaction` groups writes) guarded by a lock; thread-safe."""
 
     def __init__(
-        self, dsn: str, *, password: str | None = None, connect_timeout_s: int = 5, migrate: bool = True
+        self, dsn: str, *, password: str | None = None, connect_timeout_s: int = 5, migrate: bool = True,
+        timeouts: PgTimeouts | None = None,
     ) -> None:
         self._dsn = dsn
-        self._kw, self._where = _connect_kw(dsn, password, connect_timeout_s)
+        self._kw, self._where = _connect_kw(dsn, password, connect_timeout_s, timeouts)
         self._lock = threading.RLock()
         self._depth = 0
         self._claims: set[str] = set()
@@ -207,8 +215,10 @@ class PostgresCatalog:
                         conn = self._connect()
                     return fn(conn)
                 except psycopg.OperationalError as err:
+                    if timed_out(err):  # a held lock or a slow statement: the connection is fine, say so now
+                        raise CatalogUnavailable(f"catalog database {self._where} busy: {err}") from err
                     if self._depth or attempt == 1:
-                        raise CatalogError(f"catalog database {self._where} unavailable: {err}") from err
+                        raise CatalogUnavailable(f"catalog database {self._where} unavailable: {err}") from err
                     if self._conn is not None:
                         self._conn.close()
                     self._conn = None
@@ -313,10 +323,11 @@ class PostgresCatalog:
             ),
         )
 
-    def set_lifecycle(self, doc_id: str, lifecycle: str) -> None:
+    def set_lifecycle(self, doc_id: str, lifecycle: str, until: str | None = None) -> None:
         self._exec(
-            "UPDATE documents SET control = control || jsonb_build_object('lifecycle', %s::text) WHERE doc_id = %s",
-            (lifecycle, doc_id),
+            "UPDATE documents SET control = control || jsonb_build_object('lifecycle', %s::text, 'until', %s::text)"
+            " WHERE doc_id = %s",
+            (lifecycle, until, doc_id),
         )
 
     def clear_stale(self, doc_id: str) -> None:

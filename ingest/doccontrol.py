@@ -26,7 +26,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ingest.errors import LabelError
-from vraagbaak_core.types import DOC_STATUSES, DocControl
+from vraagbaak_core.types import DOC_STATUSES, PUBLIC_GROUP, DocControl
 
 FIELDS: tuple[str, ...] = (
     "owner", "version", "status", "valid_from", "review_date", "expires", "family", "supersedes",
@@ -158,6 +158,17 @@ class Versioned:
     source: str
     control: DocControl
     ingested_at: str = ""
+    source_set: str = ""
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a document stands for answering as of a day: its lifecycle, and the day a newer version
+    takes over from it (its ``valid_from``), which the query-time filter enforces on that day."""
+
+    lifecycle: str
+    until: str | None = None
 
 
 def version_key(version: str | None) -> tuple[Any, ...]:
@@ -167,15 +178,58 @@ def version_key(version: str | None) -> tuple[Any, ...]:
     return tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in re.findall(r"\d+|[^\d\W]+", version))
 
 
-def lifecycles(docs: Iterable[Versioned]) -> dict[str, str]:
-    """doc_id → ``current`` | ``superseded`` | ``vervallen`` for every document given."""
+def family_key(d: Versioned) -> tuple[str, ...] | None:
+    """A family resolves within the document's own source set; ``family: GROUP:NAME`` names a family
+    scope owned by a group, shared across source sets by the documents of that group only."""
+    if not d.control.family:
+        return None
+    fam = d.control.family.strip().lower()
+    group, sep, name = fam.partition(":")
+    if sep and name and group in {g.lower() for g in d.groups}:
+        return ("scope", group, name.strip())
+    return ("set", d.source_set, fam)
+
+
+def may_supersede(new: Versioned, old: Versioned) -> bool:
+    """A document supersedes only documents whose groups all lie within its own (the public marker
+    aside). Its own groups are ones the ingesting identity manages (the documents API refuses others),
+    so a group can never retire another group's protocol."""
+    return set(old.groups) - {PUBLIC_GROUP} <= set(new.groups) - {PUBLIC_GROUP}
+
+
+def lifecycles(docs: Iterable[Versioned], today: date | None = None) -> dict[str, str]:
+    """doc_id → ``current`` | ``superseded`` | ``vervallen`` for every document given, as of ``today``."""
+    return {k: v.lifecycle for k, v in standings(docs, today).items()}
+
+
+def standings(docs: Iterable[Versioned], today: date | None = None) -> dict[str, Standing]:
+    """Every document's :class:`Standing` as of ``today``.
+
+    Within a family (see :func:`family_key`, joined with the documents a ``supersedes`` names in the
+    same source set) the newest ``vastgesteld`` version already valid answers; an older one is
+    ``superseded`` if the newer one may supersede it (:func:`may_supersede`). A version whose
+    ``valid_from`` lies ahead stays ``current`` but does not answer before that day (query-time filter);
+    the version it replaces keeps answering until then (``until``) and stops on that day, no re-ingest.
+    """
     docs = list(docs)
-    by_ref: dict[str, Versioned] = {}
+    day = (today or date.today()).isoformat()
+    by_ref: dict[tuple[str, str], Versioned] = {}
+    by_id = {d.doc_id: d for d in docs}
     for d in docs:
-        by_ref[d.doc_id] = d
-        by_ref[d.source] = d
+        by_ref[(d.source_set, d.source)] = d
     out = {d.doc_id: ("vervallen" if d.control.status == "vervallen" else "current") for d in docs}
-    # families: an explicit key, joined with the documents a `supersedes` names (union-find)
+    until: dict[str, str] = {}
+
+    def in_force(d: Versioned) -> bool:
+        return not d.control.valid_from or d.control.valid_from <= day
+
+    def takes_over(new: Versioned, old: Versioned) -> None:
+        if in_force(new):
+            if out[old.doc_id] == "current":
+                out[old.doc_id] = "superseded"
+        elif new.control.valid_from and (old.doc_id not in until or new.control.valid_from < until[old.doc_id]):
+            until[old.doc_id] = new.control.valid_from
+
     parent: dict[str, str] = {d.doc_id: d.doc_id for d in docs}
 
     def find(x: str) -> str:
@@ -187,40 +241,43 @@ def lifecycles(docs: Iterable[Versioned]) -> dict[str, str]:
     def union(a: str, b: str) -> None:
         parent[find(a)] = find(b)
 
-    first_of_family: dict[str, str] = {}
+    first_of_family: dict[tuple[str, ...], str] = {}
     for d in docs:
-        if d.control.family:
-            key = d.control.family.strip().lower()
+        key = family_key(d)
+        if key is not None:
             if key in first_of_family:
                 union(d.doc_id, first_of_family[key])
             else:
                 first_of_family[key] = d.doc_id
-    superseded_by_link: set[str] = set()
+    links: list[tuple[Versioned, Versioned]] = []
     for d in docs:
         for ref in d.control.supersedes:
-            old = by_ref.get(ref) or by_ref.get(ref.lstrip("./"))
-            if old is not None and old.doc_id != d.doc_id:
+            old = (by_ref.get((d.source_set, ref)) or by_ref.get((d.source_set, ref.lstrip("./")))
+                   or (by_id.get(ref) if ref in by_id and by_id[ref].source_set == d.source_set else None))
+            if old is not None and old.doc_id != d.doc_id and may_supersede(d, old):
                 union(d.doc_id, old.doc_id)
                 if d.control.status == "vastgesteld":
-                    superseded_by_link.add(old.doc_id)
+                    links.append((d, old))
     families: dict[str, list[Versioned]] = {}
     for d in docs:
         families.setdefault(find(d.doc_id), []).append(d)
+
+    def rank(d: Versioned) -> tuple[Any, ...]:
+        return (version_key(d.control.version), d.control.valid_from or "", d.ingested_at)
+
     for members in families.values():
         established = [d for d in members if d.control.status == "vastgesteld"]
         if len(members) < 2 or not established:
             continue
-        newest = max(
-            established,
-            key=lambda d: (version_key(d.control.version), d.control.valid_from or "", d.ingested_at),
-        )
-        for d in members:
-            if d.doc_id != newest.doc_id and out[d.doc_id] == "current":
-                out[d.doc_id] = "superseded"
-    for doc_id in superseded_by_link:
-        if out[doc_id] == "current":
-            out[doc_id] = "superseded"
-    return out
+        for d in members:  # each document, by the newer versions that may supersede it (its own groups)
+            newer = [e for e in established if e.doc_id != d.doc_id and may_supersede(e, d)
+                     and (d.control.status != "vastgesteld" or rank(e) > rank(d))]
+            for e in newer:
+                takes_over(e, d)
+    for new, old in links:
+        takes_over(new, old)
+    return {d.doc_id: Standing(out[d.doc_id], until.get(d.doc_id) if out[d.doc_id] == "current" else None)
+            for d in docs}
 
 
 def review_overdue(control: DocControl, today: date | None = None) -> bool:
@@ -237,7 +294,7 @@ class DueItem:
     title: str
     owner: str | None
     version: str | None
-    what: str  # "review" | "expires"
+    what: str  # "review" | "expires" | "takes_over" (a new version's first day) | "replaced" (an old one's last)
     due: str  # ISO date
     days: int  # days from today; negative: overdue
 
@@ -261,16 +318,20 @@ def due(
     docs: Iterable[tuple[str, str, str, DocControl]], within_days: int, today: date | None = None
 ) -> list[DueItem]:
     """Documents (doc_id, source, title, control) whose review or expiry falls before today + window,
-    overdue ones included; vervallen and superseded documents need no review. Soonest first."""
+    overdue ones included, and the upcoming switch-overs: a version whose ``valid_from`` lies ahead
+    (``takes_over``) and the version it replaces on that day (``replaced``); vervallen and superseded
+    documents need no review. Soonest first."""
     today = today or date.today()
     out: list[DueItem] = []
     for doc_id, source, title, c in docs:
         if c.lifecycle != "current":
             continue
-        for what, when in (("review", c.review_date), ("expires", c.expires)):
+        ahead = c.valid_from if c.valid_from and c.valid_from > today.isoformat() else None
+        for what, when in (("review", c.review_date), ("expires", c.expires), ("takes_over", ahead),
+                           ("replaced", c.until)):
             if not when:
                 continue
             days = (date.fromisoformat(when) - today).days
-            if days <= within_days:
+            if days <= within_days and (what in ("review", "expires") or days >= 0):
                 out.append(DueItem(doc_id, source, title, c.owner, c.version, what, when, days))
     return sorted(out, key=lambda d: (d.days, d.source))

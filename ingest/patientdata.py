@@ -36,6 +36,25 @@ WEIGHTS: dict[str, float] = {
     "phone": 0.0,
 }
 
+PLACEHOLDERS: dict[str, str] = {
+    "bsn": "[BSN]",
+    "patient_number": "[PATIENTNUMMER]",
+    "birth_date": "[GEBOORTEDATUM]",
+    "person": "[NAAM]",
+    "address": "[ADRES]",
+    "phone": "[TELEFOON]",
+}
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """A text with its patient identifiers replaced: the counts per kind (never the values)."""
+
+    text: str
+    counts: dict[str, int]
+    patient_data: bool  # over the guard's threshold (a BSN, a birth date, a name with an address …)
+
+
 _BSN = re.compile(r"(?<![\d\-/])(?<!\d[.,])(\d(?:[ .\-]?\d){8})(?![\d\-/]|[.,]\d)")
 _DATE = re.compile(
     r"(?<!\d)(?:(\d{1,2})[-./ ](\d{1,2})[-./ ]((?:19|20)\d\d)"
@@ -103,10 +122,13 @@ class PatientDataGuard:
             self._deduce = load_deduce()
 
     def scan(self, text: str) -> Findings:
-        found = Findings()
-        found.add("bsn", sum(1 for m in _BSN.finditer(text) if elfproef(re.sub(r"\D", "", m.group(1)))))
-        for pattern in self.patterns:
-            found.add("patient_number", sum(1 for _ in pattern.finditer(text)))
+        return _findings(self.spans(text))
+
+    def spans(self, text: str) -> dict[str, list[tuple[int, int]]]:
+        """Where each kind was found: (start, end) character spans per kind (``person_with_address`` is
+        derived from ``person`` and ``address`` by :meth:`scan`)."""
+        bsn = [m.span(1) for m in _BSN.finditer(text) if elfproef(re.sub(r"\D", "", m.group(1)))]
+        numbers = [m.span() for pattern in self.patterns for m in pattern.finditer(text)]
         dates = [m.span() for m in _DATE.finditer(text)]
         births = {s for s in dates if _BIRTH_WORD.search(text, max(0, s[0] - _BIRTH_WINDOW), s[0])}
         persons: list[tuple[int, int]] = []
@@ -121,16 +143,26 @@ class PatientDataGuard:
                 if any(0 <= s[0] - p[1] <= _BIRTH_WINDOW and _NAME_DATE_GAP.fullmatch(text, p[1], s[0])
                        for p in persons)
             }
-        found.add("birth_date", len(births))
-        found.add("person", len(persons))
-        found.add("address", len(set(addresses)))
-        found.add("phone", len(phones))
-        near = sum(
-            1 for p in persons
-            if any(abs(a[0] - p[1]) <= _NAME_WINDOW or abs(p[0] - a[1]) <= _NAME_WINDOW for a in addresses)
-        )
-        found.add("person_with_address", near)
-        return found
+        return {"bsn": bsn, "patient_number": numbers, "birth_date": sorted(births), "person": persons,
+                "address": addresses, "phone": phones}
+
+    def redact(self, text: str) -> Redaction:
+        """``text`` with every value found replaced by a typed placeholder (``[BSN]``, ``[NAAM]``,
+        ``[GEBOORTEDATUM]`` …), the counts per kind, and whether it is patient data (over the threshold)."""
+        parts = self.spans(text)
+        marks = sorted(((a, b, k) for k, spans in parts.items() for a, b in spans), key=lambda m: (m[0], -m[1]))
+        out, pos = [], 0
+        for a, b, kind in marks:
+            if a < pos:  # inside (or overlapping) a span already replaced
+                if b > pos:
+                    pos = b
+                continue
+            out.append(text[pos:a])
+            out.append(PLACEHOLDERS[kind])
+            pos = b
+        out.append(text[pos:])
+        counts = {k: len(v) for k, v in parts.items() if v}
+        return Redaction("".join(out), counts, _findings(parts).over(self.config.threshold))
 
     def _names(self, text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[tuple[int, int]]]:
         persons, addresses, phones = [], [], []
@@ -148,6 +180,21 @@ class PatientDataGuard:
                 elif tag == "telefoonnummer":
                     phones.append(span)
         return persons, addresses, phones
+
+
+def _findings(parts: dict[str, list[tuple[int, int]]]) -> Findings:
+    found = Findings()
+    for kind in ("bsn", "patient_number", "birth_date", "person"):
+        found.add(kind, len(parts[kind]))
+    found.add("address", len(set(parts["address"])))
+    found.add("phone", len(parts["phone"]))
+    persons, addresses = parts["person"], parts["address"]
+    near = sum(
+        1 for p in persons
+        if any(abs(a[0] - p[1]) <= _NAME_WINDOW or abs(p[0] - a[1]) <= _NAME_WINDOW for a in addresses)
+    )
+    found.add("person_with_address", near)
+    return found
 
 
 _DEDUCE: Any = None

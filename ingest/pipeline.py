@@ -46,7 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePath
 
 from ingest.chunking import ChunkDraft, Chunker
-from ingest.doccontrol import Versioned, lifecycles, resolve_control
+from ingest.doccontrol import Versioned, resolve_control, standings
 from ingest.errors import DocumentBusy, DocumentNotFound, ErasureError, LabelError, ReplaceError
 from ingest.loaders.limits import LoaderLimits
 from ingest.manifest import MANIFEST_NAME, DocumentLabels, Labels, Manifest, load_manifest, resolve_labels
@@ -68,6 +68,7 @@ from vraagbaak_core.types import (
     ParsedDocument,
     StoredPoint,
     classification_level,
+    day_number,
 )
 
 log = logging.getLogger(__name__)
@@ -748,12 +749,14 @@ class Ingestor:
         if control.is_empty() or control.lifecycle != "current":
             return control
         others = [v for v in self._versioned() if v.doc_id != item.doc_id]
-        mine = Versioned(item.doc_id, item.source, control, _now())
-        return dc_replace(control, lifecycle=lifecycles([*others, mine])[item.doc_id])
+        mine = Versioned(item.doc_id, item.source, control, _now(), item.source_set, tuple(labels.groups))
+        st = standings([*others, mine])[item.doc_id]
+        return dc_replace(control, lifecycle=st.lifecycle, until=st.until)
 
     def _versioned(self) -> list[Versioned]:
         return [
-            Versioned(r.doc_id, r.source, DocControl.from_dict(r.control), r.ingested_at)
+            Versioned(r.doc_id, r.source, DocControl.from_dict(r.control), r.ingested_at, r.source_set,
+                      tuple(r.groups))
             for r in self.state.all() if r.committed and r.control
         ]
 
@@ -766,11 +769,13 @@ class Ingestor:
         with self._lock:
             docs = self._versioned()
             changed = 0
-            for doc_id, lifecycle in lifecycles(docs).items():
-                have = next(d.control.lifecycle for d in docs if d.doc_id == doc_id)
-                if have != lifecycle:
-                    self.store.set_document_payload(doc_id, {"lifecycle": lifecycle})
-                    self.state.set_lifecycle(doc_id, lifecycle)
+            for doc_id, st in standings(docs).items():
+                have = next(d.control for d in docs if d.doc_id == doc_id)
+                if (have.lifecycle, have.until) != (st.lifecycle, st.until):
+                    self.store.set_document_payload(doc_id, {
+                        "lifecycle": st.lifecycle, "until_day": day_number(st.until) if st.until else None,
+                    })
+                    self.state.set_lifecycle(doc_id, st.lifecycle, st.until)
                     changed += 1
             return changed
 

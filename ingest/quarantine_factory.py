@@ -21,5 +21,6 @@ def build_quarantine(settings: Settings) -> Quarantine:
         from ingest.quarantine_pg import PostgresQuarantine
 
         return PostgresQuarantine(url, password=catalog_password(settings),
-                                  connect_timeout_s=settings.catalog.connect_timeout_s)
+                                  connect_timeout_s=settings.catalog.connect_timeout_s,
+                                  timeouts=settings.catalog.timeouts())
     return QuarantineStore(quarantine_path(settings))

@@ -332,14 +332,16 @@ class SqliteCatalog:
                 ),
             )
 
-    def set_lifecycle(self, doc_id: str, lifecycle: str) -> None:
-        """Record where a document stands for answering (current, superseded, vervallen)."""
+    def set_lifecycle(self, doc_id: str, lifecycle: str, until: str | None = None) -> None:
+        """Record where a document stands for answering (current, superseded, vervallen), and the day a
+        newer version takes over from it."""
         with self._lock:
             row = self._db.execute("SELECT control FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
             if row is None:
                 return
             control = json.loads(row["control"] or "{}")
             control["lifecycle"] = lifecycle
+            control["until"] = until
             self._db.execute(
                 "UPDATE documents SET control = ? WHERE doc_id = ?", (json.dumps(control), doc_id)
             )

@@ -7,7 +7,7 @@ filter that a request asks for is intersected with this one, never substituted f
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from vraagbaak_core.types import (
     PUBLIC_GROUP,
@@ -38,7 +38,8 @@ def restrict(identity: Identity, request_filter: SearchFilter | None) -> SearchF
 
 
 def current_filter(today: date | None = None) -> SearchFilter:
-    """Only documents that may answer: not ``vervallen``, not superseded, not expired.
+    """Only documents that may answer: not ``vervallen``, not superseded, not expired, already valid
+    (``valid_from`` reached) and not yet replaced by a newer version whose day has come (``until``).
 
     Written as exclusions (``must_not``), so chunks without document-control fields (documents
     that state none, or an index from before these fields) keep answering. A document expires at
@@ -49,6 +50,9 @@ def current_filter(today: date | None = None) -> SearchFilter:
         must_not=(
             MatchAny(key="lifecycle", values=("superseded", "vervallen")),
             RangeLte(key="expires_day", value=day_number(today.isoformat())),
+            RangeLte(key="until_day", value=day_number(today.isoformat())),
+            # valid_from after today: -valid_from <= -(tomorrow)
+            RangeLte(key="starts_day_neg", value=-day_number((today + timedelta(days=1)).isoformat())),
         )
     )
 

@@ -121,6 +121,10 @@ def verify(
     elif err is None:
         typer.echo(f"OK: {result.records} records, chain intact; head sha256 {result.head_sha256}")
         typer.echo(f"Chain: {mode}.")
+        if result.open_access:
+            typer.echo(f"{len(result.open_access)} question(s) with an access record but no outcome record "
+                       "(the process ended mid-answer, or still answering): "
+                       + ", ".join(result.open_access[:10]) + (" …" if len(result.open_access) > 10 else ""))
         typer.echo(
             "Note this head hash; pass it as --head next time to prove no records were cut off the end."
         )

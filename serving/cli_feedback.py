@@ -1,7 +1,7 @@
 """``vraagbaak feedback export``: staff votes for the quality officer (CSV or JSON lines).
 
 Each row: the vote and comment, the answer id, the cited document ids with their versions, the
-answer's mode, and the question only where ``audit.store_question_text`` allows it (checked at
+answer's mode, and the question only where ``audit.question_text`` allows it, redacted as stored (checked at
 answer time, when the receipt was written, and again at export).
 """
 
@@ -39,5 +39,5 @@ def export(
         rows = list(store.export(start))
     finally:
         store.close()
-    n = write_export(rows, fmt, sys.stdout, settings.audit.store_question_text)
+    n = write_export(rows, fmt, sys.stdout, settings.audit.question_text != "none")
     typer.echo(f"{n} feedback entries", err=True)

@@ -1,6 +1,9 @@
 """``vraagbaak quarantine list|release``: the privacy officer's view of what the patient-data guard
-kept out of the index (issue 13). A release is recorded in the audit log (role ``admin``) with its
-reason; the released content is indexed on the next ingest of its folder (or re-upload).
+kept out of the index (issue 13). A release needs the privacy-officer role
+(``ingest.patient_data.release_users``: the operating-system user as ``os:NAME``); it is recorded in the
+audit log with the caller's identity and reason *before* it takes effect (no record, no release); a
+refused release is audited too. The released content is indexed on the next ingest of its folder (or
+re-upload).
 
 Exit codes: 0 well, 1 no such entry or already released, 2 bad arguments.
 """
@@ -18,6 +21,7 @@ from serving.cli_boot import ConfigOpt, boot
 from serving.ingest_audit import cli_actor
 from vraagbaak_core.audit_factory import build_audit_log
 
+PRIVACY_OFFICER = "privacy-officer"
 app = typer.Typer(help="Documents kept out of the index because they hold patient data.", no_args_is_help=True)
 
 
@@ -63,18 +67,34 @@ def quarantine_release(
         typer.secho("quarantine release: --reason must not be empty", fg="red", err=True)
         raise typer.Exit(2)
     settings = boot(config)
-    store = build_quarantine(settings)
     user, nap = cli_actor()
+    audit = build_audit_log(settings)
+    store = build_quarantine(settings)
     try:
-        entry = store.release(entry_id, by=user, reason=reason)
-    except QuarantineError as err:
-        typer.secho(f"quarantine release: {err}", fg="red", err=True)
-        raise typer.Exit(1) from None
+        entry = store.get(entry_id)
+        if entry is None:
+            typer.secho(f"quarantine release: no quarantined document with id {entry_id}", fg="red", err=True)
+            raise typer.Exit(1)
+        what = f"quarantine {entry.id} release ({entry.source}): {reason.strip()}"
+        if user not in settings.ingest.patient_data.release_users:
+            audit.document_change("document.update", document_id=entry.doc_id, classification=None, user_id=user,
+                                  role=None, network_access_point=nap, outcome="refused",
+                                  reason=f"{what}; {user} does not hold the privacy-officer role")
+            typer.secho(f"quarantine release: {user} does not hold the privacy-officer role "
+                        "(ingest.patient_data.release_users)", fg="red", err=True)
+            raise typer.Exit(1)
+        # the record first: a release that cannot be audited does not happen (AuditWriteError stops here)
+        audit.document_change("document.update", document_id=entry.doc_id, classification=None, user_id=user,
+                              role=PRIVACY_OFFICER, network_access_point=nap, outcome="success", reason=what)
+        try:
+            entry = store.release(entry_id, by=user, reason=reason)
+        except QuarantineError as err:
+            audit.document_change("document.update", document_id=entry.doc_id, classification=None, user_id=user,
+                                  role=PRIVACY_OFFICER, network_access_point=nap, outcome="failure",
+                                  reason=f"{what}; not released: {err}")
+            typer.secho(f"quarantine release: {err}", fg="red", err=True)
+            raise typer.Exit(1) from None
     finally:
         store.close()
-    build_audit_log(settings).document_change(
-        "document.update", document_id=entry.doc_id, classification=None, user_id=user, role="admin",
-        network_access_point=nap, outcome="success",
-        reason=f"quarantine {entry.id} released ({entry.source}): {entry.release_reason}",
-    )
+        audit.close()
     typer.echo(f"released {entry.id} ({entry.source}); it is indexed on the next ingest of its folder or upload")

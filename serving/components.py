@@ -26,6 +26,7 @@ from serving.generators.judges import build_judge
 from serving.limits import ConcurrencyGate, RateLimiter
 from serving.metrics import Metrics
 from serving.priority import lowered
+from serving.question_guard import GuardedText, QuestionGuard
 from vraagbaak_core.audit import AuditLog, Outcome
 from vraagbaak_core.audit_factory import build_audit_log
 from vraagbaak_core.ports import Embedder, FeedbackLog, Generator, VectorStore
@@ -60,9 +61,12 @@ class Components:
         call = functools.partial(lowered, self.settings.server.worker_nice, fn, *args, **kwargs)
         return await anyio.to_thread.run_sync(call, limiter=self.blocking)
     feedback: FeedbackLog | None = None
+    questions: QuestionGuard | None = None
     auth_failures: AuthFailureAudit = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.questions is None:
+            self.questions = QuestionGuard(self.settings)
         a = self.settings.audit
         self.auth_failures = AuthFailureAudit(self.audit, a.auth_failure_interval_s, a.auth_failures_per_minute)
 
@@ -76,34 +80,50 @@ class Components:
         self.metrics.ttft.observe(seconds)
 
     # --- audit hooks (NEN 7513) ---
-    def audit_question(self, request: Request | None, identity: Identity, query: str, answer: Answer) -> None:
-        """The record of a completed answer (or abstention)."""
-        self.audit_chat(request, identity, query, answer.hits, answer=answer)
+    def guard_question(self, query: str) -> GuardedText:
+        """What may be stored of a question (``audit.question_text``), and whether it holds patient data.
+        Blocking (the guard runs deduce): call it in a worker thread."""
+        assert self.questions is not None
+        return self.questions.check(query)
+
+    def audit_access(self, request: Request | None, identity: Identity, query: GuardedText,
+                     hits: Sequence[Hit]) -> str:
+        """The access record of a chat request, before any answer or source leaves: every document and chunk
+        the answer may show. Returns its event id (the outcome record links to it). Raises
+        ``AuditWriteError``: the caller fails closed."""
+        docs, chunk_ids = _shown(hits)
+        rec = self.audit.chat_access(
+            user_id=identity.user_id, role=",".join(sorted(identity.roles)) or None, question=query.stored,
+            documents=docs, chunk_ids=chunk_ids, network_access_point=_client(request), extra=query.audit_extra(),
+        )
+        return str(rec["event_id"])
 
     def audit_chat(
-        self, request: Request | None, identity: Identity, query: str, hits: Sequence[Hit], *,
+        self, request: Request | None, identity: Identity, query: GuardedText, hits: Sequence[Hit], *,
         answer: Answer | None = None, outcome: Outcome = "success", reason: str | None = None,
+        access_event_id: str | None = None,
     ) -> None:
-        """The one record of a chat request: every document and chunk shown (merged chunks each), the
-        caller's own roles, and how it ended. Raises ``AuditWriteError``: the caller fails closed."""
+        """The outcome record of a chat request: every document and chunk shown (merged chunks each), the
+        caller's own roles, and how it ended, linked to its access record. Raises ``AuditWriteError``: the
+        caller fails closed."""
         if answer is not None:
             self.metrics.tokens.inc(max(1, len(answer.text) // 4))
             if answer.fallback is not None:
                 self.metrics.fallbacks.labels(answer.fallback).inc()
             if reason is None and answer.abstained:
                 reason = "abstained: nothing relevant retrieved"
-        docs: dict[str, str] = {}
-        for h in hits:
-            docs.setdefault(h.chunk.doc_id, h.chunk.classification)
-        chunk_ids = list(dict.fromkeys(c for h in hits for c in h.shown_chunk_ids))
+        docs, chunk_ids = _shown(hits)
         self.audit.chat_question(
-            user_id=identity.user_id, role=",".join(sorted(identity.roles)) or None, question=query,
-            documents=sorted(docs.items()), chunk_ids=chunk_ids,
+            user_id=identity.user_id, role=",".join(sorted(identity.roles)) or None, question=query.stored,
+            documents=docs, chunk_ids=chunk_ids,
             network_access_point=_client(request), outcome=outcome, reason=reason,
+            access_event_id=access_event_id, extra=query.audit_extra(),
         )
 
-    def remember_answer(self, answer_id: str, identity: Identity, query: str, answer: Answer) -> None:
-        """The answer receipt that feedback refers to: ids and versions; texts only as the settings allow."""
+    def remember_answer(self, answer_id: str, identity: Identity, query: GuardedText, answer: Answer) -> None:
+        """The answer receipt that feedback refers to: ids and versions; the question as
+        ``audit.question_text`` allows (redacted); the answer text only with ``feedback.store_answers``,
+        through the same guard (an answer may repeat what the question said)."""
         if self.feedback is None:
             return
         cited = {c.chunk_id for c in answer.citations}
@@ -111,13 +131,15 @@ class Components:
         for h in answer.hits:
             if cited and h.chunk.chunk_id not in cited:
                 continue
-            version = getattr(h.chunk, "version", None) or h.chunk.doc_sha256[:12]
-            docs.setdefault(h.chunk.doc_id, CitedDocument(h.chunk.doc_id, str(version), h.chunk.chunk_id))
+            # the document's own version (document control); a document that states none is named by
+            # its content hash, marked as such
+            version = h.chunk.control.version or f"sha256:{h.chunk.doc_sha256[:12]}"
+            docs.setdefault(h.chunk.doc_id, CitedDocument(h.chunk.doc_id, version, h.chunk.chunk_id))
         s = self.settings
         self.feedback.record_answer(AnswerReceipt(
             answer_id=answer_id, user_id=identity.user_id, documents=tuple(docs.values()),
-            question=query if s.audit.store_question_text else None,
-            answer_text=answer.text if s.feedback.store_answers else None,
+            question=query.stored,
+            answer_text=self.questions.free_text(answer.text) if s.feedback.store_answers and self.questions else None,
             mode=getattr(answer, "mode", None), abstained=answer.abstained,
         ))
 
@@ -138,6 +160,14 @@ class Components:
         if self.feedback is not None:
             self.feedback.close()
         self.store.close()
+
+
+def _shown(hits: Sequence[Hit]) -> tuple[list[tuple[str, str]], list[str]]:
+    """(documents with classification, chunk ids) of the hits, merged chunks each, in order."""
+    docs: dict[str, str] = {}
+    for h in hits:
+        docs.setdefault(h.chunk.doc_id, h.chunk.classification)
+    return sorted(docs.items()), list(dict.fromkeys(c for h in hits for c in h.shown_chunk_ids))
 
 
 def _client(request: Request | None) -> str:

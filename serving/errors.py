@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ingest.catalog import CatalogUnavailable
+from vraagbaak_core.audit import AuditWriteError
 from vraagbaak_core.errors import GeneratorError, GeneratorUnavailable, PromptTooLong
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,24 @@ def install_error_handlers(app: FastAPI) -> None:
             envelope(str(exc), "service_unavailable", "generator_unavailable"),
             503,
             headers={"Retry-After": str(exc.retry_after)},
+        )
+
+    @app.exception_handler(CatalogUnavailable)
+    async def _catalog(request: Request, exc: CatalogUnavailable) -> JSONResponse:
+        log.error("catalog unavailable: %s", exc)
+        return JSONResponse(
+            envelope(f"the document catalog cannot answer now; try again shortly ({exc})", "service_unavailable",
+                     "catalog_unavailable"),
+            503, headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(AuditWriteError)
+    async def _audit(request: Request, exc: AuditWriteError) -> JSONResponse:
+        log.critical("audit log unavailable, refusing the request: %s", exc)
+        return JSONResponse(
+            envelope("the audit log cannot be written; nothing is shown until it can", "service_unavailable",
+                     "audit_unavailable"),
+            503, headers={"Retry-After": "30"},
         )
 
     @app.exception_handler(GeneratorError)

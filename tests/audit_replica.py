@@ -19,7 +19,8 @@ def main() -> None:
 
     from vraagbaak_core.egress import startup_guard
 
-    settings = make_settings(data, generator={"max_tokens": 6}, audit={"source_id": f"replica-{port}"})
+    settings = make_settings(data, generator={"max_tokens": 6}, audit={"source_id": f"replica-{port}"},
+                             ingest={"patient_data": {"names": False}})  # deduce (~1 GB) per replica: not tested here
     startup_guard(settings, build_audit_log(settings))
 
     import uvicorn

@@ -145,7 +145,8 @@ def test_feedback_round_trip_metrics_audit_and_export(env: dict[str, Any], capsy
     row = rows[0]
     assert row.vote == "down" and row.comment == "Schema klopt niet" and row.question
     pdf = env["docs"]["zorg/decubituspreventie.pdf"]
-    assert [(d.doc_id, d.version) for d in row.documents] == [(pdf.doc_id, pdf.sha256[:12])]
+    # no version stated: the content hash, marked as such
+    assert [(d.doc_id, d.version) for d in row.documents] == [(pdf.doc_id, f"sha256:{pdf.sha256[:12]}")]
     assert row.answer_text is None  # feedback.store_answers is off by default
 
     import io

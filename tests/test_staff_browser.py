@@ -281,7 +281,7 @@ def test_ask_stream_markers_pdf_highlight_a11y_feedback_export(stack: dict[str, 
                            ".textContent.includes('Dank')")
     cfg = stack["tmp"] / "export.yaml"
     s = stack["settings"]
-    cfg.write_text(f"data_dir: {s.data_dir}\naudit:\n  path: {s.audit.path}\n  store_question_text: true\n"
+    cfg.write_text(f"data_dir: {s.data_dir}\naudit:\n  path: {s.audit.path}\n  question_text: full\n"
                    f"store:\n  path: {s.store.path}\n", encoding="utf-8")
     out = subprocess.run([sys.executable, "-m", "serving.cli", "feedback", "export", "--format", "jsonl",
                           "--config", str(cfg)], capture_output=True, text=True, timeout=120, cwd=ROOT)

@@ -17,9 +17,11 @@ optional syslog forwarder (RFC 5424) sends a second copy of each record to the i
 Writing fails closed: a record that cannot be stored raises :class:`AuditWriteError`, and callers refuse
 the request (the API answers 503 and shows nothing).
 
-Never stored: document text, chunk text, answers. The question text is stored only when
-``audit.store_question_text`` is on (the default, because NEN 7513 asks that searches be recorded; the
-log is then as sensitive as the data itself).
+Never stored: document text, chunk text, answers. The question text is stored as ``audit.question_text``
+says: ``redacted`` (the default; serving passes it through the patient-data guard first and stores it with
+typed placeholders and their counts, ``question_redactions``), ``none``, or ``full``. This module stores
+what it is given: it cannot redact (the guard lives in ``ingest``), so every caller that passes a question
+goes through ``serving.question_guard``.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ Action = Literal["C", "R", "U", "D", "E"]
 Outcome = Literal["success", "failure", "refused", "aborted"]
 ObjectType = Literal["document", "chunk", "audit-log", "endpoint", "person", "answer", "feedback"]
 EventType = Literal[
+    "chat.access",
     "chat.question",
     "document.ingest",
     "document.update",
@@ -70,6 +73,7 @@ EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
 # NEN 7513 / IHE ATNA event action codes per event type.
 ACTIONS: dict[str, Action] = {
+    "chat.access": "R",  # the sources a staff question is about to be shown, stored before any of them leaves
     "chat.question": "R",  # a search whose results (document chunks) were shown to the user
     "document.ingest": "C",
     "document.update": "U",
@@ -83,6 +87,7 @@ ACTIONS: dict[str, Action] = {
 }
 
 DEFAULT_PURPOSE: dict[str, str] = {
+    "chat.access": "zorgverlening",
     "chat.question": "zorgverlening",
     "document.ingest": "beheer",
     "document.update": "beheer",
@@ -468,12 +473,37 @@ class AuditLog:
 
     # --- typed helpers, one per event type ---
 
+    def chat_access(
+        self,
+        *,
+        user_id: str,
+        role: str | None,
+        question: str | None,
+        documents: Sequence[tuple[str, str | None]],
+        chunk_ids: Sequence[str],
+        network_access_point: str | None,
+        purpose_of_use: str = "zorgverlening",
+        trace_id: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The access record of a staff question, stored before the first source text leaves: the ids of
+        the documents (with classification) and chunks the answer may show. Its outcome follows as a
+        ``chat.question`` record whose ``access_event_id`` names this record's ``event_id``; an access
+        record without one is a request that never ended (the process died mid-answer)."""
+        objs = [AuditObject("document", d, c) for d, c in documents]
+        objs += [AuditObject("chunk", c) for c in chunk_ids]
+        return self.record(
+            "chat.access", reason="sources about to be shown", user_id=user_id, role=role,
+            purpose_of_use=purpose_of_use, network_access_point=network_access_point, objects=objs,
+            question=question, trace_id=trace_id, extra=extra,
+        )
+
     def chat_question(
         self,
         *,
         user_id: str,
         role: str | None,
-        question: str,
+        question: str | None,
         documents: Sequence[tuple[str, str | None]],
         chunk_ids: Sequence[str],
         network_access_point: str | None,
@@ -481,10 +511,16 @@ class AuditLog:
         reason: str | None = None,
         purpose_of_use: str = "zorgverlening",
         trace_id: str | None = None,
+        access_event_id: str | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """A staff question: the ids of the documents (with classification) and chunks shown; no text."""
+        """A staff question's outcome: the ids of the documents (with classification) and chunks shown; no
+        text. ``access_event_id`` links it to the ``chat.access`` record written before the answer."""
         objs = [AuditObject("document", d, c) for d, c in documents]
         objs += [AuditObject("chunk", c) for c in chunk_ids]
+        more = dict(extra or {})
+        if access_event_id is not None:
+            more["access_event_id"] = access_event_id
         return self.record(
             "chat.question",
             outcome=outcome,
@@ -496,6 +532,7 @@ class AuditLog:
             objects=objs,
             question=question,
             trace_id=trace_id,
+            extra=more,
         )
 
     def document_change(
@@ -642,7 +679,7 @@ class AuditLog:
             subjects=subjects,
             reason=window,
         )
-        return (r for r in self.records(upto) if matches(r, user, document, since, until))
+        return _with_outcomes(self.records(upto), lambda r: matches(r, user, document, since, until))
 
     def records(self, upto: int | None = None) -> Iterator[dict[str, Any]]:
         """The parseable, complete records in chain order (up to a :meth:`AuditSink.mark`)."""
@@ -674,6 +711,20 @@ def read_records(path: Path, limit_bytes: int | None = None) -> Iterator[dict[st
             continue
         if isinstance(rec, dict):
             yield rec
+
+
+def _with_outcomes(
+    records: Iterable[dict[str, Any]], match: Callable[[dict[str, Any]], bool]
+) -> Iterator[dict[str, Any]]:
+    """The matching records, and with each matched ``chat.access`` record the outcome linked to it."""
+    wanted: set[str] = set()
+    for r in records:
+        if match(r):
+            if r.get("event_type") == "chat.access":
+                wanted.add(str(r.get("event_id")))
+            yield r
+        elif r.get("access_event_id") is not None and str(r.get("access_event_id")) in wanted:
+            yield r
 
 
 def matches(
@@ -708,7 +759,8 @@ def _aware(t: datetime) -> datetime:
 # --- verification ---
 
 ErrorKind = Literal[
-    "edited", "removed", "reordered", "truncated", "unreadable", "missing-head", "unkeyed", "wrong-key", "no-key"
+    "edited", "removed", "reordered", "truncated", "unreadable", "missing-head", "unkeyed", "wrong-key", "no-key",
+    "unlinked",
 ]
 
 
@@ -730,6 +782,9 @@ class VerifyResult:
     keyed: bool = False  # HMAC records checked under the configured key
     location: str = ""
     intact: int = 0  # records before the first broken place (all of them when ok)
+    # chat.access records with no chat.question outcome after them: requests that never ended (a crash
+    # mid-answer) or are still running; their event ids
+    open_access: tuple[str, ...] = ()
 
 
 def verify_chain(
@@ -784,6 +839,7 @@ def verify_entries(
     head = GENESIS
     seen: set[str] = set()
     records = 0
+    access: dict[str, bool] = {}  # chat.access event id -> its outcome was seen
     for i, (line, rec, complete) in enumerate(items):
         if not complete:
             err.append(ChainError(i, line, "truncated", "last line is a partial record (truncated or torn write)"))
@@ -793,6 +849,7 @@ def verify_entries(
             prev = None
             continue
         records += 1
+        _check_link(i, line, rec, access, err)
         own = rec.get("sha256")
         missing = [f for f in REQUIRED_FIELDS if f not in rec]
         if missing:
@@ -808,8 +865,26 @@ def verify_entries(
             seen.add(prev)
             head = prev
     intact = records if not err else sum(1 for _p, r, _c in items[: err[0].index] if r is not None)
-    res = VerifyResult(not err, records, head, err[0] if err else None, tuple(err), sealer.keyed, "", intact)
+    res = VerifyResult(not err, records, head, err[0] if err else None, tuple(err), sealer.keyed, "", intact,
+                       tuple(k for k, closed in access.items() if not closed))
     return _with_head(res, expect_head, seen)
+
+
+def _check_link(
+    i: int, line: int, rec: Mapping[str, Any], access: dict[str, bool], err: list[ChainError]
+) -> None:
+    """An outcome record must follow the access record it names (``access_event_id``), once."""
+    if rec.get("event_type") == "chat.access":
+        access[str(rec.get("event_id"))] = False
+        return
+    link = rec.get("access_event_id")
+    if link is None:
+        return
+    if access.get(str(link)) is not False:
+        why = "already has an outcome" if str(link) in access else "is not an earlier chat.access record"
+        err.append(ChainError(i, line, "unlinked", f"its access record {link} {why}"))
+        return
+    access[str(link)] = True
 
 
 def _check_seal(i: int, line: int, rec: dict[str, Any], sealer: Sealer, walk: _Walk) -> None:

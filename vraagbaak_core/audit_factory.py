@@ -22,7 +22,7 @@ def build_audit_sink(settings: Settings) -> AuditSink:
 
         if a.dsn is None:
             raise ValueError("audit.backend is 'postgresql' but audit.dsn is not set")
-        return PostgresAuditSink(a.dsn.get_secret_value(), table=a.table)
+        return PostgresAuditSink(a.dsn.get_secret_value(), table=a.table, timeouts=a.timeouts())
     return FileAuditSink(settings.resolve(a.path), min_free_bytes=a.min_free_bytes)
 
 
@@ -40,7 +40,7 @@ def build_audit_log(settings: Settings) -> AuditLog:
     return AuditLog(
         sink=build_audit_sink(settings),
         source_id=settings.audit.source_id,
-        store_question_text=settings.audit.store_question_text,
+        store_question_text=settings.audit.question_text != "none",
         sealer=Sealer.from_settings(settings),
         forward=build_forwarder(settings),
     )

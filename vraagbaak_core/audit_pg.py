@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from vraagbaak_core.audit import AuditWriteError
+from vraagbaak_core.pg_timeouts import PgTimeouts, timed_out
 from vraagbaak_core.types import AuditEntry
 
 
@@ -32,8 +33,10 @@ def lock_key(table: str) -> int:
 class PostgresAuditSink:
     """One chain in one table; safe across threads (one connection, one lock) and processes."""
 
-    def __init__(self, dsn: str, table: str = "audit_log", connect_timeout_s: int = 5) -> None:
+    def __init__(self, dsn: str, table: str = "audit_log", connect_timeout_s: int = 5,
+                 timeouts: PgTimeouts | None = None) -> None:
         self._dsn = dsn
+        self.timeouts = timeouts or PgTimeouts()
         self.table = table
         self.connect_timeout_s = connect_timeout_s
         self._lock = threading.Lock()
@@ -51,7 +54,8 @@ class PostgresAuditSink:
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = psycopg.connect(self._dsn, connect_timeout=self.connect_timeout_s, autocommit=False)
+            self._conn = psycopg.connect(self._dsn, connect_timeout=self.connect_timeout_s, autocommit=False,
+                                         options=self.timeouts.options)
             self._ready = False
         if not self._ready:
             self._create(self._conn)
@@ -88,6 +92,12 @@ class PostgresAuditSink:
                 try:
                     return fn(self._connection())
                 except psycopg.OperationalError as err:
+                    if timed_out(err):  # another session holds the chain's lock (or a statement ran too long)
+                        if self._conn is not None and not self._conn.closed:
+                            self._conn.rollback()
+                        raise AuditWriteError(
+                            5, f"audit database {self.location} busy ({self.timeouts.describe()}): {err}"
+                        ) from err
                     if self._conn is not None:
                         self._conn.close()
                     self._conn = None
@@ -142,7 +152,7 @@ class PostgresAuditSink:
         # a connection of its own, so a long read does not hold up appends in this process
         t = sql.Identifier(self.table)
         try:
-            conn = psycopg.connect(self._dsn, connect_timeout=self.connect_timeout_s)
+            conn = psycopg.connect(self._dsn, connect_timeout=self.connect_timeout_s, options=self.timeouts.options)
         except psycopg.OperationalError as err:
             raise AuditWriteError(5, f"audit database {self.location} unavailable: {err}") from err
         with conn:

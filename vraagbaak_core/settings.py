@@ -20,6 +20,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from vraagbaak_core.pg_timeouts import PgTimeouts
 from vraagbaak_core.types import CLASSIFICATIONS, SearchMode
 
 _SOURCE_ROOT = Path(__file__).resolve().parent.parent
@@ -251,6 +252,9 @@ class PatientDataSettings(_Section):
         r"\s*[:#]?\s*\d{5,10}\b",
     ]
     quarantine_path: Path | None = None  # None: quarantine.sqlite next to ingest.state_path
+    # who holds the privacy-officer role for `vraagbaak quarantine release`: operating-system users as
+    # "os:NAME" (the identity the CLI audits). Empty: nobody may release (refused and audited).
+    release_users: list[str] = []
 
     @field_validator("patient_number_patterns")
     @classmethod
@@ -431,7 +435,7 @@ class FeedbackSettings(_Section):
 
     path: Path | None = None  # None: <data_dir>/feedback.sqlite
     # Off by default: the server keeps only ids (answer, documents, versions) per answer, plus the
-    # question where audit.store_question_text allows it. On: the answer text is kept too.
+    # question as audit.question_text allows it. On: the answer text is kept too (through the same guard).
     store_answers: bool = False
     max_comment_chars: int = Field(default=1000, ge=0, le=10000)
 
@@ -454,7 +458,15 @@ class AuditSettings(_Section):
     # environment (VRAAGBAAK_AUDIT__DSN) or a Secret, never in a committed file.
     dsn: SecretStr | None = None
     table: str = Field(default="audit_log", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    store_question_text: bool = True
+    # server-side timeouts of the PostgreSQL sink's statements and lock waits (a held lock is a 503, not a hang)
+    statement_timeout_ms: int = Field(default=15_000, ge=100, le=600_000)
+    lock_timeout_ms: int = Field(default=5_000, ge=100, le=600_000)
+    # What is kept of a staff question (in the audit chain and the feedback receipts): "redacted" (the
+    # default) passes it through the patient-data guard of documents (ingest.patient_data: BSN with
+    # elfproef, patient numbers, birth dates, names, addresses, phone numbers) and keeps it with typed
+    # placeholders ([BSN], [NAAM], [GEBOORTEDATUM] …) and their counts; "none" keeps no text; "full"
+    # keeps it verbatim (the log is then as sensitive as a patient record, and can never be erased).
+    question_text: Literal["none", "redacted", "full"] = "redacted"
     source_id: str = "vraagbaak"
     # HMAC key of the chain: VRAAGBAAK_AUDIT__HMAC_KEY or a file (a mounted Secret); never in git.
     hmac_key: SecretStr | None = None
@@ -464,6 +476,17 @@ class AuditSettings(_Section):
     auth_failure_interval_s: float = Field(default=60.0, gt=0)  # one aggregated record per address per interval
     auth_failures_per_minute: int = Field(default=30, ge=1)  # per client address, then 429
     syslog: SyslogSettings = SyslogSettings()
+
+    def timeouts(self) -> PgTimeouts:
+        return PgTimeouts(self.statement_timeout_ms, self.lock_timeout_ms)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "store_question_text" in data:
+            raise ValueError("audit.store_question_text was replaced by audit.question_text: none | redacted | full "
+                             "(redacted: patient identifiers replaced by typed placeholders)")
+        return data
 
     @model_validator(mode="after")
     def _safe(self) -> AuditSettings:
@@ -493,6 +516,13 @@ class CatalogSettings(_Section):
     url: SecretStr | None = None
     password_file: Path | None = None
     connect_timeout_s: int = Field(default=5, ge=1, le=300)
+    # server-side timeouts of every statement and lock wait on the catalog's connections (catalog,
+    # quarantine, feedback): another session holding a lock gives a 503 after this, never a hang
+    statement_timeout_ms: int = Field(default=15_000, ge=100, le=600_000)
+    lock_timeout_ms: int = Field(default=5_000, ge=100, le=600_000)
+
+    def timeouts(self) -> PgTimeouts:
+        return PgTimeouts(self.statement_timeout_ms, self.lock_timeout_ms)
 
     @field_validator("url")
     @classmethod

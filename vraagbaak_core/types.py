@@ -50,6 +50,9 @@ class DocControl:
     family: str | None = None
     supersedes: tuple[str, ...] = ()
     lifecycle: str = "current"  # one of LIFECYCLES
+    # the day a newer version of the family takes over (its valid_from): from then on this one no
+    # longer answers (set by ingest, enforced at query time, so no re-ingest is needed on that day)
+    until: str | None = None
 
     def is_empty(self) -> bool:
         return self == DocControl(lifecycle=self.lifecycle)
@@ -59,6 +62,7 @@ class DocControl:
             "owner": self.owner, "version": self.version, "status": self.status,
             "valid_from": self.valid_from, "review_date": self.review_date, "expires": self.expires,
             "family": self.family, "supersedes": list(self.supersedes), "lifecycle": self.lifecycle,
+            "until": self.until,
         }
 
     @classmethod
@@ -74,13 +78,24 @@ class DocControl:
             owner=opt("owner"), version=opt("version"), status=opt("status"),
             valid_from=opt("valid_from"), review_date=opt("review_date"), expires=opt("expires"),
             family=opt("family"), supersedes=tuple(str(x) for x in d.get("supersedes") or ()),
-            lifecycle=str(d.get("lifecycle") or "current"),
+            lifecycle=str(d.get("lifecycle") or "current"), until=opt("until"),
         )
 
 
 def day_number(iso: str) -> int:
     """``2026-03-01`` → 20260301: an integer that orders like the date (for range filters)."""
     return int(iso[:10].replace("-", ""))
+
+
+def control_days(control: DocControl) -> dict[str, int | None]:
+    """The payload fields the query-time filter (``retrieval.access.current_filter``) reads: the day a
+    document expires, the day a newer version takes over (``until_day``), and its own first day, negated
+    (``starts_day_neg``: "starts after today" is then a ``<=`` range, the one range the stores take)."""
+    return {
+        "expires_day": day_number(control.expires) if control.expires else None,
+        "until_day": day_number(control.until) if control.until else None,
+        "starts_day_neg": -day_number(control.valid_from) if control.valid_from else None,
+    }
 
 
 @dataclass(frozen=True)
@@ -139,8 +154,7 @@ class Chunk:
         control = self.control.to_dict()
         lifecycle = control.pop("lifecycle")
         extra: dict[str, Any] = {"control": control, "lifecycle": lifecycle}
-        if self.control.expires:
-            extra["expires_day"] = day_number(self.control.expires)
+        extra.update({k: v for k, v in control_days(self.control).items() if v is not None})
         if self.units:
             extra["units"] = [u.to_payload() for u in self.units]
         return extra | {

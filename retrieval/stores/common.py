@@ -19,6 +19,8 @@ INDEXED_FIELDS: dict[str, Literal["keyword", "integer"]] = {
     "language": "keyword",
     "lifecycle": "keyword",
     "expires_day": "integer",
+    "until_day": "integer",
+    "starts_day_neg": "integer",
 }
 
 

@@ -148,6 +148,8 @@ class ResponseMessage(BaseModel):
     notice: str | None = None
     # with an abstention because the sources found do not answer: those documents, nearest first
     maybe_relevant: list[WireSuggestion] = []
+    # set when the question seems to hold patient data: Vraagbaak is not meant for it (the page shows it)
+    privacy_notice: str | None = None
 
 
 class Choice(BaseModel):

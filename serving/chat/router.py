@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -31,6 +32,7 @@ from serving.chat.protocol import (
 from serving.chat.service import StreamDelta, StreamEnd
 from serving.components import Components
 from serving.errors import ApiError
+from serving.question_guard import GuardedText
 from vraagbaak_core.audit import AuditWriteError, Outcome
 from vraagbaak_core.errors import GeneratorError
 from vraagbaak_core.types import (
@@ -135,16 +137,16 @@ async def chat_completions(
     comps.observe_retrieval(prep.retrieval_ms, abstained=prep.abstain and body.retrieval)
     model = RAG_MODEL if body.model == RAG_MODEL else comps.generator.model_name
     record = ChatRecord(request, comps, identity, prep.query, prep.hits)
-    await record.preflight()  # fail closed: no answer when its record could not be stored
+    await record.open()  # the access record, committed before anything is answered (fail closed)
 
     if prep.abstain and body.retrieval:
         answer = comps.chat.abstention(prep)
         await record.awrite(answer=answer)
         cid = completion_id()
-        await comps.run_blocking(comps.remember_answer, cid, identity, prep.query, answer)
+        await comps.run_blocking(comps.remember_answer, cid, identity, record.query, answer)
         if not body.stream:
-            return _response(model, answer, cid)
-        return _sse(_abstain_events(model, answer, cid))
+            return _response(model, answer, cid, record.query.notice)
+        return _sse(_abstain_events(model, answer, cid, record.query.notice))
 
     # A full generation queue, with generator.fallback set, is answered extractively at once
     # (no slot: the stand-in never calls the model server).
@@ -157,12 +159,12 @@ async def chat_completions(
                 async with comps.gate.slot():
                     answer = await comps.chat.answer(prep, params)
         except BaseException as err:
-            record.failed(err)
+            await record.failed(err)
             raise
         await record.awrite(answer=answer)
         cid = completion_id()
-        await comps.run_blocking(comps.remember_answer, cid, identity, prep.query, answer)
-        return _response(model, answer, cid)
+        await comps.run_blocking(comps.remember_answer, cid, identity, record.query, answer)
+        return _response(model, answer, cid, record.query.notice)
     # Streaming holds its slot for as long as the stream runs. The first piece is awaited before
     # the response starts, so an unreachable or full upstream is still a clean 503 with Retry-After
     # (or, with generator.fallback, an extractive answer).
@@ -170,7 +172,7 @@ async def chat_completions(
         try:
             await comps.gate.acquire()
         except BaseException as err:
-            record.failed(err)
+            await record.failed(err)
             raise
     t0 = time.perf_counter()
     stream = comps.chat.stream(prep, params, fallback="busy" if busy else None)
@@ -180,7 +182,7 @@ async def chat_completions(
         if not busy:
             comps.gate.release()
         await stream.aclose()  # type: ignore[attr-defined]
-        record.failed(err)
+        await record.failed(err)
         raise
     comps.observe_ttft(time.perf_counter() - t0)
     released = False
@@ -190,7 +192,7 @@ async def chat_completions(
         if not released:
             released = True
             if not record.done:  # the response closed before (or without) the body finishing
-                record.safe_write("aborted", "client disconnected before the stream finished")
+                await record.safe_write("aborted", "client disconnected before the stream finished")
             if not busy:
                 comps.gate.release()
             await stream.aclose()  # type: ignore[attr-defined]
@@ -200,49 +202,53 @@ async def chat_completions(
 
 
 class ChatRecord:
-    """Exactly one audit record per chat request, whatever its outcome (NEN 7513).
+    """Two linked audit records per chat request (NEN 7513), written in a worker thread.
 
-    Written once the outcome is known: the answer was complete (``success``), the generator failed or
-    the request was refused (``failure``), or the client went away mid-stream (``aborted``). A record
-    that cannot be stored fails the request closed: 503 before any answer is produced (``preflight``),
-    or, if the store fails later, no answer or sources are sent after the failure.
+    The access record (``chat.access``: who is shown which documents and chunks) is committed by
+    :meth:`open` before any answer text or source leaves, so a process killed mid-answer still leaves
+    it. Exactly one outcome record (``chat.question``, ``access_event_id`` naming the access record)
+    follows, whatever the outcome: the answer was complete (``success``), the generator failed or the
+    request was refused (``failure``, ``refused``), or the client went away mid-stream (``aborted``).
+    A record that cannot be stored fails the request closed: 503 before any answer is produced, or, if
+    the store fails later, no answer or sources are sent after the failure.
     """
 
     def __init__(
         self, request: Request, comps: Components, identity: Identity, query: str, hits: Sequence[Hit]
     ) -> None:
-        self.request, self.comps, self.identity, self.query, self.hits = request, comps, identity, query, hits
+        self.request, self.comps, self.identity, self.hits = request, comps, identity, hits
+        self._raw = query
+        self.query = GuardedText(None)  # what may be stored of the question: set by open()
         self.done = False
+        self.access_id: str | None = None
 
-    async def preflight(self) -> None:
+    def _open(self) -> tuple[GuardedText, str]:
+        guarded = self.comps.guard_question(self._raw)  # before anything stores it: the patient-data guard
+        return guarded, self.comps.audit_access(self.request, self.identity, guarded, self.hits)
+
+    async def open(self) -> None:
+        """Guard the question, commit the access record; 503 (nothing shown) when it cannot be stored."""
         try:
-            await self.comps.run_blocking(self.comps.audit.check_writable)
+            self.query, self.access_id = await self.comps.run_blocking(self._open)
         except AuditWriteError as err:
             raise _audit_unavailable(err) from None
 
-    async def awrite(self, *, answer: Answer | None = None) -> None:
-        """The success record, written in a worker thread (the fsync never blocks the event loop)."""
+    async def awrite(self, *, answer: Answer | None = None, outcome: Outcome = "success",
+                     reason: str | None = None) -> None:
+        """The outcome record; raises ``ApiError`` (503) when it cannot be stored."""
         if self.done:
             return
         self.done = True
         try:
-            await self.comps.run_blocking(
-                self.comps.audit_chat, self.request, self.identity, self.query, self.hits, answer=answer
-            )
+            with anyio.CancelScope(shield=True):  # a disconnect must not cut the record short
+                await self.comps.run_blocking(
+                    self.comps.audit_chat, self.request, self.identity, self.query, self.hits, answer=answer,
+                    outcome=outcome, reason=reason, access_event_id=self.access_id,
+                )
         except AuditWriteError as err:
             raise _audit_unavailable(err) from None
 
-    def write(self, *, answer: Answer | None = None, outcome: Outcome = "success", reason: str | None = None) -> None:
-        if self.done:
-            return
-        self.done = True
-        try:
-            self.comps.audit_chat(self.request, self.identity, self.query, self.hits, answer=answer,
-                                  outcome=outcome, reason=reason)
-        except AuditWriteError as err:
-            raise _audit_unavailable(err) from None
-
-    def failed(self, err: BaseException) -> None:
+    async def failed(self, err: BaseException) -> None:
         """Record a request that ended in ``err``; never masks ``err`` itself."""
         if isinstance(err, asyncio.CancelledError | GeneratorExit):
             outcome: Outcome = "aborted"
@@ -251,12 +257,12 @@ class ChatRecord:
             outcome, reason = "refused", f"{err.status}: {err.message}"
         else:
             outcome, reason = "failure", f"{type(err).__name__}: {err}"[:500]
-        self.safe_write(outcome, reason)
+        await self.safe_write(outcome, reason)
 
-    def safe_write(self, outcome: Outcome, reason: str) -> None:
+    async def safe_write(self, outcome: Outcome, reason: str) -> None:
         """Write without raising (on paths that already end in an error or a disconnect)."""
         try:
-            self.write(outcome=outcome, reason=reason)
+            await self.awrite(outcome=outcome, reason=reason)
         except ApiError:
             log.critical("audit record of a %s chat request could not be stored", outcome)
 
@@ -267,7 +273,7 @@ def _audit_unavailable(err: AuditWriteError) -> ApiError:
                     "service_unavailable", "audit_unavailable", headers={"Retry-After": "30"})
 
 
-def _response(model: str, answer: Answer, cid: str) -> ChatCompletionResponse:
+def _response(model: str, answer: Answer, cid: str, privacy_notice: str | None = None) -> ChatCompletionResponse:
     msg = ResponseMessage(
         content=answer.text,
         citations=[WireCitation.of_citation(c) for c in answer.citations],
@@ -276,6 +282,7 @@ def _response(model: str, answer: Answer, cid: str) -> ChatCompletionResponse:
         mode=answer.mode,
         notice=answer.notice,
         maybe_relevant=[WireSuggestion.of(s) for s in answer.maybe_relevant],
+        privacy_notice=privacy_notice,
     )
     return ChatCompletionResponse(id=cid, model=model, choices=[Choice(message=msg)])
 
@@ -310,7 +317,7 @@ def _sse(events: AsyncIterator[dict[str, Any]],
     )
 
 
-def _final(cid: str, created: int, model: str, answer: Answer) -> dict[str, Any]:
+def _final(cid: str, created: int, model: str, answer: Answer, privacy_notice: str | None = None) -> dict[str, Any]:
     return chunk_payload(
         cid, created, model, {}, "stop",
         citations=[WireCitation.of_citation(c).model_dump() for c in answer.citations],
@@ -319,13 +326,16 @@ def _final(cid: str, created: int, model: str, answer: Answer) -> dict[str, Any]
         mode=answer.mode,
         notice=answer.notice,
         maybe_relevant=[WireSuggestion.of(s).model_dump() for s in answer.maybe_relevant],
+        privacy_notice=privacy_notice,
     )
 
 
-async def _abstain_events(model: str, answer: Answer, cid: str) -> AsyncIterator[dict[str, Any]]:
+async def _abstain_events(model: str, answer: Answer, cid: str,
+                          privacy_notice: str | None = None) -> AsyncIterator[dict[str, Any]]:
     created = int(time.time())
-    yield chunk_payload(cid, created, model, {"role": "assistant", "content": answer.text})
-    yield _final(cid, created, model, answer)
+    yield chunk_payload(cid, created, model, {"role": "assistant", "content": answer.text},
+                        privacy_notice=privacy_notice)
+    yield _final(cid, created, model, answer, privacy_notice)
 
 
 async def _stream_events(
@@ -344,10 +354,11 @@ async def _stream_events(
             return chunk_payload(cid, created, model, {"content": ev.text})
         await record.awrite(answer=ev.answer)  # before the sources go out; raises ApiError when unavailable
         await comps.run_blocking(comps.remember_answer, cid, record.identity, record.query, ev.answer)
-        return _final(cid, created, model, ev.answer)
+        return _final(cid, created, model, ev.answer, record.query.notice)
 
     try:
-        yield chunk_payload(cid, created, model, {"role": "assistant", "content": ""})
+        yield chunk_payload(cid, created, model, {"role": "assistant", "content": ""},
+                            privacy_notice=record.query.notice)
         yield await event(first)
         sent = 1
         async for ev in stream:
@@ -355,17 +366,17 @@ async def _stream_events(
             sent += 1
     except GeneratorError as err:
         log.warning("stream ended by generator error: %s", type(err).__name__)
-        record.failed(err)
+        await record.failed(err)
         yield {"error": {"message": str(err), "type": "generator_error", "code": "generator_error"}}
     except ApiError as err:  # the audit record could not be stored: nothing more is sent
         yield {"error": {"message": err.message, "type": err.type, "code": err.code}}
     except BaseException as err:  # client disconnect (cancelled / closed) or any other failure
         if isinstance(err, asyncio.CancelledError | GeneratorExit):
-            record.safe_write("aborted", f"client disconnected mid-stream after {sent} piece(s)")
+            await record.safe_write("aborted", f"client disconnected mid-stream after {sent} piece(s)")
         else:
-            record.failed(err)
+            await record.failed(err)
         raise
     finally:
         if not record.done:  # closed without any exception reaching us
-            record.safe_write("aborted", f"stream closed after {sent} piece(s)")
+            await record.safe_write("aborted", f"stream closed after {sent} piece(s)")
         await release()

@@ -48,27 +48,27 @@ def make_content_router() -> APIRouter:
         not_found = ApiError(404, f"no document with id {doc_id}", "not_found", "document_not_found")
         nap = request.client.host if request.client else "unknown"
 
-        def audit(outcome: Outcome, classification: str | None, reason: str | None) -> None:
-            comps.audit.document_view(
-                document_id=doc_id, classification=classification, user_id=identity.user_id,
-                network_access_point=nap, outcome=outcome, reason=reason,
+        async def audit(outcome: Outcome, classification: str | None, reason: str | None) -> None:
+            await run_in_threadpool(  # an fsync or a PostgreSQL transaction: never on the event loop
+                comps.audit.document_view, document_id=doc_id, classification=classification,
+                user_id=identity.user_id, network_access_point=nap, outcome=outcome, reason=reason,
             )
 
         try:
-            doc = ingestor.get_document(doc_id)
+            doc = await run_in_threadpool(ingestor.get_document, doc_id)
         except (DocumentNotFound, ValueError):
-            audit("failure", None, "no such document")
+            await audit("failure", None, "no such document")
             raise not_found from None
         if not may_see(identity, tuple(doc.groups), doc.classification):
-            audit("refused", doc.classification, "not visible to this user (groups/clearance)")
+            await audit("refused", doc.classification, "not visible to this user (groups/clearance)")
             raise not_found
         try:
             data = await run_in_threadpool(ingestor.originals.read, doc_id)
         except (FileNotFoundError, ValueError):
-            audit("failure", doc.classification, "original not stored")
+            await audit("failure", doc.classification, "original not stored")
             raise ApiError(404, f"the original of document {doc_id} is not stored; ingest it again",
                            "not_found", "original_not_stored") from None
-        audit("success", doc.classification, None)
+        await audit("success", doc.classification, None)
         media, disposition = _TYPES.get(doc.format, ("application/octet-stream", "attachment"))
         name = PurePosixPath(doc.source).name or doc_id
         return Response(data, media_type=media, headers={

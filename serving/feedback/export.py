@@ -1,7 +1,7 @@
 """Staff feedback as CSV or JSON lines, for ``vraagbaak feedback export`` and ``GET /api/feedback/export``.
 
 Each row: the vote and comment, the answer id, the cited document ids with their versions, the answer's
-mode, and the question only where ``audit.store_question_text`` allows it."""
+mode, and the question only where ``audit.question_text`` allows it (redacted as stored)."""
 
 from __future__ import annotations
 

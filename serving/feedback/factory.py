@@ -20,5 +20,6 @@ def build_feedback(settings: Settings) -> FeedbackLog:
         from serving.feedback.store_pg import PostgresFeedback
 
         return PostgresFeedback(url, password=catalog_password(settings),
-                                connect_timeout_s=settings.catalog.connect_timeout_s)
+                                connect_timeout_s=settings.catalog.connect_timeout_s,
+                                timeouts=settings.catalog.timeouts())
     return FeedbackStore(settings.feedback_path())

@@ -28,14 +28,16 @@ async def submit_feedback(
     if len(comment) > limit:
         raise ApiError(400, f"comment is too long ({len(comment)} characters; at most {limit})",
                        code="comment_too_long")
+    if comment and comps.questions is not None:  # the patient-data guard of questions, before it is stored
+        comment = await run_in_threadpool(comps.questions.free_text, comment)
     try:
         fid = await run_in_threadpool(comps.feedback.add, body.answer_id, identity.user_id, body.vote, comment)
     except UnknownAnswer:
         raise ApiError(404, f"no answer with id {body.answer_id} for this user", "not_found",
                        "answer_not_found") from None
     comps.metrics.feedback.labels(body.vote).inc()
-    comps.audit.feedback_submit(
-        answer_id=body.answer_id, feedback_id=fid, user_id=identity.user_id,
+    await run_in_threadpool(  # an fsync or a PostgreSQL transaction: never on the event loop
+        comps.audit.feedback_submit, answer_id=body.answer_id, feedback_id=fid, user_id=identity.user_id,
         network_access_point=request.client.host if request.client else "unknown",
     )
     return FeedbackResponse(feedback_id=fid, answer_id=body.answer_id)

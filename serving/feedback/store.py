@@ -5,7 +5,7 @@ and exports from one log.
 
 An *answer receipt* is written for every answer the chat API gives: its id, the user, the cited
 document ids with their versions, the mode, and the question only where
-``audit.store_question_text`` allows it. The answer text is kept only with
+``audit.question_text`` allows it (redacted: patient identifiers replaced). The answer text is kept only with
 ``feedback.store_answers: true`` (off by default). Feedback refers to a receipt by answer id.
 """
 

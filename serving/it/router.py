@@ -162,7 +162,7 @@ async def feedback_export(
         raise ApiError(400, str(err), code="bad_date") from None
     rows = await run_in_threadpool(lambda: list(comps.feedback.export(start)))
     buf = io.StringIO()
-    write_export(rows, format, buf, comps.settings.audit.store_question_text)
+    write_export(rows, format, buf, comps.settings.audit.question_text != "none")
     media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
     return Response(buf.getvalue().encode("utf-8"), media_type=media,
                     headers={"Content-Disposition": f'attachment; filename="feedback.{format}"'})

@@ -20,6 +20,7 @@ const T = {
     abstained: "Ik vond in de documenten geen antwoord op deze vraag. Probeer andere woorden of vraag het uw leidinggevende.",
     mode_extractive: "Extractief antwoord: zinnen letterlijk uit de bronnen, zonder taalmodel.",
     mode_fallback: "Het taalmodel was niet bereikbaar; dit antwoord bestaat uit zinnen uit de bronnen.",
+    patient_data: "Uw vraag lijkt patiëntgegevens te bevatten. Vraagbaak is niet bedoeld voor patiëntgegevens: stel uw vraag zonder BSN, naam, geboortedatum of adres. Wat u vroeg is zonder die gegevens vastgelegd.",
     need_signin: "Meld u aan om vragen te stellen.", bad_key: "Deze sleutel werd niet geaccepteerd.",
     busy: "De dienst is even druk. Probeer het over een minuut opnieuw.", error: "Er ging iets mis:",
     signed_in: "Aangemeld als", dev: "lokale proefopstelling", no_history: "Nog geen eerdere gesprekken.",
@@ -45,6 +46,7 @@ const T = {
     abstained: "I found no answer to this question in the documents. Try other words or ask your manager.",
     mode_extractive: "Extractive answer: sentences quoted from the sources, without a language model.",
     mode_fallback: "The language model was unreachable; this answer consists of sentences from the sources.",
+    patient_data: "Your question seems to hold patient data. Vraagbaak is not meant for patient data: ask without a BSN, name, date of birth or address. Your question was recorded without them.",
     need_signin: "Sign in to ask questions.", bad_key: "This key was not accepted.",
     busy: "The service is busy. Please try again in a minute.", error: "Something went wrong:",
     signed_in: "Signed in as", dev: "local pilot", no_history: "No earlier conversations yet.",
@@ -320,6 +322,9 @@ function renderTurn(turn, idx) {
   const li = el("li", { class: "turn" });
   li.append(el("div", { class: "q", text: turn.question }));
   const art = el("article", { class: "answer", "aria-label": `${t("conversation")} ${idx + 1}`, "data-answer-id": turn.answer_id || "" });
+  if (turn.patient_data) {
+    art.append(el("p", { class: "privacy", role: "alert", "data-testid": "patient-data-notice", text: t("patient_data") }));
+  }
   if (turn.mode === "extractive" || turn.mode === "fallback") {
     art.append(el("p", { class: "badge", "data-mode": turn.mode, text: t(turn.mode === "fallback" ? "mode_fallback" : "mode_extractive") }));
   }
@@ -461,6 +466,7 @@ async function ask(question) {
           const ev = JSON.parse(data);
           if (ev.error) throw new Error(ev.error.message);
           if (ev.id) turn.answer_id = ev.id;
+          if (ev.privacy_notice) turn.patient_data = true;
           const delta = ev.choices?.[0]?.delta?.content;
           if (delta) {
             turn.answer += delta;
