@@ -36,11 +36,11 @@ def main() -> None:
     sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
     from support import make_settings
 
-    from vraagbaak_core.audit import AuditLog
+    from vraagbaak_core.audit_factory import build_audit_log
     from vraagbaak_core.egress import startup_guard
 
     settings = make_settings(data)
-    startup_guard(settings, AuditLog.from_settings(settings))
+    startup_guard(settings, build_audit_log(settings))
 
     import uvicorn
 

@@ -33,7 +33,13 @@ TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def write_every_event(log: AuditLog) -> None:
+    acc = log.chat_access(
+        user_id="u-anna", role="staff", question="Wat zijn de bezoektijden op de IC?",
+        documents=[("doc-bezoek", "intern"), ("doc-hygiene", "openbaar")],
+        chunk_ids=["doc-bezoek#3", "doc-hygiene#0"], network_access_point="10.1.2.3",
+    )
     log.chat_question(
+        access_event_id=acc["event_id"],
         user_id="u-anna",
         role="staff",
         question="Wat zijn de bezoektijden op de IC?",
@@ -81,6 +87,7 @@ def test_every_event_type_produces_a_complete_record(tmp_path: Path) -> None:
         assert rec["sha256"] == record_hash(rec)
     by_type = {r["event_type"]: r for r in records}
     assert {t: r["action"] for t, r in by_type.items()} == {
+        "chat.access": "R",
         "chat.question": "R",
         "document.ingest": "C",
         "document.update": "U",
@@ -281,9 +288,9 @@ def test_export_per_person_and_per_document_is_itself_audited(tmp_path: Path) ->
     write_every_event(log)
     before = len(list(read_records(log.path)))
     mine = list(log.export(user="u-anna", actor="os:auditor", network_access_point="local:pc1"))
-    assert [r["event_type"] for r in mine] == ["chat.question"]
+    assert [r["event_type"] for r in mine] == ["chat.access", "chat.question"]  # the access, then its outcome
     doc = list(log.export(document="doc-bezoek", actor="os:auditor"))
-    assert [r["event_type"] for r in doc] == ["chat.question", "document.ingest", "document.update"]
+    assert [r["event_type"] for r in doc] == ["chat.access", "chat.question", "document.ingest", "document.update"]
     records = list(read_records(log.path))
     assert len(records) == before + 2
     last = records[-1]
@@ -297,6 +304,6 @@ def test_export_time_window(tmp_path: Path) -> None:
     write_every_event(log)
     now = datetime.now(UTC)
     assert list(log.export(user="u-anna", since=now + timedelta(minutes=1), actor="a")) == []
-    assert len(list(log.export(user="u-anna", since=now - timedelta(minutes=5), until=now, actor="a"))) == 1
+    assert len(list(log.export(user="u-anna", since=now - timedelta(minutes=5), until=now, actor="a"))) == 2
     naive_future = (now + timedelta(hours=1)).replace(tzinfo=None)  # naive means UTC
-    assert len(list(log.export(user="u-anna", until=naive_future, actor="a"))) == 1
+    assert len(list(log.export(user="u-anna", until=naive_future, actor="a"))) == 2

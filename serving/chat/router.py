@@ -223,6 +223,7 @@ class ChatRecord:
         self.access_id: str | None = None
 
     def _open(self) -> tuple[GuardedText, str]:
+        self.comps.audit.check_writable()  # the sink's own reserve (free space, privileges): fail early
         guarded = self.comps.guard_question(self._raw)  # before anything stores it: the patient-data guard
         return guarded, self.comps.audit_access(self.request, self.identity, guarded, self.hits)
 
