@@ -374,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     questions = load_questions(split=None if args.split == "all" else args.split, kinds=kinds)
     if args.limit:
         questions = questions[: args.limit]
+    from vraagbaak_core.settings import load_settings
+
+    s = load_settings(None)  # read before the run: a long run must not fail on a config edited meanwhile
     report: dict[str, Any] = {"split": args.split}
     lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="vraagbaak-trust-") as tmp:
@@ -386,9 +389,6 @@ def main(argv: list[str] | None = None) -> int:
             ex = run_examples(Path(tmp) / "examples", args.verbose, "examples" in sets, "demo" in sets)
             report.update({k: v for k, v in ex.items() if k != "note"})
             lines += examples_lines(ex) + [f"- examples/docs: {ex['note']}"]
-    from vraagbaak_core.settings import load_settings
-
-    s = load_settings(None)
     cmd = "nice -n 5 .venv/bin/python benchmarks/trust.py " + " ".join(argv if argv is not None else sys.argv[1:])
     lines.append(
         f"- embedder {s.embedder.backend} ({s.embedder.model}), generator {s.generator.backend}, "
