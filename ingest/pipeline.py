@@ -525,7 +525,7 @@ class Ingestor:
         """
         with self._lock:
             erasure = self._erase(doc_id)
-            self.store.vacuum()
+            erasure.storage = self.store.vacuum()
             self.state.scrub()
             erasure.vacuumed = True
             self.refresh_lifecycles()
@@ -924,7 +924,8 @@ class Erasure:
     remaining: int
     had_state: bool
     classification: str | None = None
-    vacuumed: bool = False
+    vacuumed: bool = False  # the store's vacuum step ran; what it did is ``storage``
+    storage: str = ""  # exactly what the backend did to the erased points' bytes (audit and CLI say this)
 
     @property
     def verified(self) -> bool:

@@ -292,4 +292,4 @@ def documents_delete(
         ingestor.close()
         ingestor.store.close()
     typer.echo(f"deleted {doc_id}: {erasure.removed} chunks removed; verified: {erasure.remaining} left in the "
-               "store, store vacuumed")
+               f"store; {erasure.storage}")

@@ -78,7 +78,7 @@ def audit_erasure(
 def erasure_reason(erasure: Erasure) -> str:
     reason = f"{erasure.removed} chunks removed, {erasure.remaining} left"
     if erasure.vacuumed:
-        reason += "; store vacuumed"
+        reason += f"; {erasure.storage}"
     if not erasure.had_state:
         reason += "; no state row (erased by doc_id in the store)"
     return reason

@@ -117,8 +117,9 @@ class VectorStore(Protocol):
         """Overwrite these payload keys on these points (labels restored after a crash)."""
         ...
 
-    def vacuum(self) -> None:
-        """After an erasure: make deleted points' text unrecoverable from the store's files."""
+    def vacuum(self) -> str:
+        """After an erasure: make deleted points' text unrecoverable from the store's files, as far as this
+        backend can; returns what it did, exactly (for the audit record and the CLI)."""
         ...
 
     def close(self) -> None: ...

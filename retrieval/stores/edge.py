@@ -98,6 +98,8 @@ def switch_shard(base: Path, target: Path) -> None:
 
 StoreBusy = StoreLocked  # the shard is open in another process (the name reindex knows)
 _VACUUM_DONE = "vraagbaak-vacuum-complete"
+EDGE_ERASURE = ("points deleted and the Edge shard rebuilt from its live points (vacuumed): the erased text "
+                "left its segments and WAL; copies outside the shard (file-system snapshots, backups) remain")
 
 
 def _condition(cond: Condition) -> Any:
@@ -329,11 +331,11 @@ class EdgeStore:
         self.shard.update(qe.UpdateOperation.set_payload(list(point_ids), dict(payload)))
         self.shard.flush()
 
-    def vacuum(self) -> None:
+    def vacuum(self) -> str:
         """Rebuild the shard from its live points, so deleted ones leave segments and the WAL."""
         with self._lock:
             if self._shard is None:
-                return
+                return EDGE_ERASURE
             dim = self._shard_dim()
             if dim is None:
                 raise RuntimeError(f"cannot read the vector size of {self.path}")
@@ -369,6 +371,7 @@ class EdgeStore:
             (self.path / _VACUUM_DONE).unlink()
             shutil.rmtree(old)
             self._shard = qe.EdgeShard.load(str(self.path))
+            return EDGE_ERASURE
 
     def _finish_vacuum(self) -> None:
         """Finish (rebuild complete) or undo (incomplete) a vacuum that a kill interrupted."""

@@ -71,6 +71,13 @@ def _doc_filter(doc_id: str) -> models.Filter:
     return models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))])
 
 
+QDRANT_ERASURE = (
+    "points deleted on the Qdrant server (gone from every query); not vacuumed: their bytes stay in the "
+    "server's segments until its optimizer rewrites them, in its WAL until it rotates, and in snapshots "
+    "and backups until those expire"
+)
+
+
 class QdrantStore:
     """Implements ``vraagbaak_core.ports.VectorStore`` with qdrant-client."""
 
@@ -336,9 +343,11 @@ class QdrantStore:
             self.collection, payload=dict(payload), points=models.PointIdsList(points=list(point_ids)), wait=True
         )
 
-    def vacuum(self) -> None:
-        """Nothing to do from the client: a Qdrant server's optimizer vacuums deleted points in its
-        own time, and its WAL retention is server configuration (see deploy/README.md)."""
+    def vacuum(self) -> str:
+        """Nothing the client can do: the delete (``wait=True``) took the points out of every query at
+        once; the server's optimizer rewrites the segments that held them in its own time, and its WAL,
+        snapshots and backups are server configuration (see ARCHITECTURE.md, Erasure)."""
+        return QDRANT_ERASURE
 
     def close(self) -> None:
         self.client.close()
