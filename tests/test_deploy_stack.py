@@ -53,7 +53,7 @@ def stack_settings(monkeypatch: pytest.MonkeyPatch) -> Any:
         monkeypatch.delenv(key)
     for key, value in STACK["services"]["api"]["environment"].items():
         monkeypatch.setenv(key, interpolate(str(value)))
-    return load_settings(COMPOSE / "stack" / "vraagbaak.yaml")
+    return load_settings(COMPOSE / "stack" / "settings.yaml")
 
 
 def test_one_image_and_only_nginx_and_the_idp_published_on_loopback() -> None:
