@@ -36,6 +36,9 @@ from vraagbaak_core.settings import EmbedderSettings
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_TOKENS = 8192  # padded tokens per forward pass (rows x longest row)
+# A short query runs on one thread: its matrices are too small to gain from a second one, and on
+# a busy host a thread pool waiting on a preempted peer cost 10x (benchmarks/RESULTS.md, issue 20).
+SHORT_QUERY_TOKENS = 64
 _verified: set[tuple[str, tuple[tuple[str, int, int], ...]]] = set()
 
 
@@ -105,6 +108,7 @@ class TorchEncoderEmbedder:
         self.query_prefix = query_prefix
         self.document_prefix = document_prefix
         self._name = name or model_dir.name
+        self.dtype = "float32"
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         self._max = self._max_tokens(model_dir, config)
         self._pad = int(config.get("pad_token_id") or 0)
@@ -184,16 +188,29 @@ class TorchEncoderEmbedder:
         row = self._ids([text], self.query_prefix)[0]
         if len(row) > self._max:
             row = row[: self._max - 1] + row[-1:]
-        vec: NDArray[np.float32] = self._encode([row])[0]
+        vec: NDArray[np.float32] = self._encode([row], single_thread=len(row) <= SHORT_QUERY_TOKENS)[0]
         return vec
 
-    def _encode(self, ids: list[list[int]]) -> NDArray[np.float32]:
+    def _encode(self, ids: list[list[int]], single_thread: bool = False) -> NDArray[np.float32]:
+        import torch
+
+        with self._lock:
+            threads = torch.get_num_threads()
+            if single_thread and threads > 1:
+                torch.set_num_threads(1)
+            try:
+                return self._forward(ids)
+            finally:
+                if torch.get_num_threads() != threads:
+                    torch.set_num_threads(threads)
+
+    def _forward(self, ids: list[list[int]]) -> NDArray[np.float32]:
         import torch
 
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
         out = np.empty((len(ids), self._dim), dtype=np.float32)
         start = 0
-        with self._lock, torch.inference_mode():
+        with torch.inference_mode():
             while start < len(order):
                 longest = len(ids[order[start]])
                 rows = max(1, min(self.batch_size, self.batch_tokens // longest))
