@@ -245,8 +245,12 @@ class Chunker:
             out.append("\n".join([head, *rows]))
         return out  # a single row longer than a chunk is cut by chunk() (rare)
 
-    def chunk(self, doc: ParsedDocument) -> list[ChunkDraft]:
-        """Every chunk of the document; raises ChunkTooLong rather than return one that would not fit."""
+    def chunk(self, doc: ParsedDocument, start: int = 0) -> list[ChunkDraft]:
+        """Every chunk of the document; raises ChunkTooLong rather than return one that would not fit.
+
+        ``start``: the index of the first chunk, for a part of a document whose earlier parts (ending
+        on a page boundary) gave ``start`` chunks; the parts' chunks are then the whole document's.
+        """
         drafts: list[ChunkDraft] = []
         for block in _merge_tiny(doc.blocks):
             for piece in self._pieces(block.text):
@@ -254,7 +258,7 @@ class Chunker:
                     n = self._count(text)
                     if n > self.max_tokens:  # the guarantee, checked rather than assumed
                         raise ChunkTooLong(f"chunk of {n} tokens exceeds the maximum {self.max_tokens}")
-                    drafts.append(ChunkDraft(len(drafts), text, block.page, block.heading, n))
+                    drafts.append(ChunkDraft(start + len(drafts), text, block.page, block.heading, n))
         return drafts
 
 

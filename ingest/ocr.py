@@ -54,6 +54,10 @@ class Ocr:
         self.pages = 0
         self.seconds = 0.0
 
+    def renew(self, budget_s: float) -> None:
+        """A new time budget for the rest of the file (a parser that streams pages renews it per part)."""
+        self.deadline = time.monotonic() + budget_s
+
     def _timeout(self) -> float:
         t = self.config.page_timeout_s
         if self.deadline is not None:

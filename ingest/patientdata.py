@@ -19,7 +19,7 @@ every protocol has (authors, department numbers) and do not count.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,10 +121,12 @@ class PatientDataGuard:
         if config.names:
             self._deduce = load_deduce()
 
-    def scan(self, text: str) -> Findings:
-        return _findings(self.spans(text))
+    def scan(self, text: str, tick: Callable[[], None] | None = None) -> Findings:
+        """Counts per kind in ``text``; ``tick`` is called after each piece the name recogniser reads
+        (a long document's scan shows the parser is alive)."""
+        return _findings(self.spans(text, tick))
 
-    def spans(self, text: str) -> dict[str, list[tuple[int, int]]]:
+    def spans(self, text: str, tick: Callable[[], None] | None = None) -> dict[str, list[tuple[int, int]]]:
         """Where each kind was found: (start, end) character spans per kind (``person_with_address`` is
         derived from ``person`` and ``address`` by :meth:`scan`)."""
         bsn = [m.span(1) for m in _BSN.finditer(text) if elfproef(re.sub(r"\D", "", m.group(1)))]
@@ -135,7 +137,7 @@ class PatientDataGuard:
         addresses = [m.span() for m in _STREET.finditer(text)] + [m.span() for m in _POSTCODE.finditer(text)]
         phones: list[tuple[int, int]] = []
         if self._deduce is not None:
-            persons, more_addresses, phones = self._names(text)
+            persons, more_addresses, phones = self._names(text, tick)
             addresses += more_addresses
             # a date right after a name: "J. Jansen, 12-03-1961", "Jan Jansen (12-03-1961)"
             births |= {
@@ -164,7 +166,9 @@ class PatientDataGuard:
         counts = {k: len(v) for k, v in parts.items() if v}
         return Redaction("".join(out), counts, _findings(parts).over(self.config.threshold))
 
-    def _names(self, text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[tuple[int, int]]]:
+    def _names(
+        self, text: str, tick: Callable[[], None] | None = None
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[tuple[int, int]]]:
         persons, addresses, phones = [], [], []
         for start in range(0, len(text), 20000):  # deduce is linear but keeps whole-text structures
             piece = text[start : start + 20000]
@@ -179,6 +183,8 @@ class PatientDataGuard:
                     addresses.append(span)
                 elif tag == "telefoonnummer":
                     phones.append(span)
+            if tick is not None:
+                tick()
         return persons, addresses, phones
 
 

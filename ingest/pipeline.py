@@ -76,6 +76,9 @@ log = logging.getLogger(__name__)
 VRAAGBAAK_NS = uuid.UUID("3f0c6f0e-6a1b-5c1e-9a57-7672616167ba")
 UPLOAD_ROOT = UPLOAD_SET
 
+# parse results (whole small documents, or parts of ingest.page_batch pages) waiting to be embedded
+_MAX_READY = 16
+
 ProgressCallback = Callable[[ProgressUpdate], None]
 ResultCallback = Callable[[DocumentResult], None]
 
@@ -129,11 +132,19 @@ class _Item:
 
 @dataclass
 class _DocWrite:
+    """One document on its way to the store: its chunks are queued part by part as the parser sends
+    them (a long PDF streams in parts of pages) and committed once the last part is written."""
+
     item: _Item
-    result: ParseResult
-    chunks: list[Chunk]
-    remaining: int
-    begun: bool = False
+    result: ParseResult  # its first part: title, format, language, properties, sha256, size
+    control: DocControl
+    ingested_at: str
+    chunk_ids: list[str] = field(default_factory=list)  # every chunk queued so far, in order
+    remaining: int = 0  # chunks queued but not yet written
+    complete: bool = False  # the final part has arrived
+    begun: bool = False  # ``begin_write`` is recorded: points of this version may be in the store
+    recorded: int = 0  # how many of ``chunk_ids`` the catalog's pending list holds
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -145,19 +156,24 @@ class _Run:
     files_done: int = 0
     queue: deque[tuple[_DocWrite, Chunk]] = field(default_factory=deque)
     claimed: set[str] = field(default_factory=set)
+    writing: dict[int, _DocWrite] = field(default_factory=dict)  # streamed documents awaiting more parts
+    dropped: set[int] = field(default_factory=set)  # documents already failed whose later parts are ignored
+
+    def update(self, current: str | None = None, page: int = 0, pages: int = 0) -> None:
+        if self.progress is not None:
+            self.progress(
+                ProgressUpdate(
+                    len(self.items), self.files_done, self.report.chunks_embedded, current,
+                    ocr_pages=self.report.ocr_pages, page=page, pages=pages,
+                )
+            )
 
     def done(self, result: DocumentResult) -> None:
         self.report.results.append(result)
         if self.on_result is not None:
             self.on_result(result)
         self.files_done += 1
-        if self.progress is not None:
-            self.progress(
-                ProgressUpdate(
-                    len(self.items), self.files_done, self.report.chunks_embedded, result.source,
-                    ocr_pages=self.report.ocr_pages,
-                )
-            )
+        self.update(result.source)
 
 
 class Ingestor:
@@ -625,8 +641,9 @@ class Ingestor:
                 audit_source_id=self.settings.audit.source_id,
                 guard=self._guard_config(),
                 ocr=OcrConfig(ing.ocr.enabled, ing.ocr.languages, ing.ocr.dpi, ing.ocr.page_timeout_s),
+                page_batch=ing.page_batch,
             )
-            self._pool = ParserPool(config, workers=ing.workers, max_ready=64)
+            self._pool = ParserPool(config, workers=ing.workers, max_ready=_MAX_READY)
         return self._pool
 
     def _guard_config(self) -> GuardConfig | None:
@@ -680,7 +697,8 @@ class Ingestor:
                 if pending:
                     self._flush(run, self.embed_batch)
                 continue
-            outstanding -= 1
+            if res.final:
+                outstanding -= 1
             self._handle(run, res)
             while len(run.queue) >= self.embed_batch:
                 self._flush(run, self.embed_batch)
@@ -690,6 +708,17 @@ class Ingestor:
     def _handle(self, run: _Run, res: ParseResult) -> None:
         item = run.items[res.key]
         run.report.ocr_pages += res.ocr_pages
+        if res.key in run.dropped:  # a later part of a document that already failed
+            if res.final:
+                run.dropped.discard(res.key)
+            return
+        dw = run.writing.get(res.key)
+        if dw is not None:  # the next part of a streamed document
+            if res.status != "parsed":  # a later page failed, or the worker died: undo what was written
+                self._abort(run, dw, res.reason or f"parsing ended: {res.status}")
+                return
+            self._queue(run, dw, res, self._drafts(res, len(dw.chunk_ids)))
+            return
         if res.status == "failed":
             run.done(DocumentResult(item.source, "failed", item.doc_id, reason=res.reason))
             return
@@ -711,36 +740,76 @@ class Ingestor:
             title = item.known.title if item.known else ""
             run.done(DocumentResult(item.source, "unchanged", item.doc_id, n, title=title))
             return
+
+        def fail(reason: str) -> None:
+            if not res.final:
+                run.dropped.add(res.key)
+            run.done(DocumentResult(item.source, "failed", item.doc_id, reason=reason))
+
         try:
             control = self._control(item, res)
         except LabelError as err:
-            run.done(DocumentResult(item.source, "failed", item.doc_id, reason=str(err)))
+            fail(str(err))
             return
-        drafts = res.drafts
-        if drafts is None:
-            drafts = self._chunk_in_main(res)
-        if not drafts:
-            run.done(DocumentResult(item.source, "failed", item.doc_id, reason="no text to index"))
+        drafts = self._drafts(res, 0)
+        if not drafts and res.final:
+            fail("no text to index")
             return
-        now = _now()
+        if not self.state.try_claim(item.doc_id):
+            fail("another process is writing or erasing this document now; run the ingest again later")
+            return
+        run.claimed.add(item.doc_id)
+        dw = _DocWrite(item, res, control, _now())
+        run.writing[res.key] = dw
+        self._queue(run, dw, res, drafts)
+
+    def _drafts(self, res: ParseResult, start: int) -> list[ChunkDraft]:
+        """The chunks of one part: the worker's, or chunked here (numbered on from ``start``)."""
+        if res.drafts is not None:
+            return res.drafts
+        return self._chunk_in_main(res, start)
+
+    def _queue(self, run: _Run, dw: _DocWrite, res: ParseResult, drafts: list[ChunkDraft]) -> None:
+        """Queue one part's chunks for embedding; the final part completes the document."""
+        item, first = dw.item, dw.result
         chunks = [
             Chunk(
                 chunk_id=chunk_id_for(item.doc_id, d.index, d.text), doc_id=item.doc_id, index=d.index,
-                text=d.text, title=res.title, source=item.source, page=d.page, section=d.section,
-                groups=item.labels.groups, classification=item.labels.classification, language=res.language,
-                doc_sha256=res.sha256, ingested_at=now, control=control,
+                text=d.text, title=first.title, source=item.source, page=d.page, section=d.section,
+                groups=item.labels.groups, classification=item.labels.classification, language=first.language,
+                doc_sha256=first.sha256, ingested_at=dw.ingested_at, control=dw.control,
             )
             for d in drafts
         ]
-        if not self.state.try_claim(item.doc_id):
-            run.done(DocumentResult(
-                item.source, "failed", item.doc_id,
-                reason="another process is writing or erasing this document now; run the ingest again later",
-            ))
-            return
-        run.claimed.add(item.doc_id)
-        dw = _DocWrite(item, res, chunks, remaining=len(chunks))
+        dw.chunk_ids.extend(c.chunk_id for c in chunks)
+        dw.remaining += len(chunks)
         run.queue.extend((dw, c) for c in chunks)
+        if not res.final:
+            return
+        del run.writing[item.key]
+        dw.complete = True
+        dw.notes = list(res.notes)
+        if not dw.chunk_ids:
+            self._abort(run, dw, "no text to index")
+        elif dw.remaining == 0:  # every earlier part is written already
+            self._commit(run, [dw])
+
+    def _abort(self, run: _Run, dw: _DocWrite, reason: str) -> None:
+        """A document failed after some of its parts were queued or written: take every new point of
+        it out of the store and go back to the committed version (or to nothing)."""
+        item = dw.item
+        run.writing.pop(item.key, None)
+        if dw.remaining:
+            run.queue = deque(entry for entry in run.queue if entry[0] is not dw)
+        if dw.begun:
+            rec = self.state.get(item.doc_id)
+            if rec is not None:
+                self._repair(rec)
+            self._checkpoint("rolled_back")
+        self.state.release(item.doc_id)
+        run.claimed.discard(item.doc_id)
+        kept = " (the indexed earlier version stays)" if item.known is not None and item.known.committed else ""
+        run.done(DocumentResult(item.source, "failed", item.doc_id, reason=f"{reason}{kept}"))
 
     def _control(self, item: _Item, res: ParseResult) -> DocControl:
         """Document control from vraagbaak.yaml and the file's properties, with its lifecycle as of now."""
@@ -779,11 +848,11 @@ class Ingestor:
                     changed += 1
             return changed
 
-    def _chunk_in_main(self, res: ParseResult) -> list[ChunkDraft]:
+    def _chunk_in_main(self, res: ParseResult, start: int = 0) -> list[ChunkDraft]:
         if self._main_chunker is None:
             ing = self.settings.ingest
             self._main_chunker = Chunker(self.embedder, ing.chunk_tokens, ing.chunk_overlap)
-        return self._main_chunker.chunk(ParsedDocument(res.title, res.format, res.blocks))
+        return self._main_chunker.chunk(ParsedDocument(res.title, res.format, res.blocks), start)
 
     def _flush(self, run: _Run, n: int) -> None:
         """Embed up to ``n`` queued chunks, write them, and commit the documents they complete."""
@@ -804,23 +873,26 @@ class Ingestor:
             )
             for i, (_, c) in enumerate(batch)
         ]
-        starting = list({id(dw): dw for dw, _ in batch if not dw.begun}.values())
-        if starting:
+        # documents whose points are written for the first time, or that have more chunks now (streamed)
+        growing = list({id(dw): dw for dw, _ in batch if dw.recorded < len(dw.chunk_ids)}.values())
+        if growing:
             with self.state.transaction():
-                for dw in starting:
+                for dw in growing:
                     self.state.begin_write(
-                        dw.item.doc_id, dw.item.source, dw.item.root, [c.chunk_id for c in dw.chunks],
-                        dw.item.source_set,
+                        dw.item.doc_id, dw.item.source, dw.item.root, list(dw.chunk_ids), dw.item.source_set,
                     )
                     dw.begun = True
+                    dw.recorded = len(dw.chunk_ids)
         for i in range(0, len(points), self.store_batch):
             self.store.upsert(points[i : i + self.store_batch])
             self._checkpoint("upserted")
         run.report.chunks_embedded += len(batch)
+        last_dw, last = batch[-1]
+        run.update(last.source, page=last.page or 0, pages=last_dw.result.pages)
         finished: list[_DocWrite] = []
         for dw, _ in batch:
             dw.remaining -= 1
-            if dw.remaining == 0:
+            if dw.remaining == 0 and dw.complete:
                 finished.append(dw)
         if finished:
             self._commit(run, finished)
@@ -830,7 +902,7 @@ class Ingestor:
         with self.state.transaction():
             for dw in finished:
                 item, res = dw.item, dw.result
-                new_ids = [c.chunk_id for c in dw.chunks]
+                new_ids = list(dw.chunk_ids)
                 keep = set(new_ids)
                 old = item.known.chunk_ids if item.known is not None else []
                 stale[item.doc_id] = [i for i in old if i not in keep]
@@ -839,8 +911,8 @@ class Ingestor:
                     labels_fp=item.labels.fingerprint(), title=res.title, format=res.format,
                     groups=item.labels.groups, classification=item.labels.classification,
                     language=res.language, size=res.size, chunk_ids=new_ids,
-                    ingested_at=dw.chunks[0].ingested_at, source_set=item.source_set,
-                    control={} if dw.chunks[0].control.is_empty() else dw.chunks[0].control.to_dict(),
+                    ingested_at=dw.ingested_at, source_set=item.source_set,
+                    control={} if dw.control.is_empty() else dw.control.to_dict(),
                 )
                 self.state.commit_write(rec, stale[item.doc_id])
         for dw in finished:  # final now: report it (and let the caller audit it) before anything else
@@ -848,8 +920,8 @@ class Ingestor:
             status: Status = "updated" if known is not None and known.committed else "added"
             run.done(
                 DocumentResult(
-                    dw.item.source, status, dw.item.doc_id, len(dw.chunks), title=dw.result.title,
-                    notes=tuple(dw.result.notes),
+                    dw.item.source, status, dw.item.doc_id, len(dw.chunk_ids), title=dw.result.title,
+                    notes=tuple(dw.notes),
                 )
             )
         self._checkpoint("committed")
@@ -858,9 +930,9 @@ class Ingestor:
         for dw in finished:
             doc_id = dw.item.doc_id
             self.store.delete_points(stale[doc_id])
-            expected = len(dw.chunks)
+            expected = len(dw.chunk_ids)
             if self.store.count(doc_id) != expected:  # orphans from a lost state file or an old crash
-                keep = {c.chunk_id for c in dw.chunks}
+                keep = set(dw.chunk_ids)
                 self.store.delete_points([i for i in self.store.point_ids(doc_id) if i not in keep])
         self._checkpoint("stale_deleted")
         with self.state.transaction():

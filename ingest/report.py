@@ -123,6 +123,8 @@ class ProgressUpdate:
     chunks_embedded: int
     current: str | None = None
     ocr_pages: int = 0
+    page: int = 0  # the page of ``current`` its embedded chunks have reached (a long document streams)
+    pages: int = 0  # the page count of ``current`` (0: not known, or no pages)
 
 
 @dataclass(frozen=True)

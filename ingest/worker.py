@@ -7,6 +7,17 @@ A dispatcher thread in the parent hands out tasks, enforces ``ingest.worker_time
 file (kills the worker), notices a worker that died (a signal, the OOM killer) and starts a
 new one; results go into a bounded queue, so parsing runs ahead of embedding but not unboundedly.
 
+Long documents stream: a loader that reads pages (``PagedLoader``: PDF) hands the document over in
+parts of ``ingest.page_batch`` pages, and the worker sends each part's chunks (``final=False``) as
+soon as it may, then the last part as the final result; the pipe and the bounded queue hold the
+worker back while the parent embeds, so memory stays flat however long the file. After each part
+the worker sends a :class:`ParseProgress`, which renews the time limit: for a streamed document
+``ingest.worker_timeout_s`` bounds each part of pages (and each piece the patient-data guard reads),
+not the whole file. Nothing of a document leaves the worker before the patient-data guard has
+read all of it (the parts are held until then). A final result may still say ``failed`` after parts
+were sent (a later page is broken, the worker died or timed out); the parent then rolls the
+document back (``ingest.pipeline``).
+
 Why not ``concurrent.futures.ProcessPoolExecutor``: it cannot stop one hung task, and a worker
 that dies breaks the whole pool and every pending future with it.
 """
@@ -22,6 +33,7 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -33,8 +45,11 @@ from ingest.detect import detect_format
 from ingest.doccontrol import properties_from
 from ingest.errors import LoadError
 from ingest.loaders.limits import LoaderLimits
+from ingest.loaders.parts import join_parts
 from ingest.ocr import OcrConfig
 from ingest.patientdata import GuardConfig, PatientDataGuard
+from vraagbaak_core.ports import PagedLoader
+from vraagbaak_core.types import ParsedDocument
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +70,7 @@ class WorkerConfig:
     audit_source_id: str = "vraagbaak"
     guard: GuardConfig | None = None  # the patient-data guard (ingest.patientdata); None: off
     ocr: OcrConfig | None = None  # Tesseract for scans and images (ingest.ocr); None: off
+    page_batch: int = 32  # pages per streamed part of a long document (ingest.page_batch); 0: whole files
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,19 @@ class ParseResult:
     findings: dict[str, int] = field(default_factory=dict)  # patient-data counts per kind (never values)
     ocr_pages: int = 0  # pages read with OCR
     notes: list[str] = field(default_factory=list)  # OCR pages read, skipped or failed, for the report
+    pages: int = 0  # the document's page count (0: the format has none)
+    final: bool = True  # False: one part of a streamed document, more follows (``status`` is "parsed")
+
+
+@dataclass(frozen=True)
+class ParseProgress:
+    """A streaming worker's sign of life after each part of pages; renews the file's time limit."""
+
+    key: int
+
+
+# how much text a streamed document's language is detected on (the start of the whole document)
+_LANGUAGE_CHARS = 20000
 
 
 # ---------------------------------------------------------------- the worker process
@@ -116,7 +145,8 @@ class _WorkerState:
             counter = FileTokenCounter(Path(config.tokenizer_dir), config.max_tokens)
             self.chunker = Chunker(counter, config.chunk_tokens, config.chunk_overlap)
 
-    def run(self, task: ParseTask) -> ParseResult:
+    def run(self, task: ParseTask, send: Callable[[object], None] | None = None) -> ParseResult:
+        """Parse one file; the final result is returned, the parts before it go to ``send``."""
         t0 = time.perf_counter()
         if task.data is not None:
             data = task.data
@@ -135,33 +165,89 @@ class _WorkerState:
         if task.known_sha256 == sha:
             return ParseResult(task.key, "unchanged", sha256=sha, size=size)
         # OCR stops with a clear reason before the parent's time limit would kill the worker
+        budget = max(1.0, self.config.timeout_s - 2.0)
         self.ocr.start_file(max(1.0, self.config.timeout_s - (time.perf_counter() - t0) - 2.0))
         try:
             fmt = detect_format(data, task.name)
-            doc = self.loaders[fmt].load(data, task.name)
+            loader = self.loaders[fmt]
+            parts: Iterable[ParsedDocument]
+            if send is not None and self.config.page_batch > 0 and isinstance(loader, PagedLoader):
+                parts = loader.load_parts(data, task.name, self.config.page_batch)
+            else:
+                parts = [loader.load(data, task.name)]
+            result = self._stream(task, parts, sha, size, budget, send or _nowhere)
         except LoadError as err:
             return ParseResult(task.key, "failed", str(err), sha256=sha, size=size)
-        text = doc.text
-        if self.guard is not None and task.guard and sha not in task.released_sha256:
-            found = self.guard.scan(text)
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    def _stream(
+        self, task: ParseTask, parts: Iterable[ParsedDocument], sha: str, size: int, budget: float,
+        send: Callable[[object], None],
+    ) -> ParseResult:
+        guarded = self.guard is not None and task.guard and sha not in task.released_sha256
+        held: list[ParsedDocument] = []  # parts read but not sent
+        chars = 0
+        language: str | None = None
+        next_index = 0
+        ocr_pages = 0
+        notes: list[str] = []
+
+        def message(part: ParsedDocument, final: bool) -> ParseResult:
+            nonlocal next_index
+            assert language is not None
+            res = ParseResult(
+                task.key, "parsed", sha256=sha, size=size, title=part.title, format=part.format, language=language,
+                properties=properties_from(part.properties), pages=part.pages or 0, final=final,
+            )
+            if self.chunker is not None:
+                res.drafts = self.chunker.chunk(part, next_index)
+                next_index += len(res.drafts)
+            else:
+                res.blocks = part.blocks
+            return res
+
+        def send_held(keep_last: bool) -> None:
+            while len(held) > (1 if keep_last else 0):
+                res = message(held.pop(0), final=False)
+                if res.drafts or res.blocks:
+                    send(res)
+
+        for part in parts:
+            held.append(part)
+            ocr_pages += part.ocr_pages
+            notes.extend(part.notes)
+            chars += len(part.text) + 2
+            send(ParseProgress(task.key))
+            self.ocr.renew(budget)
+            if guarded or (language is None and chars < _LANGUAGE_CHARS):
+                continue  # the guard reads the whole document first; the language needs its start
+            if language is None:
+                language = self.detect_language(join_parts(held).text[:_LANGUAGE_CHARS])
+            send_held(keep_last=True)  # the newest part may be the last: it goes as the final result
+        if not held:
+            raise LoadError("the document has no parts")
+        if guarded:
+            assert self.guard is not None
+            doc = join_parts(held)
+            found = self.guard.scan(doc.text, tick=lambda: send(ParseProgress(task.key)))
             if found.over(self.guard.config.threshold):
                 return ParseResult(
                     task.key, "quarantined", f"patient data found ({found.summary()}); quarantined, not indexed",
                     sha256=sha, size=size, title=doc.title, format=doc.format, findings=dict(found.counts),
                 )
-        language = self.detect_language(text[:20000])
-        result = ParseResult(
-            task.key, "parsed", sha256=sha, size=size, title=doc.title, format=doc.format, language=language,
-            properties=properties_from(doc.properties), ocr_pages=doc.ocr_pages, notes=list(doc.notes),
-        )
-        if self.chunker is not None:
-            result.drafts = self.chunker.chunk(doc)
-            if not result.drafts:
-                return ParseResult(task.key, "failed", "no text to index", sha256=sha, size=size)
-        else:
-            result.blocks = doc.blocks
-        result.seconds = time.perf_counter() - t0
+        if language is None:  # nothing sent yet: ``held`` starts at the document's start
+            language = self.detect_language(join_parts(held).text[:_LANGUAGE_CHARS])
+        send_held(keep_last=True)
+        result = message(held.pop(), final=True)
+        result.ocr_pages, result.notes = ocr_pages, notes
+        if self.chunker is not None and next_index == 0:
+            return ParseResult(task.key, "failed", "no text to index", sha256=sha, size=size)
         return result
+
+
+def _nowhere(message: object) -> None:
+    """``send`` for a caller that takes only final results (its documents are never split)."""
 
 
 def _address_space_mb() -> int:
@@ -219,7 +305,7 @@ def _worker_main(conn: Connection, config: WorkerConfig) -> None:
             return
         restart = False
         try:
-            result = state.run(task)
+            result = state.run(task, conn.send)
         except MemoryError:
             result = ParseResult(
                 task.key, "failed",
@@ -253,12 +339,18 @@ class _Slot:
     proc: BaseProcess
     conn: Connection
     task: ParseTask | None = None
-    started: float = 0.0
+    started: float = 0.0  # when the task began, or its last sign of progress (a part of pages)
     ready: bool = False
+    streamed: bool = False  # parts of the current task were handed on: it cannot be sent again
+    paged: bool = False  # the current task reads in parts of pages (its time limit is per part)
 
 
 class ParserPool:
-    """Worker processes fed by a dispatcher thread; ``get()`` returns results as they finish."""
+    """Worker processes fed by a dispatcher thread; ``get()`` returns results as they finish.
+
+    A streamed document comes as parts (``final=False``) before its final result; ``get()`` returns
+    each in order. Only a final result ends a task.
+    """
 
     def __init__(self, config: WorkerConfig, workers: int = 1, max_ready: int = 64) -> None:
         self.config = config
@@ -402,8 +494,18 @@ class ParserPool:
                 slot.ready = True
                 self._start_failures = 0
                 return
+            if isinstance(msg, ParseProgress):
+                slot.started = time.monotonic()
+                slot.paged = True
+                return
+            if isinstance(msg, ParseResult) and not msg.final:
+                slot.started = time.monotonic()
+                slot.streamed = True
+                self._put(msg)
+                return
             if isinstance(msg, ParseResult):
                 slot.task = None
+                slot.streamed = slot.paged = False
                 self._put(msg)
                 if msg.reason.startswith("parser exceeded the memory"):
                     slot.proc.join(timeout=5)
@@ -417,7 +519,8 @@ class ParserPool:
                 if self._start_failures >= 3:
                     self._fail_all(f"parser worker cannot start (exit code {code}); see the log")
                 return
-            if task is None or code == 0:  # it recycled itself; a task sent meanwhile goes again
+            # it recycled itself: a task sent meanwhile goes again (never one whose parts went on)
+            if task is None or (code == 0 and not slot.streamed):
                 if task is not None:
                     with self._cv:
                         self._tasks.appendleft(task)
@@ -434,9 +537,10 @@ class ParserPool:
             log.warning("parser worker timed out on %s", task.name)
             slot.task = None
             self._replace(slot)
+            per = f" on one part of {self.config.page_batch} pages" if slot.paged else ""
             self._put(
                 ParseResult(
                     task.key, "failed",
-                    f"parsing took longer than {self.config.timeout_s:g} s (ingest.worker_timeout_s)",
+                    f"parsing took longer than {self.config.timeout_s:g} s{per} (ingest.worker_timeout_s)",
                 )
             )

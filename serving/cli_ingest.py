@@ -148,14 +148,14 @@ def _with_progress(ingestor: Ingestor, paths: list[Path], labels: object, option
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("files · {task.fields[chunks]} chunks · {task.fields[rate]} chunks/s"),
-        TextColumn("{task.fields[ocr]}"),
+        TextColumn("{task.fields[ocr]}{task.fields[page]}"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
         console=console,
         transient=False,
     ) as progress:
-        task = progress.add_task("ingest", total=None, chunks=0, rate="0.0", ocr="")
+        task = progress.add_task("ingest", total=None, chunks=0, rate="0.0", ocr="", page="")
 
         def update(u: ProgressUpdate) -> None:
             elapsed = max(1e-6, time.perf_counter() - t0)
@@ -163,6 +163,7 @@ def _with_progress(ingestor: Ingestor, paths: list[Path], labels: object, option
                 task, total=u.files_total, completed=u.files_done, chunks=u.chunks_embedded,
                 rate=f"{u.chunks_embedded / elapsed:.1f}",
                 ocr=f"· OCR {u.ocr_pages} pages · {u.ocr_pages / elapsed:.2f} pages/s" if u.ocr_pages else "",
+                page=f"· {u.current}: page {u.page} of {u.pages}" if u.pages > 1 and u.page else "",
             )
 
         return ingestor.ingest_paths(paths, labels, progress=update, **options)

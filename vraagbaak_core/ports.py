@@ -181,6 +181,20 @@ class Loader(Protocol):
 
 
 @runtime_checkable
+class PagedLoader(Loader, Protocol):
+    """A loader that hands a long document over in parts of consecutive pages (ingest streams them).
+
+    ``load_parts`` yields one :class:`ParsedDocument` per ``pages`` pages, in page order: each holds
+    its pages' blocks (page numbers are the document's own); the first one also the title,
+    properties and ``pages`` (the page count); the last one the notes and ``ocr_pages`` of the whole
+    document. It raises ``LoadError`` as ``load`` does, possibly after parts were yielded; ``load``
+    is the parts joined.
+    """
+
+    def load_parts(self, data: bytes, name: str, pages: int) -> Iterator[ParsedDocument]: ...
+
+
+@runtime_checkable
 class AuditSink(Protocol):
     """Where the audit chain is stored. The sink owns the chain's order: :meth:`append` sets
     ``prev_sha256`` to the current head and ``sha256`` to ``seal(record)`` atomically with storing it,

@@ -285,7 +285,10 @@ class IngestSettings(_Section):
     # chunk, so the extractive answerer needs no embedding per question (retrieval.unit_vectors)
     unit_vectors: bool = True
     max_file_mb: float = Field(default=50.0, gt=0)
-    max_pages: int = Field(default=2000, ge=1)
+    max_pages: int = Field(default=10000, ge=1)
+    # a PDF is parsed, chunked and embedded in parts of this many pages (memory stays flat); 0: whole files
+    page_batch: int = Field(default=32, ge=0)
+    # per file, and for a file read in parts, per part of page_batch pages
     worker_timeout_s: float = Field(default=120.0, gt=0)
     worker_memory_mb: int = Field(default=1536, ge=128)
     workers: int = Field(default=1, ge=1)

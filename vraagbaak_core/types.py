@@ -317,6 +317,7 @@ class ParsedDocument:
     properties: dict[str, Any] = field(default_factory=dict)
     ocr_pages: int = 0  # pages read with OCR (ingest.ocr)
     notes: list[str] = field(default_factory=list)  # what the report should say about it (pages skipped …)
+    pages: int | None = None  # the whole document's page count, where the format has pages
 
     @property
     def text(self) -> str:
