@@ -22,8 +22,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
-from langchain_text_splitters import RecursiveCharacterTextSplitter
-
 from ingest.loaders.tables import is_markdown_table
 from vraagbaak_core.types import Block, ParsedDocument
 
@@ -120,6 +118,10 @@ class Chunker:
 
     def _units(self, text: str, count: Callable[[str], int]) -> list[tuple[int, int, int]]:
         """(start, end, content tokens) of paragraphs, or of sentence pieces of long paragraphs."""
+        # imported here: a parser worker that does not chunk (the main process does, for e5) never
+        # loads langchain-core, about half of a worker's start-up
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+
         units: list[tuple[int, int, int]] = []
         splitter = RecursiveCharacterTextSplitter(
             chunk_size=self._unit_budget,

@@ -38,9 +38,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from ingest.chunking import ChunkDraft
 from ingest.detect import detect_format
 from ingest.doccontrol import properties_from
 from ingest.errors import LoadError
@@ -50,6 +49,9 @@ from ingest.ocr import OcrConfig
 from ingest.patientdata import GuardConfig, PatientDataGuard
 from vraagbaak_core.ports import PagedLoader
 from vraagbaak_core.types import ParsedDocument
+
+if TYPE_CHECKING:  # a worker that does not chunk never imports the chunker (langchain-core)
+    from ingest.chunking import ChunkDraft
 
 log = logging.getLogger(__name__)
 
