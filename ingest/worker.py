@@ -173,11 +173,15 @@ class _WorkerState:
             fmt = detect_format(data, task.name)
             loader = self.loaders[fmt]
             parts: Iterable[ParsedDocument]
-            if send is not None and self.config.page_batch > 0 and isinstance(loader, PagedLoader):
+            paged = send is not None and self.config.page_batch > 0 and isinstance(loader, PagedLoader)
+            if paged:
+                assert isinstance(loader, PagedLoader)
                 parts = loader.load_parts(data, task.name, self.config.page_batch)
             else:
                 parts = [loader.load(data, task.name)]
-            result = self._stream(task, parts, sha, size, budget, send or _nowhere)
+            # only a file read in parts of pages shows progress (and renews its time limit) as it goes
+            out = send or _nowhere
+            result = self._stream(task, parts, sha, size, budget, out, out if paged else _nowhere)
         except LoadError as err:
             return ParseResult(task.key, "failed", str(err), sha256=sha, size=size)
         result.seconds = time.perf_counter() - t0
@@ -185,7 +189,7 @@ class _WorkerState:
 
     def _stream(
         self, task: ParseTask, parts: Iterable[ParsedDocument], sha: str, size: int, budget: float,
-        send: Callable[[object], None],
+        send: Callable[[object], None], tick: Callable[[object], None],
     ) -> ParseResult:
         guarded = self.guard is not None and task.guard and sha not in task.released_sha256
         held: list[ParsedDocument] = []  # parts read but not sent
@@ -220,7 +224,7 @@ class _WorkerState:
             ocr_pages += part.ocr_pages
             notes.extend(part.notes)
             chars += len(part.text) + 2
-            send(ParseProgress(task.key))
+            tick(ParseProgress(task.key))
             self.ocr.renew(budget)
             if guarded or (language is None and chars < _LANGUAGE_CHARS):
                 continue  # the guard reads the whole document first; the language needs its start
@@ -232,7 +236,7 @@ class _WorkerState:
         if guarded:
             assert self.guard is not None
             doc = join_parts(held)
-            found = self.guard.scan(doc.text, tick=lambda: send(ParseProgress(task.key)))
+            found = self.guard.scan(doc.text, tick=lambda: tick(ParseProgress(task.key)))
             if found.over(self.guard.config.threshold):
                 return ParseResult(
                     task.key, "quarantined", f"patient data found ({found.summary()}); quarantined, not indexed",
