@@ -82,6 +82,8 @@ def main() -> None:
     ap.add_argument("--page-batch", type=int, default=None, help="ingest.page_batch (default: the settings')")
     ap.add_argument("--seed", type=int, default=20)
     ap.add_argument("--keep", type=Path, default=None, help="write the PDF here (kept) instead of a temp folder")
+    ap.add_argument("--parse-only", action="store_true",
+                    help="only the parser worker (the settings' own, guard included): parts read, nothing embedded")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="vb-bigpdf-") as tmp:
@@ -111,6 +113,9 @@ def main() -> None:
 
         settings = load_settings()
         ing = Ingestor.from_settings(settings)
+        if args.parse_only:
+            _parse_only(ing, pdf, args.pages)
+            return
         marks: dict[int, tuple[float, int, int]] = {}  # quarter -> (seconds, page, tree RSS)
         with TreeRss() as rss:
             t0 = time.perf_counter()
@@ -145,6 +150,35 @@ def main() -> None:
         flat = ", ".join(f"p{page}: {tree / mib:.0f} MiB" for _, (_, page, tree) in sorted(marks.items()))
         print(f"tree RSS as the pages go by: {flat}")
         print(f"goal: peak tree RSS < 2048 MiB: {'met' if rss.peak < 2 * 2**30 else 'NOT met'}")
+
+
+def _parse_only(ing: object, pdf: Path, pages: int) -> None:
+    from ingest.pipeline import Ingestor
+    from ingest.worker import ParseTask
+
+    assert isinstance(ing, Ingestor)
+    pool = ing._pool_get()  # the worker exactly as an ingest builds it from the settings
+    with TreeRss() as rss:
+        t0 = time.perf_counter()
+        pool.submit(ParseTask(0, pdf.name, str(pdf)))
+        parts = blocks = 0
+        while True:
+            res = pool.get(timeout=3600)
+            if res is None:
+                raise SystemExit("no parse result within an hour")
+            parts += 1
+            blocks += len(res.blocks) + len(res.drafts or [])
+            if res.final:
+                break
+        seconds = time.perf_counter() - t0
+        ing.close()
+    if res.status != "parsed":
+        raise SystemExit(f"parse failed: {res.reason}")
+    mib = 2**20
+    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    print(f"parse only: {pages} pages in {parts} parts ({blocks} blocks) in {seconds:.0f} s = "
+          f"{pages / seconds:.1f} pages/s; peak tree RSS {rss.peak / mib:.0f} MiB, "
+          f"worker peak {child_peak / mib:.0f} MiB")
 
 
 if __name__ == "__main__":
