@@ -10,7 +10,7 @@ embedder, the patient-data guard with deduce, OCR on; data paths in a temporary 
 
 Prints pages, chunks, seconds, pages/s and chunks/s, and the peak resident memory of the whole
 process tree: this process plus its parser worker, summed, sampled every 0.1 s with psutil; next to
-it each process's own peak (``ru_maxrss``: the main process, and the worker once it has exited).
+it the main process's own peak (``ru_maxrss``) and the worker's (sampled).
 The tree's RSS at each quarter of the pages shows whether memory stays flat.
 Goal (issue 20): a 5,000-page PDF ingests with peak RSS under 2 GiB.
 """
@@ -131,12 +131,12 @@ def main() -> None:
             report = ing.ingest_paths([docs], Labels(groups=("bench",)), progress=progress)
             seconds = time.perf_counter() - t0
             chunks = ing.store.count()
-            ing.close()  # the parser worker exits: its ru_maxrss is in RUSAGE_CHILDREN now
+            ing.close()
             ing.store.close()
         if not report.ok:
             raise SystemExit(f"ingest failed: {[(r.source, r.reason) for r in report.failed]}")
         main_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        child_peak = rss.peak_workers
         mib = 2**20
         print()
         print("| pages | words/page | page_batch | chunks | seconds | pages/s | chunks/s | embed s | "
@@ -175,7 +175,7 @@ def _parse_only(ing: object, pdf: Path, pages: int) -> None:
     if res.status != "parsed":
         raise SystemExit(f"parse failed: {res.reason}")
     mib = 2**20
-    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    child_peak = rss.peak_workers
     print(f"parse only: {pages} pages in {parts} parts ({blocks} blocks) in {seconds:.0f} s = "
           f"{pages / seconds:.1f} pages/s; peak tree RSS {rss.peak / mib:.0f} MiB, "
           f"worker peak {child_peak / mib:.0f} MiB")
