@@ -95,6 +95,10 @@ def live(tmp_path_factory: pytest.TempPathFactory, embedder: Any, generator: Any
     assert not rep.failed
     with LiveServer(create_app(settings, comps)) as srv:
         yield {"url": srv.url, "gen": gen, "comps": comps, "settings": settings, "tmp": tmp}
+    gen.hold.clear()
+    asyncio.run(gen.aclose())  # no generation left running into interpreter exit
+    comps.ingestor.close()
+    comps.store.close()
 
 
 def _body(question: str, stream: bool = False) -> dict[str, Any]:

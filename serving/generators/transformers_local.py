@@ -43,6 +43,11 @@ class TransformersGenerator:
         model_max = int(getattr(self._model.config, "max_position_embeddings", context_window))
         self._context_window = min(context_window, model_max)
         self._lock = threading.Lock()
+        # running generations and their cancel flags: aclose() stops and joins them, and they are not
+        # daemon threads, so the interpreter waits for them too (a daemon thread still inside a torch
+        # op at interpreter exit aborts the process: "terminate called without an active exception")
+        self._running: dict[threading.Thread, threading.Event] = {}
+        self._running_lock = threading.Lock()
         # The repetition guard: a small model left alone loops ("hebben het hebben het ...").
         self.no_repeat_ngram_size = no_repeat_ngram_size
         self.repetition_penalty = repetition_penalty
@@ -114,14 +119,20 @@ class TransformersGenerator:
         failure: list[BaseException] = []
 
         def run() -> None:
-            with self._lock, self._torch.inference_mode():
-                try:
-                    self._model.generate(**kwargs)
-                except BaseException as err:  # noqa: BLE001 - surfaced to the caller below
-                    failure.append(err)
-                    streamer.end()  # type: ignore[no-untyped-call]
+            try:
+                with self._lock, self._torch.inference_mode():
+                    try:
+                        self._model.generate(**kwargs)
+                    except BaseException as err:  # noqa: BLE001 - surfaced to the caller below
+                        failure.append(err)
+                        streamer.end()  # type: ignore[no-untyped-call]
+            finally:
+                with self._running_lock:
+                    self._running.pop(threading.current_thread(), None)
 
-        thread = threading.Thread(target=run, name="generate", daemon=True)
+        thread = threading.Thread(target=run, name="generate")
+        with self._running_lock:
+            self._running[thread] = cancelled
         thread.start()
         sentinel = object()
         it = iter(streamer)
@@ -150,7 +161,16 @@ class TransformersGenerator:
         return True
 
     async def aclose(self) -> None:
-        return None
+        """Stop the generations still running (each stops at its next token) and wait for them."""
+        await asyncio.get_running_loop().run_in_executor(None, self.stop_all)
+
+    def stop_all(self) -> None:
+        with self._running_lock:
+            running = list(self._running.items())
+        for _, cancelled in running:
+            cancelled.set()
+        for thread, _ in running:
+            thread.join()
 
 
 class _StopFilter:
