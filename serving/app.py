@@ -14,6 +14,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from serving.answer_check.router import router as answer_check_router
 from serving.audit.router import router as audit_router
 from serving.auth import require_role
 from serving.authfirst import AuthFirstMiddleware
@@ -77,6 +78,7 @@ def create_app(settings: Settings, components: Components | None = None) -> Fast
     app.include_router(feedback_router)
     app.include_router(audit_router)
     app.include_router(it_router)
+    app.include_router(answer_check_router)
     app.include_router(reindex_router)
     _install_ops(app)
     if settings.server.docs:

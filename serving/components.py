@@ -21,7 +21,7 @@ from serving.chat.prompts import PromptBook
 from serving.chat.service import ChatService
 from serving.feedback.factory import build_feedback
 from serving.feedback.store import AnswerReceipt, CitedDocument
-from serving.generators import build_fallback, build_generator
+from serving.generators import build_extractive, build_fallback, build_generator
 from serving.generators.judges import build_judge
 from serving.limits import ConcurrencyGate, RateLimiter
 from serving.metrics import Metrics
@@ -29,7 +29,7 @@ from serving.priority import lowered
 from serving.question_guard import GuardedText, QuestionGuard
 from vraagbaak_core.audit import AuditLog, Outcome
 from vraagbaak_core.audit_factory import build_audit_log
-from vraagbaak_core.ports import Embedder, FeedbackLog, Generator, VectorStore
+from vraagbaak_core.ports import Embedder, FeedbackLog, Generator, SourceAnswerer, VectorStore
 from vraagbaak_core.settings import PROJECT_ROOT, Settings
 from vraagbaak_core.types import Answer, Hit, Identity
 
@@ -108,8 +108,12 @@ class Components:
         caller fails closed."""
         if answer is not None:
             self.metrics.tokens.inc(max(1, len(answer.text) // 4))
-            if answer.fallback is not None:
+            if answer.fallback is not None and answer.check_action != "fallback":
                 self.metrics.fallbacks.labels(answer.fallback).inc()
+            for claim in answer.claims:
+                self.metrics.claims.labels(claim.status).inc()
+            if answer.check_action is not None:
+                self.metrics.check_actions.labels(answer.check_action).inc()
             if reason is None and answer.abstained:
                 reason = "abstained: nothing relevant retrieved"
         docs, chunk_ids = _shown(hits)
@@ -194,9 +198,13 @@ def build_components(
     generator = generator or build_generator(settings, embedder)
     prompts = PromptBook.load(root(settings.prompts.templates_dir), settings.prompts.default_language)
     fallback = build_fallback(settings, embedder)
+    # answer_check: fallback replaces a rejected generated answer by the extractive one
+    extractive = (build_extractive(settings, embedder) if settings.answer_check == "fallback" and fallback is None
+                  and not isinstance(generator, SourceAnswerer) else None)
     chat = ChatService(retriever, generator, prompts, settings.retrieval.top_k, fallback=fallback,
                        judge=build_judge(settings, generator),
-                       maybe_relevant=settings.generator.extractive.maybe_relevant)
+                       maybe_relevant=settings.generator.extractive.maybe_relevant,
+                       answer_check=settings.answer_check, extractive=extractive)
     ingestor = Ingestor.from_settings(settings, embedder=embedder, store=store)
     g = settings.generator
     return Components(

@@ -30,6 +30,17 @@ class Metrics:
             "Extractive answers given because the language model was unavailable (reason: unreachable, busy)",
             ["reason"], registry=r,
         )
+        self.claims = Counter(
+            "vraagbaak_answer_claims",
+            "Answer sentences by the answer check's status (supported, unsupported, unverifiable)",
+            ["status"], registry=r,
+        )
+        self.check_actions = Counter(
+            "vraagbaak_answer_check_actions",
+            "Answers the answer check changed (action: dropped = unsupported sentences removed, "
+            "fallback = replaced by the extractive answer)",
+            ["action"], registry=r,
+        )
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

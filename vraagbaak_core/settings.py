@@ -581,6 +581,10 @@ class Settings(BaseSettings):
     ui: UiSettings = UiSettings()
     feedback: FeedbackSettings = FeedbackSettings()
     catalog: CatalogSettings = CatalogSettings()
+    # Every answer's sentences are checked against the sources they cite (message.claims). "flag":
+    # the answer is kept, unsupported sentences are marked; "drop": they are removed; "fallback": a
+    # generated answer with an unsupported sentence is replaced by the extractive one, marked.
+    answer_check: Literal["flag", "drop", "fallback"] = "flag"
 
     @classmethod
     def settings_customise_sources(

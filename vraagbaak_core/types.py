@@ -366,6 +366,24 @@ class Suggestion:
     page: int | None = None
 
 
+ClaimStatus = Literal["supported", "unsupported", "unverifiable"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One sentence of an answer, checked against the source(s) it cites (serving.answer_check).
+
+    ``kind`` names what did not match (``number``, ``unit``, ``threshold``, ``negation``, ``actor``,
+    ``citation``) or why nothing could be checked (``no_marker``, ``nothing_checkable``).
+    """
+
+    sentence: str
+    status: ClaimStatus
+    cites: tuple[int, ...] = ()
+    reason: str | None = None
+    kind: str | None = None
+
+
 @dataclass
 class Answer:
     text: str
@@ -380,6 +398,11 @@ class Answer:
     notice: str | None = None
     # with an abstention because the sources do not answer: the nearest documents, best first
     maybe_relevant: list[Suggestion] = field(default_factory=list)
+    # each sentence of the answer checked against its cited sources (serving.answer_check), and what
+    # the check did to the answer: None (kept as written), "dropped" (unsupported sentences removed),
+    # "fallback" (replaced by the extractive answer; then ``fallback`` is "answer_check")
+    claims: list[Claim] = field(default_factory=list)
+    check_action: Literal["dropped", "fallback"] | None = None
 
 
 @dataclass(frozen=True)

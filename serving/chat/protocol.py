@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from serving.answer_check.protocol import WireClaim
 from vraagbaak_core.types import Citation, DocControl, Hit, Suggestion
 
 
@@ -150,6 +151,8 @@ class ResponseMessage(BaseModel):
     maybe_relevant: list[WireSuggestion] = []
     # set when the question seems to hold patient data: Vraagbaak is not meant for it (the page shows it)
     privacy_notice: str | None = None
+    # each sentence checked against the sources it cites (serving.answer_check)
+    claims: list[WireClaim] = []
 
 
 class Choice(BaseModel):

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from serving.answer_check.protocol import WireClaim
 from serving.auth import require_role
 from serving.chat.protocol import (
     ChatCompletionRequest,
@@ -284,6 +285,7 @@ def _response(model: str, answer: Answer, cid: str, privacy_notice: str | None =
         notice=answer.notice,
         maybe_relevant=[WireSuggestion.of(s) for s in answer.maybe_relevant],
         privacy_notice=privacy_notice,
+        claims=[WireClaim.of(c) for c in answer.claims],
     )
     return ChatCompletionResponse(id=cid, model=model, choices=[Choice(message=msg)])
 
@@ -328,6 +330,7 @@ def _final(cid: str, created: int, model: str, answer: Answer, privacy_notice: s
         notice=answer.notice,
         maybe_relevant=[WireSuggestion.of(s).model_dump() for s in answer.maybe_relevant],
         privacy_notice=privacy_notice,
+        claims=[WireClaim.of(c).model_dump() for c in answer.claims],
     )
 
 

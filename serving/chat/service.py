@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -10,6 +11,7 @@ from datetime import date
 from typing import Literal, Protocol
 
 from retrieval.analysis import detect_language, guess_language
+from serving.answer_check.check import check_answer, drop_unsupported
 from serving.chat.citations import MarkerFilter, attribute, build_citations, clean_markers
 from serving.chat.followup import rewrite
 from serving.chat.prompts import PromptBook, PromptTemplate
@@ -19,6 +21,7 @@ from vraagbaak_core.types import (
     Answer,
     ChatMessage,
     Citation,
+    Claim,
     GenerationParams,
     Hit,
     Identity,
@@ -47,6 +50,16 @@ FALLBACK_NOTICE = {
     "nl": "Het taalmodel is nu niet beschikbaar. Dit antwoord bestaat uit letterlijke zinnen uit de bronnen.",
     "en": "The language model is unavailable right now. This answer consists of sentences quoted from the sources.",
 }
+# First line of an answer that replaced a generated one whose sentences its sources did not support
+# (answer_check: fallback).
+CHECK_NOTICE = {
+    "nl": "Het antwoord van het taalmodel week af van de bronnen. Dit antwoord bestaat uit letterlijke zinnen "
+          "uit de bronnen.",
+    "en": "The language model's answer differed from its sources. This answer consists of sentences quoted "
+          "from the sources.",
+}
+CHECK_FALLBACK = "answer_check"  # Answer.fallback when the answer check replaced the answer
+AnswerCheckMode = Literal["flag", "drop", "fallback"]
 
 
 class RetrieverPort(Protocol):
@@ -137,6 +150,7 @@ class ChatService:
     def __init__(
         self, retriever: RetrieverPort | None, generator: Generator, prompts: PromptBook, top_k: int,
         fallback: Generator | None = None, judge: AnswerabilityJudge | None = None, maybe_relevant: int = 3,
+        answer_check: AnswerCheckMode = "flag", extractive: Generator | None = None,
     ) -> None:
         self.retriever = retriever
         self.generator = generator
@@ -145,6 +159,9 @@ class ChatService:
         self.fallback = fallback  # answers when the generator is unavailable (generator.fallback)
         self.judge = judge  # decides whether the sources answer at all (else abstain, offering them)
         self.maybe_relevant = maybe_relevant
+        self.answer_check = answer_check
+        # the extractive answerer that replaces a generated answer the check rejects (answer_check: fallback)
+        self.extractive = extractive or fallback
 
     def prepare(
         self,
@@ -278,11 +295,42 @@ class ChatService:
                 fallback = err.reason
             else:
                 text, cited = clean_markers(raw, len(prep.hits))
-                return self._finish(text, cited, prep, self._mode(self.generator))
+                return await self._checked(text, cited, prep, self._mode(self.generator), params)
         assert self.fallback is not None
         raw = "".join([p async for p in self._pieces(self.fallback, prep, params)])
         text, cited = clean_markers(raw, len(prep.hits))
-        return self._finish(text, cited, prep, "extractive", fallback)
+        return await self._checked(text, cited, prep, "extractive", params, fallback)
+
+    async def check(self, text: str, prep: Prepared) -> list[Claim]:
+        """The answer check of ``text`` against the prepared sources (in a worker thread)."""
+        sources = {i + 1: h.chunk.text for i, h in enumerate(prep.hits)}
+        return await asyncio.to_thread(check_answer, text, sources, prep.language)
+
+    async def _checked(
+        self, text: str, cited: list[int], prep: Prepared, mode: Literal["generative", "extractive"],
+        params: GenerationParams, fallback: str | None = None,
+    ) -> Answer:
+        """The answer with its claims, after the configured ``answer_check`` action."""
+        claims = await self.check(text, prep)
+        unsupported = any(c.status == "unsupported" for c in claims)
+        if unsupported and self.answer_check == "fallback" and mode == "generative" and self.extractive \
+                is not None and prep.hits:
+            raw = "".join([p async for p in self._pieces(self.extractive, prep, params)])
+            text, cited = clean_markers(raw, len(prep.hits))
+            ans = self._finish(text, cited, prep, "extractive", CHECK_FALLBACK, await self.check(text, prep))
+            ans.check_action = "fallback"
+            return ans
+        if unsupported and self.answer_check == "drop":
+            text = drop_unsupported(text, claims)
+            if not text.strip():
+                ans = self.abstention(prep)
+                ans.claims, ans.check_action, ans.mode = claims, "dropped", mode
+                return ans
+            _, cited = clean_markers(text, len(prep.hits))
+            ans = self._finish(text, cited, prep, mode, fallback, claims)
+            ans.check_action = "dropped"
+            return ans
+        return self._finish(text, cited, prep, mode, fallback, claims)
 
     async def stream(
         self, prep: Prepared, params: GenerationParams, fallback: str | None = None
@@ -291,6 +339,12 @@ class ChatService:
         ``fallback="busy"``) hands over to the stand-in, whose answer opens with the notice line."""
         if prep.abstain and prep.prompt == []:
             ans = self.abstention(prep)
+            yield StreamDelta(ans.text)
+            yield StreamEnd(ans)
+            return
+        if self.answer_check != "flag":
+            # drop / fallback decide on the whole answer: it is checked before any of it is sent
+            ans = await self.answer(prep, params, fallback)
             yield StreamDelta(ans.text)
             yield StreamEnd(ans)
             return
@@ -337,14 +391,16 @@ class ChatService:
             parts.append(tail)
             yield StreamDelta(tail)
         mode = "extractive" if fallback is not None else self._mode(generator)
-        ans = self._finish("".join(parts), filt.cited, prep, mode, fallback)
+        text = "".join(parts)
+        ans = self._finish(text, filt.cited, prep, mode, fallback, await self.check(text.strip(), prep))
         overdue = overdue_notice(ans.citations, prep.template)
         if overdue:  # _finish appended it to the answer's text; the stream carries it too
             yield StreamDelta(("\n\n" if parts else "") + overdue)
         yield StreamEnd(ans)
 
-    def notice(self, prep: Prepared) -> str:
-        return FALLBACK_NOTICE.get(prep.language, FALLBACK_NOTICE["nl"])
+    def notice(self, prep: Prepared, reason: str | None = None) -> str:
+        notices = CHECK_NOTICE if reason == CHECK_FALLBACK else FALLBACK_NOTICE
+        return notices.get(prep.language, notices["nl"])
 
     @staticmethod
     def _mode(generator: Generator) -> Literal["generative", "extractive"]:
@@ -353,6 +409,7 @@ class ChatService:
     def _finish(
         self, text: str, cited: list[int], prep: Prepared,
         mode: Literal["generative", "extractive"] = "generative", fallback: str | None = None,
+        claims: list[Claim] | None = None,
     ) -> Answer:
         """Citations are the sources the answer points at; with no marker at all, the sources
         whose words the answer demonstrably uses (see :func:`attribute`). A fallback answer
@@ -365,8 +422,8 @@ class ChatService:
         overdue = overdue_notice(citations, prep.template)
         if overdue:
             text = f"{text}\n\n{overdue}" if text else overdue
-        notice = self.notice(prep) if fallback is not None else None
+        notice = self.notice(prep, fallback) if fallback is not None else None
         if notice is not None:
             text = f"{notice}\n\n{text}"
         return Answer(text=text, citations=citations, hits=prep.hits, mode=mode, fallback=fallback,
-                      notice=notice)
+                      notice=notice, claims=list(claims or []))
