@@ -539,3 +539,56 @@ def test_two_users_sign_in_and_out_through_the_real_provider(stack: dict[str, An
             off = [u for u, _ in rec.requests if not u.startswith((app_url + "/", idp.origin + "/", "data:", "blob:"))]
             assert off == []
             browser.close()
+
+
+class _ScriptedModel:
+    """A language model whose answer is scripted (the edge case: it changes a number of its source)."""
+
+    model_name, context_window = "scripted", 4096
+
+    def __init__(self, script: str) -> None:
+        self.script = script
+
+    def count_tokens(self, messages: Any) -> int:
+        return sum(len(m.content) // 4 + 1 for m in messages)
+
+    async def generate(self, messages: Any, params: Any) -> str:
+        return self.script
+
+    async def stream(self, messages: Any, params: Any) -> Any:
+        for i, word in enumerate(self.script.split(" ")):
+            yield ("" if i == 0 else " ") + word
+
+    async def ready(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_unsupported_sentences_are_marked_for_eye_and_screen_reader(stack: dict[str, Any]) -> None:
+    from serving.app import create_app
+    from serving.auth import Authenticator
+    from serving.chat.service import ChatService
+
+    comps = stack["comps"]
+    faithful = "Patiënten met een verhoogd risico krijgen wisselligging op een standaardmatras elke 2 uur [1]."
+    changed = "Beoordeel het risico op decubitus binnen 12 uur na opname met de Braden-schaal [1]."
+    chat = ChatService(comps.retriever, _ScriptedModel(f"{faithful} {changed}"), comps.chat.prompts, comps.chat.top_k)
+    settings = make_settings(stack["tmp"], auth={"mode": "insecure-dev", "dev_groups": ["zorg"]})
+    scripted = dataclasses.replace(comps, settings=settings, authenticator=Authenticator(settings.auth), chat=chat)
+    with LiveServer(create_app(settings, scripted)) as app:
+        ctx, page, rec = _page(stack, app.url)
+        page.goto(app.url + "/chat")
+        _ask(page, "Hoe snel moet ik het decubitusrisico beoordelen?")
+        marks = page.locator("#conversation li:last-child mark.unsupported")
+        assert marks.count() == 1
+        assert "12 uur" in marks.first.inner_text() and "2 uur [1]" not in marks.first.inner_text()
+        sr = marks.first.locator(".sr-only").inner_text()
+        assert sr.startswith("Niet ondersteund door de bron:") and "12 uur" in sr
+        assert page.locator("[data-testid=check-note]").inner_text().startswith("1 ")
+        assert page.locator("#conversation li:last-child .answer-text").inner_text().count("[1]") == 2
+        _axe(page, "answer with an unsupported sentence")
+        _shot(page, "unsupported-sentence")
+        assert rec.off_origin(app.url) == [] and page.errors == []  # type: ignore[attr-defined]
+        ctx.close()

@@ -21,6 +21,7 @@ Pure and deterministic (no model); reasons are in the answer's language.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -52,6 +53,7 @@ _ABBREV_END = re.compile(r"(?:^|[\s(])((?:[A-Za-z]{1,5}\.)+)\s*$")
 PREFIX = 5  # words are compared on their first five letters: a stem for Dutch and English alike
 MAX_ALIGNED = 3
 WEAK_ALIGNMENT = 0.3  # below this share of its words in any one source sentence: compare with the whole source
+COVERS = 0.8  # an answer sentence holding this share of its source sentence's words must keep its negations
 LEXICAL_SUPPORT = 0.5  # a sentence without facts is supported when this share of its words is in the source
 
 
@@ -238,8 +240,10 @@ def _compare_quantity(q: Quantity, source: Facts, r: _Reasons) -> Mismatch | Non
         if any(same_values(q.raw, s.raw) or same_values(q.raw, s.values) for s in qs):
             return None
         return Mismatch("number", r("number", got=q.text, src=r.has([s.text for s in qs])))
-    full = [s for s in qs if (s.dim == q.dim and same_values(q.values, s.values) and _same_per(q, s))
-            or (s.dim is None and same_values(q.raw, s.raw))]
+    full = [s for s in qs if s.dim == q.dim and same_values(q.values, s.values) and _same_per(q, s)]
+    if not full and not any(s.dim is not None and same_values(q.raw, s.raw) for s in qs):
+        # a bare number in the source (a table cell whose unit is in its header) answers for it
+        full = [s for s in qs if s.dim is None and same_values(q.raw, s.raw)]
     if full:
         if q.bound and all(s.bound and s.bound != q.bound for s in full):
             return Mismatch("threshold", r("threshold", got=q.text, want=full[0].text))
@@ -261,7 +265,8 @@ def _overlap(a: frozenset[str], b: frozenset[str]) -> int:
     return len(pa & pb)
 
 
-def compare(answer: Facts, answer_terms: set[str], aligned: Facts, primary: Facts, r: _Reasons) -> list[Mismatch]:
+def compare(answer: Facts, answer_terms: set[str], aligned: Facts, primary: Facts, r: _Reasons,
+            primary_terms: set[str] | None = None) -> list[Mismatch]:
     """What of ``answer`` is not in ``aligned`` (the cited sentences it was aligned to); ``primary`` is
     the best-aligned sentence, whose negations the answer must keep."""
     out: list[Mismatch] = []
@@ -272,14 +277,22 @@ def compare(answer: Facts, answer_terms: set[str], aligned: Facts, primary: Fact
     for code in answer.codes:
         if code not in aligned.codes:
             out.append(Mismatch("number", r("code", got=code)))
-    have = {a.cls for a in aligned.actors}
+    have = Counter(a.cls for a in aligned.actors)
+    said = Counter(a.cls for a in answer.actors)
     for a in answer.actors:
-        if a.cls not in have:
+        if said[a.cls] > have[a.cls]:  # named more often than the source names it: someone was replaced
             out.append(Mismatch("actor", r("actor", got=a.text, src=r.has([x.text for x in aligned.actors]))))
+            said[a.cls] = 0
     for neg in answer.negations:
         ok = any(_overlap(neg.context, s.context) > 0 or not neg.context for s in aligned.negations)
         if not ok:
             out.append(Mismatch("negation", r("negation_added", got=neg.text)))
+    if not any(m.kind == "negation" for m in out):
+        if len(answer.negations) > len(aligned.negations):
+            out.append(Mismatch("negation", r("negation_added", got=answer.negations[-1].text)))
+        elif primary_terms and len(answer_terms & primary_terms) >= COVERS * len(primary_terms) \
+                and len(answer.negations) < len(primary.negations):
+            out.append(Mismatch("negation", r("negation_dropped", want=primary.negations[-1].text)))
     for s in primary.negations:
         shared = len({w[:PREFIX] for w in s.context} & answer_terms)
         if shared >= min(2, len(s.context)) and shared > 0 and not any(
@@ -310,7 +323,7 @@ def _align(terms: set[str], sources: Sequence[_Source]) -> tuple[list[str], floa
     pool = [(s, t) for src in sources for s, t in zip(src.sentences, src.terms, strict=True)]
     if not terms or not pool:
         return [s for src in sources for s in src.sentences], 0.0
-    best_i = max(range(len(pool)), key=lambda i: (len(terms & pool[i][1]), -i))
+    best_i = max(range(len(pool)), key=lambda i: (len(terms & pool[i][1]), -len(pool[i][1]), -i))
     best_share = len(terms & pool[best_i][1]) / len(terms)
     chosen = [best_i]
     uncovered = terms - pool[best_i][1]
@@ -343,7 +356,8 @@ def check_sentence(
     facts = extract(sentence.body, STOPWORDS)
     aligned_facts = extract("\n".join(aligned), STOPWORDS)
     primary = _primary(terms, aligned)
-    mismatches = compare(facts, terms, aligned_facts, primary, r)
+    primary_terms = set().union(*(_terms(s) for s in aligned)) if aligned and share >= WEAK_ALIGNMENT else set()
+    mismatches = compare(facts, terms, aligned_facts, primary, r, primary_terms)
     if mismatches:
         reason = "; ".join(dict.fromkeys(m.reason for m in mismatches))
         return Claim(sentence.text, "unsupported", sentence.cites, reason, mismatches[0].kind)

@@ -191,6 +191,7 @@ def _number_words() -> dict[str, float]:
     return out
 
 
+_HOUR_WORDS = frozenset({"uur", "u", "h", "hour", "hours", "hrs", "hr"})
 _TEN_PHRASES = frozenset("minste hoogste eerste tweede derde laatste behoeve aanzien opzichte einde slotte gevolge "
                          "tijde dele volle".split())
 _MAAL = {"eenmaal", "tweemaal", "driemaal", "viermaal", "once", "twice", "thrice"}
@@ -264,8 +265,8 @@ class Quantity:
     raw: frozenset[float]  # the written value(s), before conversion
     values: frozenset[float]  # in the dimension's base unit
     dim: str | None  # None: a bare number
-    per: float | None = None  # a rate: per this many base units of ``per_dim``
-    per_dim: str | None = None
+    per: float | None = None  # a rate: per this many base units of ``per_dim`` ("mg/kg/dag": the product)
+    per_dim: str | None = None  # "time", "mass", "mass*time" …
     bound: str | None = None  # LOWER / UPPER
     extension: bool = False
 
@@ -420,22 +421,29 @@ class _Parser:
             after = unit[2] if unit else k
             # a clock time written "14.00 uur"
             last_raw = toks[ends[-1][0]].text
-            if dim == "time" and toks[k].text in ("uur", "u") and re.fullmatch(r"\d{1,2}\.\d{2}", last_raw):
+            if dim == "time" and toks[k].text in ("uur", "u", "h") and re.fullmatch(r"\d{1,2}\.\d{2}", last_raw):
                 dim = "clock"
-            if ":" in last_raw and dim in (None, "time"):
+            if ":" in last_raw and (dim is None or toks[k].text in _HOUR_WORDS):
                 dim, factor = "clock", 1.0
                 after = unit[2] if unit else k
             per: float | None = None
-            per_dim: str | None = None
-            if after < len(toks) and toks[after].text in ("/", "per", "a", "an"):
-                got_n = self.number_at(after + 1)
-                n_per, m = (min(got_n[0]), got_n[1]) if got_n else (1.0, after + 1)
-                per_unit = self.unit_at(m)
-                if per_unit is not None:
-                    per, per_dim = n_per * per_unit[1], per_unit[0]
+            per_dims: list[str] = []
+            while after < len(toks):
+                if toks[after].text in ("/", "per", "a", "an"):
+                    got_n = self.number_at(after + 1)
+                    n_per, m = (min(got_n[0]), got_n[1]) if got_n else (1.0, after + 1)
+                    per_unit = self.unit_at(m)
+                    if per_unit is None:
+                        break
+                    per = (per or 1.0) * n_per * per_unit[1]
+                    per_dims.append(per_unit[0])
                     after = per_unit[2]
-            elif after < len(toks) and toks[after].text in ("daags", "dagelijks", "daily"):
-                per, per_dim, after = 86400.0, "time", after + 1
+                elif toks[after].text in ("daags", "dagelijks", "daily"):
+                    per, after = (per or 1.0) * 86400.0, after + 1
+                    per_dims.append("time")
+                else:
+                    break
+            per_dim = "*".join(sorted(per_dims)) or None
             if dim is None and t in _MAAL:
                 dim, factor = "times", 1.0
             bound = self.bound_before(start_i)

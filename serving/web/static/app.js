@@ -28,6 +28,7 @@ const T = {
     pdf_page: "Pagina", of: "van", highlighted: "passage gemarkeerd", not_found_on_page: "De passage is op deze pagina niet exact teruggevonden.",
     no_original: "Het originele document is niet beschikbaar.", in_section: "De passage in haar sectie",
     idle_signed_out: "U bent afgemeld na een periode zonder activiteit.",
+    unsupported: "Niet ondersteund door de bron:", check_note: "zin(nen) in dit antwoord komen niet overeen met de bron; controleer de gemarkeerde tekst.",
     feedback_for: "Feedback op dit antwoord", lang_switch: "English", lang_name: "English", oidc_error: "Aanmelden mislukt:",
   },
   en: {
@@ -54,6 +55,7 @@ const T = {
     pdf_page: "Page", of: "of", highlighted: "passage highlighted", not_found_on_page: "The passage was not found exactly on this page.",
     no_original: "The original document is not available.", in_section: "The passage in its section",
     idle_signed_out: "You were signed out after a period without activity.",
+    unsupported: "Not supported by the source:", check_note: "sentence(s) of this answer do not match the source; check the marked text.",
     feedback_for: "Feedback on this answer", lang_switch: "Nederlands", lang_name: "Nederlands", oidc_error: "Sign-in failed:",
   },
 };
@@ -296,26 +298,54 @@ function citedSources(turn) {
   return cited.length ? cited : (turn.sources || []);
 }
 
-function renderAnswerText(container, text, turn, idx) {
-  container.replaceChildren();
-  const known = new Set([...(turn.sources || []).map((s) => s.n), ...(turn.citations || []).map((c) => c.n)]);
+function appendWithMarkers(parent, text, turn, idx, known) {
   const re = /\[(\d+)\]/g;
   let last = 0;
   for (const m of text.matchAll(re)) {
-    container.append(text.slice(last, m.index));
+    parent.append(text.slice(last, m.index));
     const n = Number(m[1]);
     if (known.has(n)) {
-      container.append(el("a", {
+      parent.append(el("a", {
         href: `#src-${idx}-${n}`, class: "marker", "data-n": String(n),
         "aria-label": `${t("source_n")} ${n}`, text: `[${n}]`,
         onclick: (ev) => { ev.preventDefault(); openSource(turn, n); },
       }));
     } else {
-      container.append(m[0]);
+      parent.append(m[0]);
     }
     last = m.index + m[0].length;
   }
-  container.append(text.slice(last));
+  parent.append(text.slice(last));
+}
+
+// Where the answer check's unsupported sentences stand in the text: [start, end, reason], in order.
+function unsupportedRanges(text, claims) {
+  const out = [];
+  let from = 0;
+  for (const c of claims || []) {
+    if (!c.sentence) continue;
+    const at = text.indexOf(c.sentence, from);
+    if (at < 0) continue;
+    if (c.status === "unsupported") out.push([at, at + c.sentence.length, c.reason || ""]);
+    from = at + c.sentence.length;
+  }
+  return out;
+}
+
+function renderAnswerText(container, text, turn, idx) {
+  container.replaceChildren();
+  const known = new Set([...(turn.sources || []).map((s) => s.n), ...(turn.citations || []).map((c) => c.n)]);
+  let last = 0;
+  for (const [start, end, reason] of unsupportedRanges(text, turn.claims)) {
+    appendWithMarkers(container, text.slice(last, start), turn, idx, known);
+    // marked for the eye (colour and a wavy underline) and for screen readers (the reason, read first)
+    const mark = el("mark", { class: "unsupported", "data-testid": "unsupported", title: `${t("unsupported")} ${reason}` },
+      el("span", { class: "sr-only", text: `${t("unsupported")} ${reason}. ` }));
+    appendWithMarkers(mark, text.slice(start, end), turn, idx, known);
+    container.append(mark);
+    last = end;
+  }
+  appendWithMarkers(container, text.slice(last), turn, idx, known);
 }
 
 function renderTurn(turn, idx) {
@@ -334,6 +364,10 @@ function renderTurn(turn, idx) {
     const body = el("div", { class: "answer-text", "data-testid": "answer-text" });
     renderAnswerText(body, turn.answer || "", turn, idx);
     art.append(body);
+    const flagged = (turn.claims || []).filter((c) => c.status === "unsupported").length;
+    if (flagged && turn.complete) {
+      art.append(el("p", { class: "check-note", role: "note", "data-testid": "check-note", text: `${flagged} ${t("check_note")}` }));
+    }
   }
   const sources = citedSources(turn);
   if (sources.length && turn.complete) {
@@ -477,6 +511,7 @@ async function ask(question) {
             turn.citations = ev.citations || [];
             turn.sources = ev.sources || [];
             turn.abstained = Boolean(ev.abstained);
+            turn.claims = ev.claims || [];
             if (ev.mode) turn.mode = ev.mode;
           }
         }
