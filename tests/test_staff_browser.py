@@ -45,16 +45,20 @@ def _free_port() -> int:
 
 
 def _paced_extractive(settings: Any, embedder: Any) -> Any:
-    """The extractive generator, its sentences (one SSE piece each) a moment apart: back to back they
+    """The extractive generator, its units (each in two SSE pieces) a moment apart: back to back they
     reach the page in one network read, and the page's incremental rendering would go unseen."""
     from serving.generators.extractive import ExtractiveGenerator
 
     class Paced(ExtractiveGenerator):
         async def stream_from_sources(self, *args: Any, **kwargs: Any) -> Any:
             async for i, piece in _aenumerate(super().stream_from_sources(*args, **kwargs)):
-                if i:
-                    await asyncio.sleep(0.3)
-                yield piece
+                # each quoted unit in two halves, like a model's tokens: an answer of one unit streams too
+                cut = piece.find(" ", len(piece) // 2)
+                for j, part in enumerate((piece, "") if cut < 0 else (piece[:cut], piece[cut:])):
+                    if part:
+                        if i or j:
+                            await asyncio.sleep(0.3)
+                        yield part
 
     return Paced.from_settings(settings, embedder)
 
