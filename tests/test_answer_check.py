@@ -185,6 +185,20 @@ def test_markers_after_the_full_stop_and_list_items_are_split_right() -> None:
     assert split_source(INSULINE)[0] == "Glucose (mmol/l); Actie"
 
 
+def test_a_sentence_wrapped_over_lines_is_claimed_as_it_stands_in_the_answer() -> None:
+    # replays SmolLM2 through vLLM: "Bronnen:\n[1] Bezoekregeling …" was claimed with a space for the line
+    # break, so the claim was not a piece of the answer and the page could not mark it
+    answer = "Wrijf de handalcohol minimaal\n40 seconden in [1]. Draag geen\nsieraden [1]."
+    claims = check_answer(answer, {1: HANDEN}, "nl")
+    at = 0
+    for c in claims:
+        found = answer.find(c.sentence, at)
+        assert found >= 0, c.sentence
+        at = found + len(c.sentence)
+    assert claims[0].sentence == "Wrijf de handalcohol minimaal\n40 seconden in [1]."
+    assert claims[0].status == "unsupported"
+
+
 def test_a_sentence_citing_two_sources_is_checked_against_both() -> None:
     claims = check_answer("Wrijf de handalcohol 30 seconden in en geef maximaal 10 mmol per uur [1, 2].",
                           {1: HANDEN, 2: MEDS}, "nl")

@@ -147,11 +147,20 @@ def split_answer(answer: str, language: str = "nl") -> list[AnswerSentence]:
             if seg:
                 pieces.append(seg)
     out = []
+    cursor = 0
     for p in pieces:
         body = _body(p)
         if body or _cites(p):
-            out.append(AnswerSentence(p, body, _cites(p)))
+            text, cursor = _verbatim(answer, p, cursor)
+            out.append(AnswerSentence(text, body, _cites(p)))
     return out
+
+
+def _verbatim(answer: str, piece: str, start: int) -> tuple[str, int]:
+    """The piece as it stands in the answer (a sentence wrapped over lines was joined with spaces), so the
+    page can find and mark it; the joined piece itself when the answer does not hold it (a table row)."""
+    m = re.compile(r"\s+".join(map(re.escape, piece.split()))).search(answer, start)
+    return (m.group(0), m.end()) if m else (piece, start)
 
 
 def split_source(text: str, language: str | None = None) -> list[str]:
