@@ -171,7 +171,10 @@ def test_set_lifecycle_merges_into_control(catalog: Catalog) -> None:
     catalog.set_lifecycle("d1", "superseded")
     catalog.set_lifecycle("absent", "superseded")  # no row: nothing happens
     assert catalog.get("d1").control == {  # type: ignore[union-attr]
-        "status": "vastgesteld", "version": "2", "lifecycle": "superseded"}
+        "status": "vastgesteld", "version": "2", "lifecycle": "superseded", "until": None}
+    catalog.set_lifecycle("d1", "current", "2099-01-01")  # a newer version takes over on that day
+    assert catalog.get("d1").control == {  # type: ignore[union-attr]
+        "status": "vastgesteld", "version": "2", "lifecycle": "current", "until": "2099-01-01"}
 
 
 def test_two_catalog_objects_see_each_other(open_catalog: Callable[[], Catalog]) -> None:
