@@ -126,12 +126,19 @@ def _chunked(port: int, path: str, head: str, chunks: Iterator[bytes], extra_hea
         sock.close()
 
 
-def test_chunked_json_body_over_the_limit_is_413_before_auth(live: dict[str, Any]) -> None:
+def test_chunked_json_body_over_the_limit_is_refused_before_it_is_read(live: dict[str, Any]) -> None:
     filler = (b"x" * 16_000 for _ in range(2500))  # 40 MB, far past the 64 kB limit, no Content-Length
+    # anonymous: refused from the headers alone (authentication before the body, issue 18), nothing read
     status, sent = _chunked(live["port"], "/v1/chat/completions",
                             '{"model": "vraagbaak", "messages": [{"role": "user", "content": "', filler)
-    assert status == 413  # not 401: the limit runs before authentication reads anything
+    assert status == 401
     assert sent < 20_000_000  # answered long before the whole body was sent (socket buffers aside)
+    # signed in: the body limit stops the stream
+    filler = (b"x" * 16_000 for _ in range(2500))
+    status, sent = _chunked(live["port"], "/v1/chat/completions",
+                            '{"model": "vraagbaak", "messages": [{"role": "user", "content": "', filler,
+                            f"Authorization: Bearer {STAFF}\r\n")
+    assert status == 413 and sent < 20_000_000
     # a chunked body under the limit is read normally (and then fails auth)
     small = (b"a" for _ in range(1))
     status, _ = _chunked(live["port"], "/v1/chat/completions",
