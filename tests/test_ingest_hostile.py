@@ -37,7 +37,8 @@ ZORG = Labels(groups=("zorg",))
 
 @pytest.fixture(scope="module")
 def ing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingestor]:
-    ingestor = make_ingestor(tmp_path_factory.mktemp("hostile"), max_file_mb=1.0, max_pages=500)
+    # about parsing hostile files, not answering: no unit vectors (they double the embedding work)
+    ingestor = make_ingestor(tmp_path_factory.mktemp("hostile"), max_file_mb=1.0, max_pages=500, unit_vectors=False)
     yield ingestor
     ingestor.close()
     ingestor.store.close()
