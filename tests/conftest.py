@@ -87,18 +87,12 @@ def generator() -> Any:
 
 # --------------------------------------------------------------------------- the real OpenID provider
 
-IDP_USERS = [
-    {"username": "verpleegkundige", "password": "zorg-wachtwoord", "groups": ["zorg"], "roles": ["staff"],
-     "clearance": "intern"},
-    {"username": "it-beheer", "password": "beheer-wachtwoord", "groups": ["zorg"], "roles": ["staff", "ingest"],
-     "manages": ["zorg"]},
-]
 
 
 @pytest.fixture(scope="module")
 def real_idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """tests/idp/server.mjs (npm oidc-provider, Keycloak-shaped) on loopback over TLS from a test CA."""
-    from idp_support import RealIdp, node_ready
+    from idp_support import IDP_USERS, RealIdp, node_ready
 
     why = node_ready()
     if why:

@@ -228,3 +228,11 @@ class RealIdp:
             assert t.status_code == 200, t.text
             body: dict[str, Any] = t.json()
             return body
+
+
+IDP_USERS = [
+    {"username": "verpleegkundige", "password": "zorg-wachtwoord", "groups": ["zorg"], "roles": ["staff"],
+     "clearance": "intern"},
+    {"username": "it-beheer", "password": "beheer-wachtwoord", "groups": ["zorg"], "roles": ["staff", "ingest"],
+     "manages": ["zorg"]},
+]

@@ -158,7 +158,7 @@ def test_feedback_round_trip_metrics_audit_and_export(env: dict[str, Any], capsy
     out = io.StringIO()
     write_export(rows, "csv", out, include_question=True)
     assert out.getvalue().splitlines()[0].startswith("feedback_id,created_at,answer_id,vote")
-    assert f"{pdf.doc_id}@{pdf.sha256[:12]}" in out.getvalue() and q in out.getvalue()
+    assert f"{pdf.doc_id}@sha256:{pdf.sha256[:12]}" in out.getvalue() and q in out.getvalue()  # its version
 
 
 def test_erasure_removes_the_stored_original(env: dict[str, Any]) -> None:

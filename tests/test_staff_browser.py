@@ -487,8 +487,7 @@ def _spki_sha256(cert_pem: Path) -> str:
 def test_two_users_sign_in_and_out_through_the_real_provider(stack: dict[str, Any]) -> None:
     """Shared ward PC with OIDC (issue 18, item 5) against the real, Keycloak-shaped provider: sign-out erases
     the history and ends the IdP session, so the next nurse gets the sign-in form, not the previous session."""
-    from conftest import IDP_USERS
-    from idp_support import AUDIENCE, CLIENT_ID, RealIdp, make_pki
+    from idp_support import AUDIENCE, CLIENT_ID, IDP_USERS, RealIdp, make_pki
 
     from serving.app import create_app
     from serving.auth import Authenticator
