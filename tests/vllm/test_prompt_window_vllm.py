@@ -23,7 +23,10 @@ PARAMS = GenerationParams(max_tokens=4)
 
 
 def test_prompts_fit_the_servers_window_counted_by_its_tokenize(vllm: VllmServer) -> None:
-    g = OpenAIHTTPGenerator(vllm.base_url, served_model_name=SERVED_NAME, context_window=100_000)
+    # an 8k-token prefill on two CPU cores can take longer than the default 120 s read timeout; this test
+    # is about fitting the window, not about speed (it timed out so in the fresh-clone CI run)
+    g = OpenAIHTTPGenerator(vllm.base_url, served_model_name=SERVED_NAME, context_window=100_000,
+                            read_timeout_s=600.0)
     retriever = ManyLongSources(12, sentences=40)  # about 10k tokens of sources: over 8192
     chat = service(g, retriever)
 
