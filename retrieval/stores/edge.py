@@ -6,9 +6,14 @@ process gets a clear ``StoreLocked`` error instead of a second writer on the sam
 write is followed by ``flush()``, so an acknowledged upsert or delete survives a SIGKILL.
 
 Erasure: deleted points stay in segment files and the write-ahead log until they are rewritten.
-``vacuum()`` rebuilds the shard from its live points into ``<shard>.vacuum`` and swaps the
-directories (``<shard>.old`` on the way; a killed swap is finished or undone on the next open),
-so an erased document's text is in no file under the shard afterwards.
+``vacuum()`` rebuilds the shard from its live points into ``<shard>.vacuum`` while the old shard
+keeps serving, then swaps the directories (``<shard>.old`` on the way; a killed swap is finished or
+undone on the next open), so an erased document's text is in no file under the shard afterwards.
+
+Threads: every read holds the shard's reader lock, the swap (vacuum, close, create) its writer lock
+(``readerwriterlock``, writer-preferring), so a query during a vacuum runs on the old shard or waits
+for the new one: never on a closed or missing shard. Writes are serialised by a mutex that the
+vacuum holds from its first page to the swap, so no write lands in the old shard after its copy.
 
 ``store.path`` names the collection. Its shard is that directory, unless a pointer file
 ``<path>.current`` (the Edge equivalent of a Qdrant alias, written by ``vraagbaak reindex`` and
@@ -29,6 +34,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from readerwriterlock.rwlock import RWLockWrite
 
 from retrieval.stores.common import (
     DENSE,
@@ -135,7 +142,8 @@ class EdgeStore:
         one shard directory exactly (``vraagbaak reindex`` opens its target like that)."""
         self.base = path
         self.path = current_shard_dir(path) if resolve else path
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # writes, and a vacuum from its first page to its swap
+        self._swap = RWLockWrite()  # readers share the shard; the swap (vacuum, close, create) is exclusive
         self._shard: qe.EdgeShard | None = None
         # one process per shard: the lock is on the shard directory actually opened (store.path's
         # current shard, or reindex's target); it sits next to it, so a vacuum's swap keeps it
@@ -175,7 +183,9 @@ class EdgeStore:
                     self._write_record(collection_record(embedder, dense_dim))  # made before records existed
                 return
             self.path.mkdir(parents=True, exist_ok=True)
-            self._shard = _create_shard(self.path, dense_dim)
+            shard = _create_shard(self.path, dense_dim)
+            with self._swap.gen_wlock():
+                self._shard = shard
             if embedder:
                 self._write_record(collection_record(embedder, dense_dim))
 
@@ -222,8 +232,18 @@ class EdgeStore:
             if p.sparse is not None and not p.sparse.is_empty():
                 vector[SPARSE] = _sparse(p.sparse.indices, p.sparse.values)
             batch.append(qe.Point(id=p.chunk.chunk_id, vector=vector, payload=p.chunk.payload()))
-        self.shard.update(qe.UpdateOperation.upsert_points(batch))
-        self.shard.flush()
+        self._write(qe.UpdateOperation.upsert_points(batch), required=True)
+
+    def _write(self, operation: Any, required: bool = False) -> None:
+        """Apply one update and flush it (an acknowledged write survives a SIGKILL). Without a shard:
+        an error when ``required`` (an upsert), else nothing to do (a delete)."""
+        with self._lock:
+            if self._shard is None:
+                if required:
+                    raise RuntimeError(f"no Qdrant Edge shard at {self.path}; call ensure_collection first")
+                return
+            self._shard.update(operation)
+            self._shard.flush()
 
     def query_batch(self, requests: Sequence[StoreQuery]) -> list[list[Hit]]:
         """In-process: no round trip to save, so the requests run one after another."""
@@ -231,8 +251,6 @@ class EdgeStore:
 
     def query(self, request: StoreQuery) -> list[Hit]:
         check_query(request)
-        if self._shard is None:
-            return []
         flt = _to_filter(request.filter)
         dense_q = qe.Query.Nearest(list(request.dense), using=DENSE) if request.dense is not None else None
         sparse_q = None
@@ -258,57 +276,53 @@ class EdgeStore:
             req = qe.QueryRequest(
                 limit=request.limit, prefetches=prefetches, query=fusion, filter=flt, with_payload=True
             )
-        return [
-            Hit(chunk=Chunk.from_payload(dict(p.payload or {})), score=float(p.score))
-            for p in self.shard.query(req)
-        ]
+        with self._swap.gen_rlock():
+            if self._shard is None:
+                return []
+            found = self._shard.query(req)
+        return [Hit(chunk=Chunk.from_payload(dict(p.payload or {})), score=float(p.score)) for p in found]
 
     def delete_points(self, point_ids: Sequence[str]) -> None:
-        if not point_ids or self._shard is None:
-            return
-        self.shard.update(qe.UpdateOperation.delete_points(list(point_ids)))
-        self.shard.flush()
+        if point_ids:
+            self._write(qe.UpdateOperation.delete_points(list(point_ids)))
 
     def delete_document(self, doc_id: str) -> None:
-        if self._shard is None:
-            return
-        self.shard.update(qe.UpdateOperation.delete_points_by_filter(_doc_filter(doc_id)))
-        self.shard.flush()
+        self._write(qe.UpdateOperation.delete_points_by_filter(_doc_filter(doc_id)))
 
     def set_document_payload(self, doc_id: str, payload: dict[str, Any]) -> None:
-        if self._shard is None:
-            return
-        self.shard.update(qe.UpdateOperation.set_payload_by_filter(_doc_filter(doc_id), payload))
-        self.shard.flush()
+        self._write(qe.UpdateOperation.set_payload_by_filter(_doc_filter(doc_id), payload))
 
     def count(self, doc_id: str | None = None) -> int:
-        if self._shard is None:
-            return 0
         flt = _doc_filter(doc_id) if doc_id is not None else None
-        return int(self.shard.count(qe.CountRequest(exact=True, filter=flt)))
+        with self._swap.gen_rlock():
+            if self._shard is None:
+                return 0
+            return int(self._shard.count(qe.CountRequest(exact=True, filter=flt)))
 
     def point_ids(self, doc_id: str) -> list[str]:
-        if self._shard is None:
-            return []
         ids: list[str] = []
         offset: Any = None
         while True:
-            records, offset = self.shard.scroll(
-                qe.ScrollRequest(
-                    offset=offset, limit=_SCROLL_PAGE, filter=_doc_filter(doc_id), with_payload=False
+            with self._swap.gen_rlock():
+                if self._shard is None:
+                    return []
+                records, offset = self._shard.scroll(
+                    qe.ScrollRequest(
+                        offset=offset, limit=_SCROLL_PAGE, filter=_doc_filter(doc_id), with_payload=False
+                    )
                 )
-            )
             ids.extend(str(r.id) for r in records)
             if offset is None:
                 return ids
 
     def scroll_points(self, offset: str | None, limit: int) -> tuple[list[StoredPoint], str | None]:
         """One page of stored points (payload and vectors) in id order, and the next page's offset."""
-        if self._shard is None:
-            return [], None
-        records, nxt = self.shard.scroll(
-            qe.ScrollRequest(offset=offset, limit=limit, with_payload=True, with_vector=True)
-        )
+        with self._swap.gen_rlock():
+            if self._shard is None:
+                return [], None
+            records, nxt = self._shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=limit, with_payload=True, with_vector=True)
+            )
         out = []
         for r in records:
             vec: Any = r.vector or {}
@@ -321,18 +335,24 @@ class EdgeStore:
         return out, (str(nxt) if nxt is not None else None)
 
     def existing_ids(self, point_ids: Sequence[str]) -> set[str]:
-        if self._shard is None or not point_ids:
+        if not point_ids:
             return set()
-        return {str(r.id) for r in self.shard.retrieve(list(point_ids), False, False)}
+        with self._swap.gen_rlock():
+            if self._shard is None:
+                return set()
+            return {str(r.id) for r in self._shard.retrieve(list(point_ids), False, False)}
 
     def set_payload(self, point_ids: Sequence[str], payload: Mapping[str, Any]) -> None:
-        if not point_ids or self._shard is None:
-            return
-        self.shard.update(qe.UpdateOperation.set_payload(list(point_ids), dict(payload)))
-        self.shard.flush()
+        if point_ids:
+            self._write(qe.UpdateOperation.set_payload(list(point_ids), dict(payload)))
 
     def vacuum(self) -> str:
-        """Rebuild the shard from its live points, so deleted ones leave segments and the WAL."""
+        """Rebuild the shard from its live points, so deleted ones leave segments and the WAL.
+
+        The copy is built beside the shard while the old one keeps answering queries; writes wait
+        (the write mutex) from the first page to the swap. Only the swap itself (close the old shard,
+        two renames, load the new one) holds the writer lock, so a query during it waits for the new
+        shard instead of finding none."""
         with self._lock:
             if self._shard is None:
                 return EDGE_ERASURE
@@ -345,6 +365,7 @@ class EdgeStore:
             try:
                 offset: Any = None
                 while True:
+                    # no reader lock needed: only a holder of self._lock swaps the shard
                     records, offset = self._shard.scroll(
                         qe.ScrollRequest(offset=offset, limit=_SCROLL_PAGE, with_payload=True, with_vector=True)
                     )
@@ -363,14 +384,15 @@ class EdgeStore:
             if (self.path / RECORD_FILE).is_file():  # the embedder record moves with the shard
                 shutil.copy2(self.path / RECORD_FILE, tmp / RECORD_FILE)
             _fsync_write(tmp / _VACUUM_DONE)
-            self._shard.close()
-            self._shard = None
-            os.rename(self.path, old)
-            os.rename(tmp, self.path)
-            _fsync_dir(self.path.parent)
-            (self.path / _VACUUM_DONE).unlink()
+            with self._swap.gen_wlock():
+                self._shard.close()
+                self._shard = None
+                os.rename(self.path, old)
+                os.rename(tmp, self.path)
+                _fsync_dir(self.path.parent)
+                (self.path / _VACUUM_DONE).unlink()
+                self._shard = qe.EdgeShard.load(str(self.path))
             shutil.rmtree(old)
-            self._shard = qe.EdgeShard.load(str(self.path))
             return EDGE_ERASURE
 
     def _finish_vacuum(self) -> None:
@@ -387,7 +409,7 @@ class EdgeStore:
         shutil.rmtree(old, ignore_errors=True)
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._swap.gen_wlock():
             if self._shard is not None:
                 self._shard.flush()
                 self._shard.close()
