@@ -389,8 +389,8 @@ class Ingestor:
                             continue
                         emit(DocumentResult(rec.source, "deleted", rec.doc_id, n, title=rec.title))
                         erased = True
-            if erased:  # the erased documents' text leaves the store's files too
-                self.store.vacuum()
+            if erased:  # the erased documents' text leaves the store's files too (as far as the backend can)
+                report.storage = self.store.vacuum()
                 self.state.scrub()
             self.refresh_lifecycles()
             report.seconds = time.perf_counter() - t0

@@ -53,6 +53,7 @@ class IngestReport:
     ocr_seconds: float = 0.0
     partition: str | None = None  # "I/N" when only one hash partition was ingested
     outside_partition: int = 0  # files listed but left to the other partitions
+    storage: str = ""  # after a prune erased documents: exactly what the store did to their bytes
 
     def with_status(self, status: Status) -> list[DocumentResult]:
         return [r for r in self.results if r.status == status]

@@ -208,6 +208,8 @@ def _print_summary(report: IngestReport) -> None:
         elif p.dry_run:
             console.print(f"{p.source_set}: --prune would remove {len(p.remove)} of {p.documents} documents"
                           + "".join(f"\n  - {s}" for s in p.remove))
+    if report.storage:
+        console.print(f"pruned documents: {report.storage}")
     rate = report.chunks_embedded / report.seconds if report.seconds else 0.0
     console.print(f"{report.summary()} ({rate:.1f} chunks/s)")
 

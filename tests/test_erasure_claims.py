@@ -39,3 +39,23 @@ def test_the_erasure_reason_says_what_the_backend_did(tmp_path: Path, backend: s
         assert "store vacuumed" not in reason and "snapshots and backups" in reason
     ing.close()
     store.close()
+
+
+@pytest.mark.parametrize("backend", ["edge", "qdrant-memory"])
+def test_a_prune_reports_what_the_backend_did(tmp_path: Path, backend: str) -> None:
+    settings = make_settings(tmp_path)
+    store: VectorStore = EdgeStore(tmp_path / "edge") if backend == "edge" else QdrantStore(":memory:", "pr")
+    ing = Ingestor(settings, embedder(), Bm25SparseEncoder(), store, IngestState(settings.ingest.state_path))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("a", "b", "c"):
+        (docs / f"{name}.md").write_text(f"# {name}\n\nBezoek {name} is welkom van 10 tot 20 uur.", encoding="utf-8")
+    ing.ingest_paths([docs], Labels(groups=("zorg",)))
+    (docs / "c.md").unlink()
+    rep = ing.ingest_paths([docs], Labels(groups=("zorg",)), prune=True, force=True)
+    assert len(rep.with_status("deleted")) == 1
+    assert rep.storage == store.vacuum()
+    assert ("Edge shard rebuilt" in rep.storage) == (backend == "edge")
+    assert "store vacuumed" not in rep.storage
+    ing.close()
+    store.close()
