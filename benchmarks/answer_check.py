@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.data.make_answer_check import KINDS, OUT, build  # noqa: E402
-from serving.answer_check.check import check_answer  # noqa: E402
+from serving.staff.answer_check.check import check_answer  # noqa: E402
 
 PERTURBED = ("number", "unit", "negation", "actor")
 SECTION = "## Answer check (issue 17 item 6)"

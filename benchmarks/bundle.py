@@ -50,8 +50,8 @@ def main() -> None:
     from ingest.quarantine_factory import build_quarantine
     from retrieval.stores.edge import EdgeStore
     from retrieval.stores.qdrant import QdrantStore
-    from serving.cli_bundle import model_identities
-    from serving.feedback.factory import build_feedback
+    from serving.cli.bundle import model_identities
+    from serving.staff.feedback.factory import build_feedback
     from vraagbaak_core.settings import load_settings
 
     work = Path(tempfile.mkdtemp(prefix="vb-bench-bundle-"))

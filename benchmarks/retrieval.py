@@ -52,7 +52,7 @@ from retrieval.evaluation import (  # noqa: E402
 from retrieval.fusion import fuse  # noqa: E402
 from retrieval.search import choose_fusion, fusion_params  # noqa: E402
 from retrieval.stores.edge import EdgeStore  # noqa: E402
-from serving.cli_eval import load_beir  # noqa: E402
+from serving.cli.eval import load_beir  # noqa: E402
 from vraagbaak_core.ports import Embedder  # noqa: E402
 from vraagbaak_core.settings import FusionSettings, Settings, SparseSettings, load_settings  # noqa: E402
 from vraagbaak_core.types import FusionParams, Hit, StoreQuery  # noqa: E402

@@ -21,7 +21,7 @@ Sets (``--sets``, default all):
 - ``examples``: ``examples/docs`` with ``benchmarks/data/examples_questions.json``, scored as
   ``benchmarks/answers.py`` scores it: precision@answer = cited sentences whose source is a relevant
   document over all cited sentences of the answered questions.
-- ``demo``: ``make run``'s sample question (``serving.cli.DEMO_QUESTION``) over examples/docs: the
+- ``demo``: ``make run``'s sample question (``serving.cli.serve.DEMO_QUESTION``) over examples/docs: the
   answer's first sentence, and whether it states the ward's visiting hours (14:00 and 20:00).
 
 ``--write`` puts the tables under "## Trust (issue 17)" in benchmarks/RESULTS.md, with the command.
@@ -263,7 +263,7 @@ def run_hospital(questions: list[Question], work: Path, verbose: bool) -> tuple[
 
 
 def run_examples(work: Path, verbose: bool, with_precision: bool, with_demo: bool) -> dict[str, Any]:
-    from serving.cli import DEMO_QUESTION
+    from serving.cli.serve import DEMO_QUESTION
 
     app = App(EXAMPLES, work)
     out: dict[str, Any] = {"note": app.note}

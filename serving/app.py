@@ -14,24 +14,24 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from serving.answer_check.router import router as answer_check_router
 from serving.audit.router import router as audit_router
-from serving.auth import require_role
-from serving.authfirst import AuthFirstMiddleware
-from serving.bodylimit import BodyLimitMiddleware
-from serving.chat.router import router as chat_router
 from serving.components import Components, build_components
-from serving.documents.content import make_content_router
-from serving.documents.router import make_router as make_documents_router
-from serving.errors import install_error_handlers
-from serving.feedback.router import router as feedback_router
+from serving.http.auth import require_role
+from serving.http.authfirst import AuthFirstMiddleware
+from serving.http.bodylimit import BodyLimitMiddleware
+from serving.http.errors import install_error_handlers
+from serving.http.headers import install_security_headers
+from serving.http.metrics import Metrics, install_metrics_middleware
+from serving.http.origin import LoopbackOriginMiddleware
+from serving.http.priority import lower_other_threads, lower_this_thread
+from serving.http.proxies import install_trusted_proxies
+from serving.it.documents.router import make_router as make_documents_router
+from serving.it.reindex import router as reindex_router
 from serving.it.router import router as it_router
-from serving.metrics import Metrics, install_metrics_middleware
-from serving.origin import LoopbackOriginMiddleware
-from serving.priority import lower_other_threads, lower_this_thread
-from serving.proxies import install_trusted_proxies
-from serving.reindex_api import router as reindex_router
-from serving.web.headers import install_security_headers
+from serving.staff.answer_check.router import router as answer_check_router
+from serving.staff.chat.router import router as chat_router
+from serving.staff.content import make_content_router
+from serving.staff.feedback.router import router as feedback_router
 from serving.web.router import install_web
 from vraagbaak_core import __version__
 from vraagbaak_core.settings import Settings

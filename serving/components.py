@@ -15,18 +15,18 @@ from ingest.pipeline import Ingestor
 from retrieval.embedders import build_embedder
 from retrieval.search import Retriever, build_retriever
 from retrieval.stores import build_store
-from serving.auth import Authenticator
-from serving.auth_failures import AuthFailureAudit
-from serving.chat.prompts import PromptBook
-from serving.chat.service import ChatService
-from serving.feedback.factory import build_feedback
-from serving.feedback.store import AnswerReceipt, CitedDocument
-from serving.generators import build_extractive, build_fallback, build_generator
-from serving.generators.judges import build_judge
-from serving.limits import ConcurrencyGate, RateLimiter
-from serving.metrics import Metrics
-from serving.priority import lowered
-from serving.question_guard import GuardedText, QuestionGuard
+from serving.http.auth import Authenticator
+from serving.http.auth_failures import AuthFailureAudit
+from serving.http.limits import ConcurrencyGate, RateLimiter
+from serving.http.metrics import Metrics
+from serving.http.priority import lowered
+from serving.staff.chat.prompts import PromptBook
+from serving.staff.chat.service import ChatService
+from serving.staff.feedback.factory import build_feedback
+from serving.staff.feedback.store import AnswerReceipt, CitedDocument
+from serving.staff.generators import build_extractive, build_fallback, build_generator
+from serving.staff.generators.judges import build_judge
+from serving.staff.question_guard import GuardedText, QuestionGuard
 from vraagbaak_core.audit import AuditLog, Outcome
 from vraagbaak_core.audit_factory import build_audit_log
 from vraagbaak_core.ports import Embedder, FeedbackLog, Generator, SourceAnswerer, VectorStore

@@ -80,7 +80,7 @@ def embedder() -> Any:
 @pytest.fixture(scope="session")
 def generator() -> Any:
     _require_models()
-    from serving.generators.transformers_local import TransformersGenerator
+    from serving.staff.generators.transformers_local import TransformersGenerator
 
     return TransformersGenerator(MODEL_DIR, 2048)
 

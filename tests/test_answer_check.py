@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from serving.answer_check.check import check_answer, drop_unsupported, split_answer, split_source
-from serving.answer_check.facts import extract, same_values
+from serving.staff.answer_check.check import check_answer, drop_unsupported, split_answer, split_source
+from serving.staff.answer_check.facts import extract, same_values
 
 HANDEN = (
     "# Protocol handhygiëne\n\n## Handalcohol of water en zeep\n\n"

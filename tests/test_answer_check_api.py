@@ -15,7 +15,7 @@ import httpx
 import pytest
 from support import LiveServer, make_settings
 
-from serving.chat.service import CHECK_NOTICE
+from serving.staff.chat.service import CHECK_NOTICE
 from vraagbaak_core.types import ChatMessage, GenerationParams
 
 STAFF, INGEST = "key-staff-0123456789abcdef", "key-ingest-0123456789abcdef"
@@ -50,7 +50,7 @@ class ScriptedModel:
 
 
 def _key(key: str, user: str, roles: list[str]) -> dict[str, Any]:
-    from serving.auth import hash_key
+    from serving.http.auth import hash_key
 
     return {"key_sha256": hash_key(key), "user_id": user, "roles": roles, "groups": ["zorg"], "clearance": "intern"}
 

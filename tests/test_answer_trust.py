@@ -20,7 +20,7 @@ from support import make_settings
 
 from retrieval.unit_vectors import dequantise, encode_units, stored_vectors
 from retrieval.units import quotable_units
-from serving.generators.answer_types import key_matches, question_types, unit_types
+from serving.staff.generators.answer_types import key_matches, question_types, unit_types
 from vraagbaak_core.types import Answer, ChatMessage, Chunk, GenerationParams, Identity
 
 TRUST = Path(__file__).parent / "fixtures" / "trust"

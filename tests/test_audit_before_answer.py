@@ -133,8 +133,8 @@ KEY_IT = "key-it-pglock-0123456789abcdef"
 def pg_api(tmp_path: Path, pg_dsn: str, embedder: Any) -> Iterator[dict[str, Any]]:
     from ingest.manifest import Labels
     from serving.app import create_app
-    from serving.auth import hash_key
     from serving.components import build_components
+    from serving.http.auth import hash_key
 
     keys = [{"key_sha256": hash_key(KEY_IT), "user_id": "it-1", "roles": ["staff", "ingest"],
              "groups": ["zorg"], "manages": ["zorg"]}]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from serving.cli_audit import app
+from serving.cli.audit import app
 from vraagbaak_core.audit import AuditLog, Sealer, record_hash, verify_chain
 from vraagbaak_core.audit_factory import build_audit_log
 from vraagbaak_core.egress import OFFLINE_ENV, guard_scope

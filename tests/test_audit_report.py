@@ -45,8 +45,8 @@ DOCS = {
 def live(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[dict[str, Any]]:
     from ingest.manifest import Labels
     from serving.app import create_app
-    from serving.auth import hash_key
     from serving.components import build_components
+    from serving.http.auth import hash_key
 
     tmp = tmp_path_factory.mktemp("auditreport")
     (tmp / "docs").mkdir()
@@ -176,7 +176,7 @@ def test_cli_report_writes_csv_and_manifest_and_checks_them(live: dict[str, Any]
     env = {"VRAAGBAAK_AUDIT__HMAC_KEY": HMAC_KEY, "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1",
            "PYTHONPATH": str(ROOT)}
     out = tmp_path / "rapport.csv"
-    vb = [sys.executable, "-c", "from serving.cli import main; main()"]
+    vb = [sys.executable, "-c", "from serving.cli.main import main; main()"]
     p = subprocess.run([*vb, "audit", "report", "--config", str(cfg), "--document", live["docs"]["handhygiene.md"],
                         "--format", "csv", "--out", str(out)], capture_output=True, text=True, env=env,
                        cwd=ROOT, timeout=120, check=False)

@@ -71,8 +71,8 @@ class ScriptedGenerator:
 def live(tmp_path_factory: pytest.TempPathFactory, embedder: Any, generator: Any) -> Iterator[dict[str, Any]]:
     from ingest.manifest import Labels
     from serving.app import create_app
-    from serving.auth import hash_key
     from serving.components import build_components
+    from serving.http.auth import hash_key
 
     tmp = tmp_path_factory.mktemp("auditreq")
     (tmp / "docs").mkdir()
@@ -294,7 +294,7 @@ def test_read_only_audit_file_is_503_and_no_answer(live: dict[str, Any], tiny_fs
 
 
 def test_auth_failure_flood_is_rate_limited_and_aggregated(live: dict[str, Any]) -> None:
-    from serving.auth_failures import AuthFailureAudit
+    from serving.http.auth_failures import AuthFailureAudit
 
     comps = live["comps"]
     saved = comps.auth_failures
@@ -317,7 +317,7 @@ def test_auth_failure_flood_is_rate_limited_and_aggregated(live: dict[str, Any])
 
 
 def test_auth_failure_windows_close_into_one_record_each(live: dict[str, Any]) -> None:
-    from serving.auth_failures import AuthFailureAudit
+    from serving.http.auth_failures import AuthFailureAudit
 
     comps = live["comps"]
     agg = AuthFailureAudit(comps.audit, interval_s=0.2, per_minute=1000)

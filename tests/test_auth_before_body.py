@@ -32,7 +32,7 @@ UPLOAD_BYTES = 30 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from serving.auth import hash_key
+    from serving.http.auth import hash_key
 
     tmp = tmp_path_factory.mktemp("authfirst")
     tmpdir = tmp / "server-tmp"
@@ -55,8 +55,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     }), encoding="utf-8")
     env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": str(ROOT)}
     log = (tmp / "serve.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--config", str(cfg)], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "serving.cli.main", "serve", "--config", str(cfg)], cwd=ROOT,
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180

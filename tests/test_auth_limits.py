@@ -27,7 +27,7 @@ DOC_B = "Afdeling B: de code van de medicijnkast op afdeling B is 9876."
 
 
 def _key(key: str, user: str, groups: list[str], roles: list[str], clearance: str = "intern") -> dict[str, Any]:
-    from serving.auth import hash_key
+    from serving.http.auth import hash_key
 
     return {"key_sha256": hash_key(key), "user_id": user, "roles": roles, "groups": groups, "clearance": clearance}
 
@@ -141,7 +141,7 @@ def test_group_a_never_sees_group_b(server: dict[str, Any]) -> None:
 
 
 def test_oidc_tokens(server: dict[str, Any], rsa_key: Any) -> None:
-    from serving.auth import Authenticator, AuthError
+    from serving.http.auth import Authenticator, AuthError
     from vraagbaak_core.settings import AuthSettings
 
     auth = Authenticator(AuthSettings.model_validate({"mode": "oidc", "oidc": {
@@ -189,7 +189,7 @@ def test_full_queue_is_503_with_retry_after(server: dict[str, Any]) -> None:
 
 
 def test_rate_limit_is_429_with_retry_after(server: dict[str, Any]) -> None:
-    from serving.limits import RateLimiter
+    from serving.http.limits import RateLimiter
 
     comps = server["comps"]
     saved = comps.rate_limiter

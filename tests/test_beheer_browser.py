@@ -43,8 +43,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[d
         pytest.fail("Chromium or axe-core is missing: run scripts/install-browser and scripts/install-frontend")
     from ingest.manifest import Labels
     from serving.app import create_app
-    from serving.auth import hash_key
     from serving.components import build_components
+    from serving.http.auth import hash_key
 
     tmp = tmp_path_factory.mktemp("beheer")
     docs = tmp / "docs"

@@ -26,8 +26,8 @@ from ingest.state import IngestState
 from retrieval.analysis import Bm25SparseEncoder
 from retrieval.stores.edge import EdgeStore
 from retrieval.stores.qdrant import QdrantStore
-from serving.cli_bundle import model_identities
-from serving.feedback.factory import build_feedback
+from serving.cli.bundle import model_identities
+from serving.staff.feedback.factory import build_feedback
 from vraagbaak_core.audit_factory import build_audit_log
 from vraagbaak_core.ports import VectorStore
 from vraagbaak_core.settings import Settings
@@ -41,7 +41,7 @@ QUERIES = [
     "wat doe ik bij een prikaccident",
     "isolatie bij MRSA",
 ]
-VB = [sys.executable, "-c", "from serving.cli import main; main()"]
+VB = [sys.executable, "-c", "from serving.cli.main import main; main()"]
 
 
 def _originals(s: Settings) -> OriginalStore:

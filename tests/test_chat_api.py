@@ -206,7 +206,7 @@ def test_audit_records_question_with_ids_not_text(api: dict[str, Any]) -> None:
 
 
 def test_follow_up_question_uses_the_history(api: dict[str, Any]) -> None:
-    from serving.chat.service import standalone_query
+    from serving.staff.chat.service import standalone_query
     from vraagbaak_core.types import ChatMessage
 
     msgs = [

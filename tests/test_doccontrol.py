@@ -28,8 +28,8 @@ from retrieval.analysis import Bm25SparseEncoder
 from retrieval.search import Retriever
 from retrieval.stores.edge import EdgeStore
 from retrieval.stores.qdrant import QdrantStore
-from serving.chat.prompts import PromptBook
-from serving.chat.service import overdue_notice
+from serving.staff.chat.prompts import PromptBook
+from serving.staff.chat.service import overdue_notice
 from vraagbaak_core.ports import VectorStore
 from vraagbaak_core.settings import PROJECT_ROOT, RetrievalSettings
 from vraagbaak_core.types import Citation, DocControl, Identity
@@ -247,13 +247,12 @@ def test_due_listing(ingested: Ingestor) -> None:
 def test_documents_due_cli(ingested: Ingestor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
-    from serving.cli import _mount_subapps, app
+    from serving.cli.main import app
 
     if not isinstance(ingested.store, EdgeStore):
         pytest.skip("the CLI reads the state only; once is enough")
     monkeypatch.setenv("VRAAGBAAK_INGEST__STATE_PATH", str(ingested.state.path))
     monkeypatch.setenv("VRAAGBAAK_AUDIT__PATH", str(tmp_path / "audit.jsonl"))
-    _mount_subapps()
     from vraagbaak_core.egress import guard_scope
 
     with guard_scope():

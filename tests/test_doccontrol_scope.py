@@ -91,10 +91,9 @@ def test_a_future_version_waits_and_takes_over_on_its_date() -> None:
 
 
 def _cli(args: list[str]) -> Any:
-    from serving.cli import _mount_subapps, app
+    from serving.cli.main import app
     from vraagbaak_core.egress import guard_scope
 
-    _mount_subapps()
     with guard_scope():
         return CliRunner().invoke(app, args)
 
@@ -154,8 +153,8 @@ KEYS = {"it-zorg": ("zorg", "key-it-zorg-0123456789abcdef"), "it-keuken": ("keuk
 @pytest.fixture()
 def api(tmp_path: Path, embedder: Any) -> Iterator[tuple[str, Any]]:
     from serving.app import create_app
-    from serving.auth import hash_key
     from serving.components import build_components
+    from serving.http.auth import hash_key
 
     keys = []
     for user, (group, key) in KEYS.items():

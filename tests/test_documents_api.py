@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from fixtures.make_docs import SECTIONS_NL, docx_bytes
 from ingest_support import make_ingestor
 
-from serving.documents.router import make_router
-from serving.errors import install_error_handlers
+from serving.http.errors import install_error_handlers
+from serving.it.documents.router import make_router
 from vraagbaak_core.types import Identity
 
 

@@ -133,7 +133,7 @@ def _linked_copy(tmp_path: Path) -> Path:
 def test_prepare_verifies_and_refuses_a_changed_file(tmp_path: Path) -> None:
     _require_prepared()
     from retrieval.torch_embedder import TorchEncoderEmbedder
-    from serving.modelprep import PrepareError, prepare_e5
+    from serving.it.modelprep import PrepareError, prepare_e5
 
     assert prepare_e5(E5_DIR).converted is False
     copy = _linked_copy(tmp_path)
@@ -150,7 +150,7 @@ def test_prepare_verifies_and_refuses_a_changed_file(tmp_path: Path) -> None:
 def test_conversion_is_deterministic(tmp_path: Path) -> None:
     """A fresh conversion gives byte for byte the files the prepared directory's manifest records."""
     _require_prepared()
-    from serving.modelprep import prepare_e5
+    from serving.it.modelprep import prepare_e5
     from vraagbaak_core.model_manifest import compute_manifest, read_manifest
 
     res = prepare_e5(tmp_path / "e5")

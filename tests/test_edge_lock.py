@@ -59,7 +59,7 @@ def test_a_second_process_gets_a_clear_error_and_the_shard_survives_a_killed_hol
         (docs / "a.md").write_text("# A\n\ntekst", encoding="utf-8")
         for args in (["ingest", str(docs), "--groups", "zorg"], ["serve"]):
             cli = subprocess.run(
-                [sys.executable, "-m", "serving.cli", *args], env=_env(tmp_path), cwd=ROOT,
+                [sys.executable, "-m", "serving.cli.main", *args], env=_env(tmp_path), cwd=ROOT,
                 capture_output=True, text=True, timeout=120,
             )
             assert cli.returncode == 2, (args, cli.stdout, cli.stderr[-2000:])

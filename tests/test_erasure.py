@@ -15,8 +15,8 @@ from ingest_support import make_ingestor
 
 from ingest.manifest import Labels
 from ingest.state import IngestState
-from serving.documents.router import make_router
-from serving.errors import install_error_handlers
+from serving.http.errors import install_error_handlers
+from serving.it.documents.router import make_router
 from vraagbaak_core.types import Identity
 
 ZORG = Labels(groups=("zorg",))

@@ -16,7 +16,7 @@ from ingest.state import IngestState
 from retrieval.analysis import Bm25SparseEncoder
 from retrieval.stores.edge import EdgeStore
 from retrieval.stores.qdrant import QdrantStore
-from serving.ingest_audit import erasure_reason
+from serving.it.ingest_audit import erasure_reason
 from vraagbaak_core.ports import VectorStore
 
 

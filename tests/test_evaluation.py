@@ -21,7 +21,7 @@ from retrieval.evaluation import (
     recall_at,
     split_to_fit,
 )
-from serving.cli_eval import BeirFormatError, app, evaluate_folder, load_beir, metrics_table
+from serving.cli.eval import BeirFormatError, app, evaluate_folder, load_beir, metrics_table
 from vraagbaak_core.settings import load_settings
 from vraagbaak_core.types import Chunk, Hit
 

@@ -22,9 +22,9 @@ import pytest
 from support import EXAMPLES, LiveServer, make_settings
 
 from retrieval.analysis import tokenize
-from serving.chat.service import FALLBACK_NOTICE
-from serving.cli import DEMO_QUESTION
-from serving.generators.extractive import ExtractiveGenerator, split_sentences, with_marker
+from serving.cli.serve import DEMO_QUESTION
+from serving.staff.chat.service import FALLBACK_NOTICE
+from serving.staff.generators.extractive import ExtractiveGenerator, split_sentences, with_marker
 from vraagbaak_core.types import ChatMessage, Chunk, GenerationParams, Hit, Identity
 
 STAFF = Identity("dev", frozenset({"staff"}), frozenset({"iedereen"}), "intern", "test")

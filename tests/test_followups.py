@@ -1,4 +1,4 @@
-"""Follow-ups made standalone before retrieval (issue 17, serving.chat.followup): the rules, and
+"""Follow-ups made standalone before retrieval (issue 17, serving.staff.chat.followup): the rules, and
 three-turn conversations through the chat API over the Lindehoven protocols."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from support import ROOT, make_settings
 
-from serving.chat.followup import rewrite
-from serving.chat.service import standalone_query
+from serving.staff.chat.followup import rewrite
+from serving.staff.chat.service import standalone_query
 from vraagbaak_core.types import ChatMessage
 
 HOSPITAL = ROOT / "benchmarks" / "data" / "hospital" / "docs"

@@ -25,8 +25,8 @@ EXAMPLES = int(os.environ.get("VRAAGBAAK_FUZZ_EXAMPLES", "4"))
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory, embedder: Any, generator: Any) -> Iterator[str]:
     from ingest.manifest import Labels
     from serving.app import create_app
-    from serving.auth import hash_key
     from serving.components import build_components
+    from serving.http.auth import hash_key
 
     tmp = tmp_path_factory.mktemp("fuzz")
     (tmp / "docs").mkdir()

@@ -18,7 +18,7 @@ from support import MODEL_DIR, ROOT
 
 CHILD = textwrap.dedent("""
     import asyncio, sys, threading
-    from serving.generators.transformers_local import TransformersGenerator
+    from serving.staff.generators.transformers_local import TransformersGenerator
     from vraagbaak_core.types import ChatMessage, GenerationParams
 
     gen = TransformersGenerator(__import__("pathlib").Path(sys.argv[1]), 2048)

@@ -28,7 +28,7 @@ UPLOAD_MB = 0.25
 
 def _key(key: str, user: str, roles: list[str], groups: list[str], manages: list[str] | None = None
          ) -> dict[str, Any]:
-    from serving.auth import hash_key
+    from serving.http.auth import hash_key
 
     return {"key_sha256": hash_key(key), "user_id": user, "roles": roles, "groups": groups,
             "manages": manages or []}
@@ -307,7 +307,7 @@ def _claims(**over: Any) -> dict[str, Any]:
 
 
 def _auth(tmp_path: Path, keys: dict[str, Any], **oidc: Any) -> Any:
-    from serving.auth import Authenticator
+    from serving.http.auth import Authenticator
     from vraagbaak_core.settings import AuthSettings
 
     path = tmp_path / "jwks.json"
@@ -317,7 +317,7 @@ def _auth(tmp_path: Path, keys: dict[str, Any], **oidc: Any) -> Any:
 
 
 def test_oidc_accepts_only_complete_tokens_from_the_named_issuer(tmp_path: Path, keys: dict[str, Any]) -> None:
-    from serving.auth import AuthError
+    from serving.http.auth import AuthError
 
     auth = _auth(tmp_path, keys)
     rsa_key, ec_key = keys["rsa"], keys["ec"]
@@ -410,7 +410,7 @@ class _JwksServer:
 
 
 def test_oidc_key_fetch_runs_off_the_loop_and_unknown_kids_are_rate_limited(keys: dict[str, Any]) -> None:
-    from serving.auth import Authenticator, AuthError
+    from serving.http.auth import Authenticator, AuthError
     from vraagbaak_core.settings import AuthSettings
 
     srv = _JwksServer(_jwks(keys), delay_s=0.6)

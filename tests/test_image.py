@@ -127,7 +127,7 @@ def test_ingest_in_the_image_reads_scans_and_quarantines_patient_data(volume: st
 
 def test_the_image_serves_the_page_and_pdf_viewer(volume: str, tmp_path: Path) -> None:
     key = secrets.token_urlsafe(16)
-    from serving.auth import hash_key
+    from serving.http.auth import hash_key
 
     (tmp_path / "config.yaml").write_text(
         CONFIG.replace("auth: {mode: insecure-dev, dev_groups: [zorg]}",

@@ -44,7 +44,7 @@ CHILD = textwrap.dedent(
             return ing
 
         Ingestor.from_settings = classmethod(from_settings)
-        from serving import cli
+        from serving.cli import main as cli
         sys.argv = ["vraagbaak", "ingest", docs, "--groups", "zorg", "--json"]
         cli.main()
 

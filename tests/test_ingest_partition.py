@@ -162,7 +162,7 @@ def test_prune_only_keeps_the_safety_rules(ing: Ingestor, tmp_path: Path) -> Non
 def test_cli_refuses_bad_partitions_before_loading_anything(tmp_path: Path) -> None:
     env = {**os.environ, "VRAAGBAAK_DATA_DIR": str(tmp_path / "data")}
     env.pop("JOB_COMPLETION_INDEX", None)
-    cli = [sys.executable, "-m", "serving.cli", "ingest", str(tmp_path)]
+    cli = [sys.executable, "-m", "serving.cli.main", "ingest", str(tmp_path)]
     for args, message in [
         (["--partition", "3/3"], "the index is 0-based"),
         (["--partition", "auto/3"], "JOB_COMPLETION_INDEX is not set"),

@@ -66,7 +66,7 @@ def _env(tmp: Path, originals: Path, catalog_url: str, audit_dsn: str, store: di
 
 def _ingest(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "serving.cli", "ingest", *args, "--json"],
+        [sys.executable, "-m", "serving.cli.main", "ingest", *args, "--json"],
         env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 

@@ -30,8 +30,8 @@ THE_BSN = bsn(__import__("random").Random(21))
 def live(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[dict[str, Any]]:
     from ingest.manifest import Labels
     from serving.app import create_app
-    from serving.auth import hash_key
     from serving.components import build_components
+    from serving.http.auth import hash_key
 
     tmp = tmp_path_factory.mktemp("itapi")
     docs = tmp / "docs"

@@ -39,7 +39,7 @@ def test_embedder_never_reaches_for_a_hub(tmp_path: Path) -> None:
 
 
 def test_prepare_verifies_and_detects_tampering(tmp_path: Path) -> None:
-    from serving.modelprep import PrepareError, prepare_models
+    from serving.it.modelprep import PrepareError, prepare_models
 
     if not (MODEL_DIR / "vraagbaak-prepare.json").is_file():
         pytest.fail("run `make models` first")

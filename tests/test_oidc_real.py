@@ -60,7 +60,7 @@ def test_keycloak_shaped_token_without_nbf_is_accepted(api: dict[str, Any], real
 
 
 def test_jwks_over_an_internal_ca_needs_ca_file(tmp_path: Path, real_idp: Any) -> None:
-    from serving.auth import Authenticator, AuthError
+    from serving.http.auth import Authenticator, AuthError
     from vraagbaak_core.settings import ConfigError
 
     token = "Bearer " + real_idp.token("verpleegkundige")["access_token"]
@@ -99,7 +99,7 @@ def test_signing_key_rotation_halfway_needs_no_restart(api: dict[str, Any], real
 def test_made_up_kids_never_flood_the_provider(tmp_path: Path, real_idp: Any) -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from serving.auth import Authenticator, AuthError
+    from serving.http.auth import Authenticator, AuthError
 
     auth = Authenticator(_oidc_settings(tmp_path, real_idp, refetch_interval_s=60).auth)
     token = real_idp.token("verpleegkundige")["access_token"]

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from serving.generators import build_generator
-from serving.generators.openai_http import OpenAIHTTPGenerator
+from serving.staff.generators import build_generator
+from serving.staff.generators.openai_http import OpenAIHTTPGenerator
 from vraagbaak_core.errors import GeneratorError, GeneratorUnavailable
 from vraagbaak_core.settings import load_settings
 from vraagbaak_core.types import ChatMessage, GenerationParams

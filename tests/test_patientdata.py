@@ -20,7 +20,7 @@ from ingest.quarantine import QuarantineError
 from ingest.state import IngestState
 from retrieval.analysis import Bm25SparseEncoder
 from retrieval.stores.edge import EdgeStore
-from serving.ingest_audit import audit_results
+from serving.it.ingest_audit import audit_results
 from vraagbaak_core.audit import AuditLog
 from vraagbaak_core.settings import PatientDataSettings
 

@@ -1,4 +1,4 @@
-"""Blocking work runs nicer than the event loop (serving/priority.py, issue 11 item 21)."""
+"""Blocking work runs nicer than the event loop (serving/http/priority.py, issue 11 item 21)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 
 import anyio
 
-from serving.priority import current_nice, lower_other_threads, lowered
+from serving.http.priority import current_nice, lower_other_threads, lowered
 from vraagbaak_core.settings import Settings
 
 

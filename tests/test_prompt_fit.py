@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from serving.chat.prompts import PromptBook
-from serving.chat.service import ChatService
-from serving.generators.openai_http import OpenAIHTTPGenerator
+from serving.staff.chat.prompts import PromptBook
+from serving.staff.chat.service import ChatService
+from serving.staff.generators.openai_http import OpenAIHTTPGenerator
 from vraagbaak_core.errors import PromptTooLong
 from vraagbaak_core.settings import PROJECT_ROOT, Settings
 from vraagbaak_core.types import ChatMessage, Chunk, GenerationParams, Hit, Identity, SearchFilter

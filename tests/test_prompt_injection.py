@@ -14,7 +14,7 @@ import re
 import pytest
 from support import ROOT
 
-from serving.chat.prompts import PromptBook, PromptTemplate
+from serving.staff.chat.prompts import PromptBook, PromptTemplate
 from vraagbaak_core.types import Chunk, Hit
 
 # (field, injected value, canary words that must not reach the model)

@@ -33,8 +33,8 @@ def _workstation(i: int) -> str:
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[dict[str, Any]]:
     from serving.app import create_app
-    from serving.auth import Authenticator, hash_key
     from serving.components import build_components
+    from serving.http.auth import Authenticator, hash_key
 
     tmp = tmp_path_factory.mktemp("proxy")
     keys = [{"key_sha256": hash_key(_user_key(i)), "user_id": f"user-{i:03d}", "roles": ["staff"],

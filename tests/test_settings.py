@@ -55,7 +55,7 @@ def test_bad_config_names_the_field_and_allowed_values(tmp_path: Path, yaml_text
 
 
 def test_cli_reports_a_bad_config_and_exits_2(tmp_path: Path) -> None:
-    from serving.cli import app
+    from serving.cli.main import app
 
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("generator:\n  backend: gpt\n")

@@ -16,7 +16,7 @@ KEY_A, KEY_B = "key-zorg-a-0123456789", "key-directie-b-0123456789"
 
 
 def _keys() -> list[dict[str, Any]]:
-    from serving.auth import hash_key
+    from serving.http.auth import hash_key
 
     return [
         {"key_sha256": hash_key(KEY_A), "user_id": "verpleegkundige-a", "roles": ["staff"], "groups": ["zorg"],
@@ -114,7 +114,7 @@ def test_content_same_access_check_as_retrieval_and_audited(env: dict[str, Any])
 
 
 def test_feedback_round_trip_metrics_audit_and_export(env: dict[str, Any], capsys: Any) -> None:
-    from serving.cli_feedback import write_export
+    from serving.cli.feedback import write_export
 
     c = env["client"]
     q = "Hoe vaak wisselligging bij verhoogd risico op decubitus?"
@@ -179,7 +179,7 @@ def test_erasure_removes_the_stored_original(env: dict[str, Any]) -> None:
 
 
 def test_documents_list_fits_80_columns(env: dict[str, Any]) -> None:
-    from serving.cli_ingest import narrow_table
+    from serving.cli.ingest import narrow_table
 
     docs = env["comps"].ingestor.list_documents()
     lines = narrow_table(docs, 80)
@@ -193,9 +193,8 @@ def test_documents_list_fits_80_columns(env: dict[str, Any]) -> None:
 def test_serve_host_override_is_checked(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from serving.cli import _mount_subapps, app
+    from serving.cli.main import app
 
-    _mount_subapps()
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"data_dir: {tmp_path}\naudit:\n  path: {tmp_path}/audit.jsonl\nauth:\n  mode: insecure-dev\n")
     r = CliRunner().invoke(app, ["serve", "--config", str(cfg), "--host", "0.0.0.0", "--port", "8765"])

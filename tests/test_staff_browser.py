@@ -47,7 +47,7 @@ def _free_port() -> int:
 def _paced_extractive(settings: Any, embedder: Any) -> Any:
     """The extractive generator, its units (each in two SSE pieces) a moment apart: back to back they
     reach the page in one network read, and the page's incremental rendering would go unseen."""
-    from serving.generators.extractive import ExtractiveGenerator
+    from serving.staff.generators.extractive import ExtractiveGenerator
 
     class Paced(ExtractiveGenerator):
         async def stream_from_sources(self, *args: Any, **kwargs: Any) -> Any:
@@ -78,8 +78,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[d
         pytest.fail("frontend/node_modules is missing: run scripts/install-frontend (make test does)")
     from ingest.manifest import Labels
     from serving.app import create_app
-    from serving.auth import Authenticator
     from serving.components import build_components
+    from serving.http.auth import Authenticator
 
     tmp = tmp_path_factory.mktemp("browser")
     # the product default generator (extractive): deterministic, and it always cites with [n] markers
@@ -287,7 +287,7 @@ def test_ask_stream_markers_pdf_highlight_a11y_feedback_export(stack: dict[str, 
     s = stack["settings"]
     cfg.write_text(f"data_dir: {s.data_dir}\naudit:\n  path: {s.audit.path}\n  question_text: full\n"
                    f"store:\n  path: {s.store.path}\n", encoding="utf-8")
-    out = subprocess.run([sys.executable, "-m", "serving.cli", "feedback", "export", "--format", "jsonl",
+    out = subprocess.run([sys.executable, "-m", "serving.cli.main", "feedback", "export", "--format", "jsonl",
                           "--config", str(cfg)], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
@@ -444,7 +444,7 @@ def test_two_users_on_one_ward_pc_see_nothing_of_each_other(stack: dict[str, Any
 
 def test_idle_timeout_clears_the_screen_and_the_stored_history(stack: dict[str, Any]) -> None:
     from serving.app import create_app
-    from serving.auth import Authenticator
+    from serving.http.auth import Authenticator
 
     settings = make_settings(stack["tmp"], auth={"mode": "api-key", "api_keys": _keys()},
                              generator={"backend": "extractive"}, ui={"history": "local", "idle_timeout_s": 600})
@@ -490,7 +490,7 @@ def test_two_users_sign_in_and_out_through_the_real_provider(stack: dict[str, An
     from idp_support import AUDIENCE, CLIENT_ID, IDP_USERS, RealIdp, make_pki
 
     from serving.app import create_app
-    from serving.auth import Authenticator
+    from serving.http.auth import Authenticator
 
     tmp = stack["tmp"] / "real-idp"
     port = _free_port()
@@ -571,8 +571,8 @@ class _ScriptedModel:
 
 def test_unsupported_sentences_are_marked_for_eye_and_screen_reader(stack: dict[str, Any]) -> None:
     from serving.app import create_app
-    from serving.auth import Authenticator
-    from serving.chat.service import ChatService
+    from serving.http.auth import Authenticator
+    from serving.staff.chat.service import ChatService
 
     comps = stack["comps"]
     faithful = "Patiënten met een verhoogd risico krijgen wisselligging op een standaardmatras elke 2 uur [1]."

@@ -21,7 +21,7 @@ Never stored: document text, chunk text, answers. The question text is stored as
 says: ``redacted`` (the default; serving passes it through the patient-data guard first and stores it with
 typed placeholders and their counts, ``question_redactions``), ``none``, or ``full``. This module stores
 what it is given: it cannot redact (the guard lives in ``ingest``), so every caller that passes a question
-goes through ``serving.question_guard``.
+goes through ``serving.staff.question_guard``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Ports: the small protocols every adapter implements.
 
 One adapter per backend lives next to the code that uses it (``retrieval.stores.edge``,
-``retrieval.stores.qdrant``, ``retrieval.embedders``, ``serving.generators`` ...).
+``retrieval.stores.qdrant``, ``retrieval.embedders``, ``serving.staff.generators`` ...).
 """
 
 from __future__ import annotations

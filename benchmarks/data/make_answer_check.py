@@ -47,8 +47,8 @@ sys.path.insert(0, str(ROOT))
 
 from ingest.loaders import parse  # noqa: E402
 from retrieval.analysis import detect_language  # noqa: E402
-from serving.answer_check.check import STOPWORDS, split_source  # noqa: E402
-from serving.answer_check.facts import content_words  # noqa: E402
+from serving.staff.answer_check.check import STOPWORDS, split_source  # noqa: E402
+from serving.staff.answer_check.facts import content_words  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "data" / "answer_check.jsonl"
 DOC_SETS = (("hospital", ROOT / "benchmarks" / "data" / "hospital" / "docs"), ("examples", ROOT / "examples" / "docs"))

@@ -16,8 +16,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from serving.audit.protocol import AccessReportOut
-from serving.auth import require_role
-from serving.errors import ApiError
+from serving.http.auth import require_role
+from serving.http.errors import ApiError
 from vraagbaak_core.audit import AuditLog, AuditObject
 from vraagbaak_core.audit_report import ReportFilter, access_report, manifest, report_csv, report_json
 from vraagbaak_core.types import Identity

@@ -18,10 +18,9 @@ from fastapi.responses import Response
 
 from ingest.doccontrol import due, parse_window
 from ingest.quarantine import QuarantineError
-from serving.auth import require_role, require_signed_in
-from serving.documents.router import get_ingestor, manages
-from serving.errors import ApiError
-from serving.feedback.export import parse_since, write_export
+from serving.http.auth import require_role, require_signed_in
+from serving.http.errors import ApiError
+from serving.it.documents.router import get_ingestor, manages
 from serving.it.protocol import (
     AnswerFeedback,
     DocumentFeedback,
@@ -35,6 +34,7 @@ from serving.it.protocol import (
     QuarantineOut,
     ReleaseRequest,
 )
+from serving.staff.feedback.export import parse_since, write_export
 from vraagbaak_core.egress import OFFLINE_ENV, Allowlist, configured_endpoints, guard_active
 from vraagbaak_core.types import DocControl, Identity
 

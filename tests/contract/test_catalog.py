@@ -377,7 +377,7 @@ def test_cli_catalog_upgrade_and_status(tmp_path: Path, pg_url: str) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"data_dir: {tmp_path}\naudit:\n  path: {tmp_path / 'audit.jsonl'}\n")
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}", "VRAAGBAAK_CATALOG__URL": pg_url}
-    vb = [sys.executable, "-c", "from serving.cli import main; main()"]
+    vb = [sys.executable, "-c", "from serving.cli.main import main; main()"]
     r = subprocess.run([*vb, "catalog", "upgrade", "--config", str(cfg), "--json"],
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
@@ -413,7 +413,7 @@ def _old_sqlite_dump(path: Path) -> dict[str, Any]:
 def test_bundles_from_before_the_ports_still_import(tmp_path: Path) -> None:
     from ingest.bundle import catalog_dump, feedback_dump, quarantine_dump
     from ingest.quarantine import QuarantineStore
-    from serving.feedback.store import FeedbackStore
+    from serving.staff.feedback.store import FeedbackStore
 
     lite = SqliteCatalog(tmp_path / "state.sqlite")
     lite.bind_source_set("beleid", "/srv/beleid")

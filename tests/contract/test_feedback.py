@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from serving.feedback.factory import build_feedback
-from serving.feedback.store import FeedbackError, FeedbackStore, UnknownAnswer
-from serving.feedback.store_pg import PostgresFeedback
+from serving.staff.feedback.factory import build_feedback
+from serving.staff.feedback.store import FeedbackError, FeedbackStore, UnknownAnswer
+from serving.staff.feedback.store_pg import PostgresFeedback
 from vraagbaak_core.ports import FeedbackLog
 from vraagbaak_core.settings import CatalogSettings, FeedbackSettings, Settings
 from vraagbaak_core.types import AnswerReceipt, CitedDocument

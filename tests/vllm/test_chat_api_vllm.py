@@ -19,7 +19,7 @@ import pytest
 from support import EXAMPLES, LiveServer, make_settings
 from vllm_server import SERVED_NAME, VllmServer
 
-from serving.generators.openai_http import OpenAIHTTPGenerator
+from serving.staff.generators.openai_http import OpenAIHTTPGenerator
 from vraagbaak_core.errors import GeneratorError, GeneratorUnavailable
 from vraagbaak_core.types import ChatMessage, GenerationParams
 

@@ -11,7 +11,7 @@ import pytest
 from support import EXAMPLES, LiveServer, make_settings
 from vllm_server import SERVED_NAME, VllmServer
 
-from serving.chat.service import FALLBACK_NOTICE
+from serving.staff.chat.service import FALLBACK_NOTICE
 
 pytestmark = pytest.mark.vllm
 QUESTION = "Hoe lang moet ik handalcohol inwrijven?"

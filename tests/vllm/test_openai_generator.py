@@ -1,4 +1,4 @@
-"""The vLLM client (serving.generators.openai_http) against a real vLLM CPU server.
+"""The vLLM client (serving.staff.generators.openai_http) against a real vLLM CPU server.
 
 vLLM killed mid-stream is tested once, for this client and the API together, in test_chat_api_vllm.py.
 """
@@ -13,7 +13,7 @@ import httpx
 import pytest
 from vllm_server import SERVED_NAME, VllmServer
 
-from serving.generators.openai_http import OpenAIHTTPGenerator
+from serving.staff.generators.openai_http import OpenAIHTTPGenerator
 from vraagbaak_core.types import ChatMessage, GenerationParams
 
 pytestmark = pytest.mark.vllm

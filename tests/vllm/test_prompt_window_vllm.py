@@ -13,7 +13,7 @@ import pytest
 from test_prompt_fit import SENTENCE, STAFF, ManyLongSources, conversation, service
 from vllm_server import SERVED_NAME, VllmServer
 
-from serving.generators.openai_http import OpenAIHTTPGenerator
+from serving.staff.generators.openai_http import OpenAIHTTPGenerator
 from vraagbaak_core.errors import GeneratorError, PromptTooLong
 from vraagbaak_core.types import ChatMessage, GenerationParams
 

@@ -1,0 +1,372 @@
+"""Extractive answerer: the units of the retrieved sources that answer the question, verbatim.
+
+No language model. The quotable units of the top sources (``retrieval.units``: sentences, table rows
+with their column headers, numbered steps) are scored by how well they *answer*, not only by topic:
+
+- the answer type the question expects against what the unit holds (``answer_types``: "hoe lang" →
+  a duration, "hoe vaak" → a frequency, "hoeveel" → an amount with a unit, "wie" → a role or number,
+  "wat doe ik" → instruction steps …); a table row whose key range holds a number of the question;
+- dense similarity of question and unit with the configured embedder; the unit vectors are computed
+  at ingest and stored with the chunk (``retrieval.unit_vectors``), so answering is a dot product;
+  units without a stored vector (chunks ingested before, another embedder) are embedded here;
+- lexical overlap: the IDF-weighted share of the question's terms (stemmed, diacritics folded,
+  in the question's language) that the unit holds;
+- a penalty for purpose/scope sentences ("Dit protocol beschrijft …") and document metadata;
+- a small prior for the source's retrieval rank.
+
+The best unit is quoted first; more follow from the same source when they score close to it; another
+source is quoted only when one of its units also answers (the expected type, nearly as good). Numbered
+steps are quoted whole when a procedure is asked. Each unit is followed by the ``[n]`` of its source,
+and an answer from a source in the other language says so first, in the question's language. Nothing
+in an answer is a word that is not in a source (apart from that language note).
+
+``assess`` gives the answerability of the best unit (its answer-type match, raw similarity and lexical
+coverage); below ``min_answerability`` (chosen on the dev split) the service abstains.
+Deterministic: same sources, same question, same answer. Sentences that instruct the reader like a
+prompt injection (``serving.staff.chat.prompts``) are never quoted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.analysis import Analyzer, Language, detect_language, fold, lexicon_split, tokenize
+from retrieval.stopwords import STOPWORDS
+from retrieval.unit_vectors import stored_units, stored_vectors
+from retrieval.units import Unit, quotable_units, split_sentences
+from serving.staff.chat.prompts import looks_like_instruction
+from serving.staff.generators.answer_types import (
+    is_meta,
+    is_purpose,
+    key_matches,
+    question_numbers,
+    question_types,
+    unit_types,
+)
+from vraagbaak_core.errors import GeneratorError
+from vraagbaak_core.ports import Embedder
+from vraagbaak_core.settings import ExtractiveSettings, Settings
+from vraagbaak_core.types import ChatMessage, GenerationParams, Hit
+
+CHARS_PER_TOKEN = 4
+MIN_WORDS = 3  # shorter pieces are headings or labels, not answers
+MAX_WORDS = 90
+MAX_STEPS_WORDS = 160
+NEAR_DUPLICATE = 0.6  # Jaccard of the terms of two sentences
+_TERMINAL = re.compile(r"([.!?…]+)([\"'”’)]*)$")
+
+
+def with_marker(sentence: str, n: int) -> str:
+    """``sentence`` with ``[n]`` before its closing punctuation: "… 20:00 uur [1]."."""
+    m = _TERMINAL.search(sentence)
+    if m:
+        return f"{sentence[: m.start()].rstrip()} [{n}]{sentence[m.start():]}"
+    return f"{sentence} [{n}]"
+
+
+# Answer types that are facts: a unit of another source holding one of these may join the answer.
+STRONG_TYPES = frozenset({"duration", "frequency", "amount", "actor", "threshold"})
+# What an answer from a source in the other language opens with, in the question's language.
+LANGUAGE_NOTE = {
+    ("nl", "en"): "(Uit een Engelstalig protocol:)",
+    ("en", "nl"): "(From a Dutch protocol:)",
+}
+__all__ = ["Candidate", "ExtractiveGenerator", "LANGUAGE_NOTE", "Selection", "split_sentences", "with_marker"]
+
+
+@dataclass
+class Candidate:
+    n: int  # 1-based source number
+    position: int  # unit index within its source
+    text: str
+    terms: frozenset[str]
+    kind: str = "sentence"
+    key: str = ""
+    language: str = "nl"
+    doc: str = ""  # the source's document id (two hits of one document are one source)
+    score: float = 0.0
+    dense: float = 0.0  # raw cosine to the question
+    lexical: float = 0.0  # IDF-weighted share of the question's terms
+    typed: bool = False  # holds an answer type the question expects
+    strong: bool = False  # ... one that is a fact (a duration, amount, frequency, actor, threshold)
+    key_match: bool = False
+
+
+@dataclass
+class Selection:
+    """What the answerer would quote, and how sure it is that the sources answer at all."""
+
+    chosen: list[Candidate] = field(default_factory=list)
+    answerability: float = 0.0
+    answerable: bool = False
+    note: str = ""  # the language note the answer opens with, or ""
+    ranked: list[Candidate] = field(default_factory=list)  # every candidate, best first
+
+
+class ExtractiveGenerator:
+    """Implements ``vraagbaak_core.ports.Generator`` and ``SourceAnswerer`` without a language model."""
+
+    def __init__(
+        self, embedder: Embedder, config: ExtractiveSettings | None = None, analyzer: Analyzer | None = None,
+        lexicons: dict[str, frozenset[str]] | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.config = config or ExtractiveSettings()
+        self.analyzer = analyzer or Analyzer()
+        # general word lists per language: a question word in none of them and in no source is a
+        # specific name (a drug, a device) the sources do not mention
+        self.lexicons = lexicons or {}
+        self._memo: OrderedDict[tuple[str, str, tuple[str, ...]], Selection] = OrderedDict()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, embedder: Embedder) -> ExtractiveGenerator:
+        cfg = settings.generator.extractive
+        lexicons: dict[str, frozenset[str]] = {}
+        for lang, path in (("nl", cfg.lexicon_nl), ("en", cfg.lexicon_en)):
+            if path is not None and path.is_file():
+                lexicons[lang] = _word_list(path)
+        return cls(embedder, cfg, lexicons=lexicons)
+
+    def unknown_terms(self, question: str, lang: Language, cands: Sequence[Candidate]) -> list[str]:
+        """Question words that no source unit in the question's language holds and that are no general
+        word of that language (a drug or device the sources never name: "oxycodon", "PICC")."""
+        lexicon = self.lexicons.get(lang)
+        same = [c for c in cands if c.language == lang]
+        if lexicon is None or not same:
+            return []
+        text = " ".join(fold(c.text) for c in same)
+        out = []
+        for t in tokenize(question):
+            if len(t) < 4 or not t.isalpha() or t in STOPWORDS[lang] or t in lexicon:
+                continue
+            if lexicon_split(t, lexicon, 3):  # a compound of general words ("trombosespuitje")
+                continue
+            stem = t[: max(4, len(t) - 3)]
+            if stem not in text:
+                out.append(t)
+        return out
+
+    # -- the Generator port ---------------------------------------------------------------------
+
+    @property
+    def model_name(self) -> str:
+        return "extractive"
+
+    @property
+    def context_window(self) -> int:
+        return 1 << 20  # no prompt is sent anywhere: every retrieved source is kept
+
+    def count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        return sum(-(-len(m.content) // CHARS_PER_TOKEN) for m in messages)
+
+    async def generate(self, messages: Sequence[ChatMessage], params: GenerationParams) -> str:
+        raise GeneratorError("the extractive answerer answers only from retrieved sources (retrieval is off)")
+
+    async def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> AsyncIterator[str]:
+        raise GeneratorError("the extractive answerer answers only from retrieved sources (retrieval is off)")
+        yield ""  # pragma: no cover - makes this an async generator
+
+    async def ready(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        return None
+
+    # -- SourceAnswerer -------------------------------------------------------------------------
+
+    async def stream_from_sources(
+        self, question: str, hits: Sequence[Hit], language: str, params: GenerationParams
+    ) -> AsyncIterator[str]:
+        """The answer, one unit (with its marker) per piece; the scoring runs off the event loop."""
+        sel = await asyncio.to_thread(self.assess, question, hits, language)
+        for i, piece in enumerate(self._pieces(sel)):
+            yield ("" if i == 0 else self._joint(sel, i)) + piece
+
+    def answer(self, question: str, hits: Sequence[Hit], language: str | None = None) -> str:
+        """The whole answer at once (blocking); what :meth:`stream_from_sources` streams."""
+        sel = self.assess(question, hits, language)
+        return "".join(("" if i == 0 else self._joint(sel, i)) + p for i, p in enumerate(self._pieces(sel)))
+
+    @staticmethod
+    def _pieces(sel: Selection) -> list[str]:
+        pieces = [with_marker(c.text, c.n) for c in sel.chosen]
+        if sel.note and pieces:
+            pieces[0] = f"{sel.note} {pieces[0]}"
+        return pieces
+
+    @staticmethod
+    def _joint(sel: Selection, i: int) -> str:
+        """What goes before the i-th piece: a line break around a list of steps, else a space."""
+        if sel.chosen[i].kind == "steps" or sel.chosen[i - 1].kind == "steps":
+            return "\n"
+        return " "
+
+    def candidates(self, hits: Sequence[Hit], language: Language, min_words: int = MIN_WORDS) -> list[Candidate]:
+        seen: set[str] = set()
+        out: list[Candidate] = []
+        for n, hit in enumerate(hits[: self.config.max_sources], start=1):
+            units = stored_units(hit.chunk, self.embedder.name)
+            if units is None:  # ingested without unit vectors (or with another embedder): segment now
+                units = quotable_units(hit.chunk.text, hit.chunk.language or language)
+            labels = {" ".join(tokenize(x)) for x in (hit.chunk.title, hit.chunk.section or "")}
+            for u in units:
+                words = tokenize(u.text)
+                limit = MAX_STEPS_WORDS if u.kind == "steps" else MAX_WORDS
+                if not min_words <= len(words) <= limit:
+                    continue
+                if u.position == 0 and u.kind == "sentence" and u.text[:1].islower():
+                    continue  # a chunk that starts inside a sentence (chunk overlap)
+                key = " ".join(words)
+                if key in seen or looks_like_instruction(u.text) or key in labels:
+                    continue
+                seen.add(key)
+                out.append(self._candidate(n, u, language, hit.chunk.language, hit.chunk.doc_id))
+        return out
+
+    def _candidate(self, n: int, u: Unit, language: Language, source_language: str, doc: str) -> Candidate:
+        words_, pieces = self.analyzer.terms(u.text, language)
+        return Candidate(n, u.position, u.text, frozenset(words_) | frozenset(pieces), u.kind, u.key,
+                         source_language or language, doc)
+
+    def _similarities(self, question: str, hits: Sequence[Hit], cands: list[Candidate]) -> np.ndarray:
+        """Cosine of the question to every candidate: stored unit vectors where the chunk has them
+        (from this embedder), the rest embedded now."""
+        q = np.asarray(self.embedder.embed_query(question), dtype=np.float32)
+        q = q / (float(np.linalg.norm(q)) or 1.0)
+        stored: dict[str, np.ndarray] = {}
+        for hit in hits[: self.config.max_sources]:
+            stored.update(stored_vectors(hit.chunk, self.embedder.name))
+        sims = np.zeros(len(cands), dtype=np.float32)
+        missing = []
+        for i, c in enumerate(cands):
+            v = stored.get(c.text)
+            if v is None:
+                missing.append(i)
+            else:
+                sims[i] = float(v @ q)
+        if missing:
+            s = np.asarray(self.embedder.embed_documents([cands[i].text for i in missing]), dtype=np.float32)
+            s = s / (np.linalg.norm(s, axis=1, keepdims=True) + 1e-9)
+            sims[missing] = s @ q
+        return sims
+
+    def answerable(self, question: str, hits: Sequence[Hit], language: str) -> bool:
+        """The ``AnswerabilityJudge`` port: whether the best unit answers well enough."""
+        return self.assess(question, hits, language).answerable
+
+    def select(self, question: str, hits: Sequence[Hit], language: str | None = None) -> list[Candidate]:
+        """The chosen units, best first (see :meth:`assess`)."""
+        return self.assess(question, hits, language).chosen
+
+    def assess(self, question: str, hits: Sequence[Hit], language: str | None = None) -> Selection:
+        """The units to quote and the answerability of the best one; memoised for the last few
+        questions, so the service's check and the answer itself score once."""
+        lang: Language = language if language in ("nl", "en") else detect_language(question)  # type: ignore[assignment]
+        key = (question, lang, tuple(h.chunk.chunk_id + str(len(h.chunk.text)) for h in hits))
+        if key in self._memo:
+            self._memo.move_to_end(key)
+            return self._memo[key]
+        sel = self._assess(question, hits, lang)
+        self._memo[key] = sel
+        while len(self._memo) > 32:
+            self._memo.popitem(last=False)
+        return sel
+
+    def _assess(self, question: str, hits: Sequence[Hit], lang: Language) -> Selection:
+        cfg = self.config
+        cands = self.candidates(hits, lang) or self.candidates(hits, lang, min_words=1)
+        if not cands:
+            return Selection()
+        q_words, q_pieces = self.analyzer.terms(question, lang)
+        q_terms = set(q_words) | set(q_pieces)
+        df: dict[str, int] = {}
+        for c in cands:
+            for t in c.terms & q_terms:
+                df[t] = df.get(t, 0) + 1
+        idf = {t: math.log(1.0 + (len(cands) + 1) / (df.get(t, 0) + 0.5)) for t in q_terms}
+        q_mass = sum(idf.values()) or 1.0
+        qtypes = question_types(question)
+        numbers = question_numbers(question)
+        sims = self._similarities(question, hits, cands) if cfg.dense_weight > 0.0 else np.zeros(len(cands))
+        span = float(sims.max() - sims.min())
+        dense = (sims - sims.min()) / span if span > 1e-6 else np.ones_like(sims)
+        lexical = [sum(idf[t] for t in c.terms & q_terms) / q_mass for c in cands]
+        # Across languages the words do not meet: a unit in the other language gets the overlap its
+        # similarity suggests (its scaled cosine times the best overlap found), and when no unit shares
+        # much of the question's words (lay words), the (multilingual) embedder weighs more.
+        top_lexical = max(lexical)
+        for i, c in enumerate(cands):
+            if c.language in ("nl", "en") and c.language != lang:
+                lexical[i] = max(lexical[i], float(dense[i]) * top_lexical)
+        w = cfg.dense_weight if top_lexical >= cfg.low_overlap else max(cfg.dense_weight, cfg.cross_dense_weight)
+        for i, c in enumerate(cands):
+            types = unit_types(c.text, c.kind)
+            c.dense, c.lexical = float(sims[i]), lexical[i]
+            c.typed = bool(qtypes & types)
+            c.strong = bool(qtypes & types & STRONG_TYPES)
+            c.key_match = c.kind == "row" and key_matches(c.key, numbers)
+            score = (1.0 - w) * c.lexical + w * float(dense[i])
+            score += cfg.type_weight * c.typed + cfg.key_weight * c.key_match
+            score += cfg.source_prior / c.n
+            if is_purpose(c.text):
+                score -= cfg.purpose_penalty
+            elif is_meta(c.text):
+                score -= cfg.meta_penalty
+            if c.kind == "steps":
+                score += cfg.steps_bonus if "instruction" in qtypes else -cfg.steps_bonus
+            c.score = score
+        ranked = sorted(cands, key=lambda c: (-c.score, c.n, c.position))  # deterministic ties
+        best = ranked[0]
+        chosen = [best]
+        used = len(best.text)
+        for c in ranked[1:]:
+            if len(chosen) >= cfg.max_sentences or c.score < cfg.min_relative_score * best.score:
+                break
+            if c.doc != best.doc and not (c.strong and c.score >= cfg.other_source_ratio * best.score):
+                continue  # another source only when it adds an answer too
+            if used + len(c.text) > cfg.max_chars or best.kind == "steps" and c.doc == best.doc:
+                continue
+            if any(_overlaps(c, o) for o in chosen):
+                continue
+            chosen.append(c)
+            used += len(c.text)
+        # the answering unit first, then the others of its source in reading order, then other sources
+        rest = sorted(chosen[1:], key=lambda c: (c.doc != best.doc, c.n, c.position))
+        chosen = [best, *rest]
+        answerability = (cfg.answer_dense_weight * best.dense + cfg.answer_type_weight * (best.typed or not qtypes)
+                         + cfg.answer_lexical_weight * max(c.lexical for c in cands) + 0.1 * best.key_match)
+        if best.language == lang and self.unknown_terms(question, lang, cands):
+            answerability = 0.0
+        note = ""
+        src_lang = best.language if best.language in ("nl", "en") else lang
+        if src_lang != lang:
+            note = LANGUAGE_NOTE.get((lang, src_lang), "")
+        return Selection(chosen, answerability, answerability >= cfg.min_answerability, note, ranked)
+
+
+@lru_cache(maxsize=4)
+def _word_list(path: Path) -> frozenset[str]:
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        return frozenset(fold(w.strip()) for w in fh if w.strip())
+
+
+def _overlaps(a: Candidate, b: Candidate) -> bool:
+    """Near-duplicates, or one unit holding the other (a sentence of a list of steps)."""
+    if a.text in b.text or b.text in a.text:
+        return True
+    return _jaccard(a.terms, b.terms) >= NEAR_DUPLICATE
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
