@@ -24,7 +24,7 @@ from serving.staff.chat.prompts import PromptBook
 from serving.staff.chat.service import ChatService
 from serving.staff.feedback.factory import build_feedback
 from serving.staff.feedback.store import AnswerReceipt, CitedDocument
-from serving.staff.generators import build_extractive, build_fallback, build_generator
+from serving.staff.generators.factory import build_extractive, build_fallback, build_generator
 from serving.staff.generators.judges import build_judge
 from serving.staff.question_guard import GuardedText, QuestionGuard
 from vraagbaak_core.audit import AuditLog, Outcome

@@ -48,7 +48,7 @@ def main() -> None:
     from retrieval.embedders import build_embedder
     from serving.app import create_app
     from serving.components import build_components
-    from serving.staff.generators import build_generator
+    from serving.staff.generators.factory import build_generator
     from vraagbaak_core.settings import PROJECT_ROOT
 
     docs = data / "docs"

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from serving.staff.generators import build_generator
+from serving.staff.generators.factory import build_generator
 from serving.staff.generators.openai_http import OpenAIHTTPGenerator
 from vraagbaak_core.errors import GeneratorError, GeneratorUnavailable
 from vraagbaak_core.settings import load_settings
