@@ -311,6 +311,26 @@ class FileAuditSink:
     def mark(self) -> int:
         return self.path.stat().st_size if self.path.exists() else 0
 
+    @property
+    def checkpoint_path(self) -> Path:
+        """The access report's sealed checkpoint of the verified prefix (``audit_checkpoint``)."""
+        return self.path.with_name(self.path.name + ".checkpoint")
+
+    def load_checkpoint(self) -> str | None:
+        try:
+            return self.checkpoint_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def save_checkpoint(self, text: str) -> None:
+        tmp = self.checkpoint_path.with_name(f"{self.checkpoint_path.name}.{os.getpid()}.{threading.get_ident()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        try:
+            os.write(fd, text.encode("utf-8"))
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.checkpoint_path)
+
     def close(self) -> None:
         return None
 
@@ -808,6 +828,98 @@ class _Walk:
     no_key_reported: bool = False
 
 
+@dataclass
+class _PendingLink:
+    """A broken link, classified once every record's hash is known (it may point to a later record)."""
+
+    index: int
+    line: int
+    got: str
+    expected: str
+
+
+class ChainWalk:
+    """One streaming pass over a chain's entries, in order: every seal, link and access/outcome pair.
+
+    Records are checked as they are read and then dropped (only their hashes and line numbers are kept, to
+    name a broken link's kind at the end), so a long chain costs no memory per record beyond those.
+    ``head``, ``records`` and ``open_access`` continue a walk from a verified prefix (the access report's
+    checkpoint, :mod:`vraagbaak_core.audit_checkpoint`): its entries are then not walked again.
+    """
+
+    def __init__(self, sealer: Sealer, *, head: str = GENESIS, records: int = 0,
+                 open_access: Iterable[str] = ()) -> None:
+        self.sealer = sealer
+        self.walk = _Walk()
+        self._errors: list[ChainError | _PendingLink] = []
+        self.prev: str | None = head  # None: the predecessor was unreadable (already reported)
+        self.head = head
+        self.records = records
+        self.index = records  # entries walked (a verified prefix has no unreadable entries)
+        self.access: dict[str, bool] = dict.fromkeys(open_access, False)  # chat.access id -> outcome seen
+        self.seen: set[str] = set()
+        self._hashes: list[str | None] = []
+        self._lines: list[int] = []
+        self._intact: int | None = None
+
+    @property
+    def clean(self) -> bool:
+        return not self._errors
+
+    def _error(self, e: ChainError | _PendingLink, readable_before: int) -> None:
+        if self._intact is None:
+            self._intact = readable_before
+        self._errors.append(e)
+
+    def step(self, line: int, rec: dict[str, Any] | None, complete: bool = True) -> None:
+        i, before = self.index, self.records
+        self.index += 1
+        self._lines.append(line)
+        self._hashes.append(None if rec is None else str(rec.get("sha256")))
+        if not complete:
+            self._error(ChainError(i, line, "truncated", "last line is a partial record (truncated or torn write)"),
+                        before)
+            return
+        if rec is None:
+            self._error(ChainError(i, line, "unreadable", "not a JSON record"), before)
+            self.prev = None
+            return
+        self.records += 1
+        n = len(self.walk.errors)
+        _check_link(i, line, rec, self.access, self.walk.errors)
+        own = rec.get("sha256")
+        missing = [f for f in REQUIRED_FIELDS if f not in rec]
+        if missing:
+            self.walk.errors.append(ChainError(i, line, "edited", f"missing fields: {', '.join(missing)}"))
+        else:
+            _check_seal(i, line, rec, self.sealer, self.walk)
+        for e in self.walk.errors[n:]:
+            self._error(e, before)
+        del self.walk.errors[n:]
+        if not missing and self.prev is not None and rec["prev_sha256"] != self.prev:
+            self._error(_PendingLink(i, line, str(rec["prev_sha256"]), self.prev), before)
+        self.prev = own if isinstance(own, str) else None
+        if self.prev is not None:
+            self.seen.add(self.prev)
+            self.head = self.prev
+
+    def result(self, expect_head: str | None = None) -> VerifyResult:
+        """The verification. A walk continued from a verified prefix names no broken place (it would need the
+        prefix's hashes): callers use :attr:`clean` and walk the whole chain again when it is not."""
+        if self._errors and len(self._lines) != self.index:
+            raise ValueError("a walk continued from a checkpoint only says whether it is clean")
+        positions: dict[str, int] = {}
+        if any(isinstance(e, _PendingLink) for e in self._errors):
+            positions = {h: k for k, h in enumerate(self._hashes) if h is not None}
+        err = [e if isinstance(e, ChainError) else _link_error(e.index, e.line, e.got, e.expected, positions,
+                                                                self._lines)
+               for e in self._errors]
+        intact = self.records if self._intact is None else self._intact
+        res = VerifyResult(not err, self.records, self.head, err[0] if err else None, tuple(err), self.sealer.keyed,
+                           "", intact, tuple(k for k, closed in self.access.items() if not closed))
+        return _with_head(res, expect_head, self.seen)
+
+
 def verify_entries(
     entries: Iterable[AuditEntry], sealer: Sealer, expect_head: str | None = None,
     on_record: Callable[[AuditEntry, dict[str, Any]], None] | None = None,
@@ -819,7 +931,7 @@ def verify_entries(
     hash noted earlier (``audit head``) as ``expect_head`` to prove the chain still contains it.
     ``on_record(entry, record)`` sees every readable record in the same pass (the access report).
     """
-    items: list[tuple[int, dict[str, Any] | None, bool]] = []
+    walk = ChainWalk(sealer)
     for e in entries:
         rec: Any = None
         if e.complete:
@@ -827,47 +939,12 @@ def verify_entries(
                 rec = orjson.loads(e.raw)
             except orjson.JSONDecodeError:
                 rec = None
-        if on_record is not None and isinstance(rec, dict):
+        if not isinstance(rec, dict):
+            rec = None
+        elif on_record is not None:
             on_record(e, rec)
-        items.append((e.position, rec if isinstance(rec, dict) else None, e.complete))
-    positions: dict[str, int] = {}  # sha256 -> index, built only when a link is broken (rare)
-    lines = [p for p, _r, _c in items]
-
-    walk = _Walk()
-    err = walk.errors
-    prev: str | None = GENESIS  # None: the predecessor was unreadable (already reported)
-    head = GENESIS
-    seen: set[str] = set()
-    records = 0
-    access: dict[str, bool] = {}  # chat.access event id -> its outcome was seen
-    for i, (line, rec, complete) in enumerate(items):
-        if not complete:
-            err.append(ChainError(i, line, "truncated", "last line is a partial record (truncated or torn write)"))
-            continue
-        if rec is None:
-            err.append(ChainError(i, line, "unreadable", "not a JSON record"))
-            prev = None
-            continue
-        records += 1
-        _check_link(i, line, rec, access, err)
-        own = rec.get("sha256")
-        missing = [f for f in REQUIRED_FIELDS if f not in rec]
-        if missing:
-            err.append(ChainError(i, line, "edited", f"missing fields: {', '.join(missing)}"))
-        else:
-            _check_seal(i, line, rec, sealer, walk)
-            if prev is not None and rec["prev_sha256"] != prev:
-                if not positions:
-                    positions.update({str(r.get("sha256")): k for k, (_p, r, _c) in enumerate(items) if r is not None})
-                err.append(_link_error(i, line, str(rec["prev_sha256"]), prev, positions, lines))
-        prev = own if isinstance(own, str) else None
-        if prev is not None:
-            seen.add(prev)
-            head = prev
-    intact = records if not err else sum(1 for _p, r, _c in items[: err[0].index] if r is not None)
-    res = VerifyResult(not err, records, head, err[0] if err else None, tuple(err), sealer.keyed, "", intact,
-                       tuple(k for k, closed in access.items() if not closed))
-    return _with_head(res, expect_head, seen)
+        walk.step(e.position, rec, e.complete)
+    return walk.result(expect_head)
 
 
 def _check_link(

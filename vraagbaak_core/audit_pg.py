@@ -208,6 +208,35 @@ class PostgresAuditSink:
         count: int = self._run(work)
         return count
 
+    def _checkpoint_table(self) -> sql.Identifier:
+        return sql.Identifier(f"{self.table}_checkpoint")
+
+    def load_checkpoint(self) -> str | None:
+        """The access report's sealed checkpoint (``audit_checkpoint``), in a one-row table beside the chain."""
+        def work(conn: psycopg.Connection[Any]) -> str | None:
+            with conn.transaction():
+                found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{self.table}_checkpoint",)).fetchone()
+                if not found or not found[0]:
+                    return None
+                row = conn.execute(sql.SQL("SELECT body FROM {} WHERE id = 1").format(self._checkpoint_table())
+                                   ).fetchone()
+            return None if row is None else str(row[0])
+
+        text: str | None = self._run(work)
+        return text
+
+    def save_checkpoint(self, text: str) -> None:
+        t = self._checkpoint_table()
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction():
+                conn.execute(sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (id int PRIMARY KEY CHECK (id = 1), body text NOT NULL)").format(t))
+                conn.execute(sql.SQL("INSERT INTO {} (id, body) VALUES (1, %s)"
+                                     " ON CONFLICT (id) DO UPDATE SET body = excluded.body").format(t), (text,))
+
+        self._run(work)
+
     def mark(self) -> int:
         def work(conn: psycopg.Connection[Any]) -> int:
             with conn.transaction():

@@ -2,8 +2,14 @@
 
 One pass over the chain does both jobs: :func:`vraagbaak_core.audit.verify_entries` checks every seal and
 link (so the report says whether the chain, and in it the selected period, verifies) while
-:func:`access_report` collects the records that match the filter. Nothing here knows HTTP or files: the
-API (``serving/audit``) and the CLI (``vraagbaak audit report``) call the same function.
+:func:`access_report` collects the records that match the filter. :func:`sink_report` does the same from a
+sink, incrementally where the sink keeps a sealed checkpoint of its verified prefix
+(:mod:`vraagbaak_core.audit_checkpoint`): the prefix is re-hashed, not re-verified, its lines are parsed only
+where the filter may match them, and every entry after it is verified in full. Any difference (an edited,
+removed or torn prefix entry, a forged checkpoint, a break after it) and the report is the whole
+verification, as without a checkpoint, with the checkpoint's head required (so a truncation shows). Nothing
+here knows HTTP or files: the API (``serving/audit``) and the CLI (``vraagbaak audit report``) call
+:func:`sink_report`.
 
 Exports carry a manifest with the sha256 of the exported bytes, the filter, the chain's head and the
 verification result, signed with the audit key (HMAC-SHA256, the chain's ``key_id``) when one is
@@ -18,13 +24,21 @@ import hmac
 import io
 import ipaddress
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from vraagbaak_core.audit import Sealer, utc_timestamp, verify_entries
+import orjson
+
+from vraagbaak_core import audit_checkpoint
+from vraagbaak_core.audit import ChainWalk, Sealer, VerifyResult, utc_timestamp, verify_entries
+from vraagbaak_core.audit_checkpoint import Checkpoint, PrefixDigest, document_needle, plain_field, reads_plain
+from vraagbaak_core.ports import AuditCheckpointStore, AuditSink
 from vraagbaak_core.types import AuditEntry
+
+log = logging.getLogger(__name__)
 
 REPORT_FORMAT = "vraagbaak-access-report"
 REPORT_VERSION = 1
@@ -57,12 +71,33 @@ class ReportFilter:
         object.__setattr__(self, "_lo", utc_timestamp(self.since) if self.since else None)
         object.__setattr__(self, "_hi", utc_timestamp(self.until) if self.until else None)
 
+    @property
+    def has_period(self) -> bool:
+        return self.since is not None or self.until is not None
+
     def in_period(self, rec: Mapping[str, Any]) -> bool:
+        return self.ts_in_period(rec.get("timestamp"))
+
+    def ts_in_period(self, ts: object) -> bool:
         lo, hi = self._lo, self._hi  # type: ignore[attr-defined]
         if lo is None and hi is None:
             return True
-        ts = rec.get("timestamp")
         return isinstance(ts, str) and (lo is None or ts >= lo) and (hi is None or ts <= hi)
+
+    def may_select_plain(self, raw: str) -> bool:
+        """False only where :meth:`selects` is False, for a line that ``audit_checkpoint.reads_plain``
+        accepted; in period is checked apart (:meth:`ts_in_period`). Parses nothing."""
+        if self.user is not None and plain_field(raw, "user_id") != self.user:
+            return False
+        if self.document is not None and document_needle(self.document) not in raw:
+            return False
+        net = self._net  # type: ignore[attr-defined]
+        if net is None:
+            return True
+        try:
+            return ipaddress.ip_address(plain_field(raw, "network_access_point") or "") in net
+        except ValueError:
+            return False
 
     def selects(self, rec: Mapping[str, Any], raw: str | None = None) -> bool:
         """Whether the record matches; ``raw`` (its stored text) lets a document filter skip most records
@@ -185,50 +220,166 @@ class AccessReport:
         }
 
 
+class _Collect:
+    """The report's rows, users, documents and period, record by record in chain order."""
+
+    def __init__(self, filt: ReportFilter, limit: int | None) -> None:
+        self.filt = filt
+        self.limit = limit
+        self.rows: list[AccessRow] = []
+        self.matched = 0
+        self.users: set[str] = set()
+        self.shown_to: set[str] = set()
+        self.docs: set[str] = set()
+        self.period = 0  # records in the selected period, the first and last of their positions
+        self.lo, self.hi = 0, -1
+
+    def in_period(self, position: int) -> None:
+        if not self.period:
+            self.lo = position
+        self.period += 1
+        self.hi = position
+
+    def see(self, entry: AuditEntry, rec: dict[str, Any]) -> None:
+        if self.filt.in_period(rec):
+            self.in_period(entry.position)
+        if self.filt.selects(rec, entry.raw):
+            self.select(entry.position, rec)
+
+    def see_plain(self, entry: AuditEntry) -> None:
+        """A verified prefix line that reads plain: parsed only when the filter may select it."""
+        raw = entry.raw
+        if self.filt.has_period and not self.filt.ts_in_period(plain_field(raw, "timestamp")):
+            return
+        self.in_period(entry.position)
+        if self.filt.may_select_plain(raw):
+            rec = orjson.loads(raw)
+            if not isinstance(rec, dict):
+                raise ValueError(f"entry {entry.position} is not a record")
+            if self.filt.selects(rec, raw):
+                self.select(entry.position, rec)
+
+    def select(self, position: int, rec: Mapping[str, Any]) -> None:
+        self.matched += 1
+        row = AccessRow.of(position, rec)
+        self.rows.append(row)
+        if self.limit is not None and len(self.rows) > 2 * self.limit:
+            del self.rows[: len(self.rows) - self.limit]
+        if row.user_id:
+            self.users.add(row.user_id)
+            if row.event_type in SHOWING_EVENTS and row.outcome == "success":
+                self.shown_to.add(row.user_id)
+        self.docs.update(row.documents)
+
+    def report(self, res: VerifyResult) -> AccessReport:
+        rows = self.rows
+        if self.limit is not None:
+            rows = rows[-self.limit:] if self.limit else []
+        broken = [e for e in res.errors if self.lo - 1 <= e.line <= self.hi + 1]
+        check = ChainCheck(
+            ok=res.ok,
+            period_ok=not broken,
+            records=res.records,
+            period_records=self.period,
+            head_sha256=res.head_sha256,
+            keyed=res.keyed,
+            errors=tuple({"line": e.line, "kind": e.kind, "detail": e.reason} for e in res.errors[:100]),
+        )
+        return AccessReport(self.filt, tuple(rows), self.matched, tuple(sorted(self.users)),
+                            tuple(sorted(self.shown_to)), tuple(sorted(self.docs)), check)
+
+
 def access_report(
     entries: Iterable[AuditEntry], sealer: Sealer, filt: ReportFilter, limit: int | None = None
 ) -> AccessReport:
     """Verify the chain and select the records ``filt`` matches, in one pass. ``limit`` keeps the newest."""
-    rows: list[AccessRow] = []
-    matched = 0
-    users: set[str] = set()
-    shown_to: set[str] = set()
-    docs: set[str] = set()
-    period: list[int] = []  # positions of the records in the selected period
+    return _whole(entries, sealer, filt, limit)[0]
+
+
+def _whole(
+    entries: Iterable[AuditEntry], sealer: Sealer, filt: ReportFilter, limit: int | None,
+    expect_head: str | None = None, location: str = "",
+) -> tuple[AccessReport, Checkpoint | None]:
+    """The report from every entry, and the checkpoint of the whole chain when it verifies."""
+    col = _Collect(filt, limit)
+    digest = PrefixDigest()
+    plain = True
 
     def see(entry: AuditEntry, rec: dict[str, Any]) -> None:
-        nonlocal matched
-        if filt.in_period(rec):
-            period.append(entry.position)
-        if not filt.selects(rec, entry.raw):
-            return
-        matched += 1
-        row = AccessRow.of(entry.position, rec)
-        rows.append(row)
-        if limit is not None and len(rows) > 2 * limit:
-            del rows[: len(rows) - limit]
-        if row.user_id:
-            users.add(row.user_id)
-            if row.event_type in SHOWING_EVENTS and row.outcome == "success":
-                shown_to.add(row.user_id)
-        docs.update(row.documents)
+        nonlocal plain
+        col.see(entry, rec)
+        plain = plain and reads_plain(entry.raw, rec)
 
-    res = verify_entries(entries, sealer, on_record=see)
-    if limit is not None:
-        rows = rows[-limit:] if limit else []
-    lo, hi = (period[0], period[-1]) if period else (0, -1)
-    broken = [e for e in res.errors if lo - 1 <= e.line <= hi + 1]
-    check = ChainCheck(
-        ok=res.ok,
-        period_ok=not broken,
-        records=res.records,
-        period_records=len(period),
-        head_sha256=res.head_sha256,
-        keyed=res.keyed,
-        errors=tuple({"line": e.line, "kind": e.kind, "detail": e.reason} for e in res.errors[:100]),
-    )
-    return AccessReport(filt, tuple(rows), matched, tuple(sorted(users)), tuple(sorted(shown_to)),
-                        tuple(sorted(docs)), check)
+    res = verify_entries(digest.feed(entries), sealer, expect_head, on_record=see)
+    cp = None
+    if res.ok and res.records == digest.entries:
+        cp = audit_checkpoint.checkpoint(location, sealer, digest, res.head_sha256, res.open_access, plain)
+    return col.report(res), cp
+
+
+def _incremental(
+    entries: Iterable[AuditEntry], sealer: Sealer, filt: ReportFilter, limit: int | None, cp: Checkpoint
+) -> tuple[AccessReport, Checkpoint] | None:
+    """The report trusting ``cp``'s prefix once its entries hash the same, verifying every entry after it;
+    None when the prefix differs or anything after it does not verify (the caller then walks it whole)."""
+    col = _Collect(filt, limit)
+    digest = PrefixDigest()
+    it = iter(entries)
+    try:
+        for e in it if cp.records else ():
+            digest.add(e)
+            if cp.plain:
+                col.see_plain(e)
+            else:
+                rec = orjson.loads(e.raw)
+                if not isinstance(rec, dict):
+                    return None
+                col.see(e, rec)
+            if digest.entries == cp.records:
+                break
+    except (ValueError, TypeError):  # a prefix line that is no record: it was changed (the digest will differ)
+        return None
+    if (digest.entries, digest.position, digest.hexdigest()) != (cp.records, cp.position, cp.prefix_sha256):
+        return None
+    walk = ChainWalk(sealer, head=cp.head_sha256, records=cp.records, open_access=cp.open_access)
+    plain = cp.plain
+    for e in it:
+        digest.add(e)
+        try:
+            rec = orjson.loads(e.raw)
+        except orjson.JSONDecodeError:
+            return None
+        if not e.complete or not isinstance(rec, dict):
+            return None
+        col.see(e, rec)
+        plain = plain and reads_plain(e.raw, rec)
+        walk.step(e.position, rec)
+        if not walk.clean:
+            return None
+    res = walk.result()
+    return col.report(res), audit_checkpoint.checkpoint(cp.location, sealer, digest, res.head_sha256,
+                                                         res.open_access, plain)
+
+
+def sink_report(sink: AuditSink, sealer: Sealer, filt: ReportFilter, limit: int | None = None) -> AccessReport:
+    """:func:`access_report` over a sink's chain, verifying only what its checkpoint does not cover; the
+    checkpoint is moved on to the verified end (also built by the first report over a verifying chain)."""
+    store = sink if isinstance(sink, AuditCheckpointStore) else None
+    where = sink.location
+    cp = audit_checkpoint.load(store, sealer, where) if store is not None else None
+    if cp is not None:
+        got = _incremental(sink.entries(), sealer, filt, limit, cp)
+        if got is not None:
+            rep, moved = got
+            if store is not None and moved.records != cp.records:
+                audit_checkpoint.save(store, moved, sealer)
+            return rep
+        log.warning("audit chain %s differs from its verified checkpoint (%d records): verifying it whole",
+                    where, cp.records)
+    rep, fresh = _whole(sink.entries(), sealer, filt, limit, cp.head_sha256 if cp else None, where)
+    if store is not None and fresh is not None:
+        audit_checkpoint.save(store, fresh, sealer)
+    return rep
 
 
 def report_csv(report: AccessReport) -> bytes:

@@ -225,6 +225,20 @@ class AuditSink(Protocol):
 
 
 @runtime_checkable
+class AuditCheckpointStore(Protocol):
+    """Where an audit sink keeps the sealed checkpoint of its verified prefix, beside the chain
+    (``vraagbaak_core.audit_checkpoint``): opaque text to the sink, sealed by the reader."""
+
+    def load_checkpoint(self) -> str | None:
+        """The stored checkpoint, or None; ``OSError`` when the store cannot be read."""
+        ...
+
+    def save_checkpoint(self, text: str) -> None:
+        """Replace the stored checkpoint atomically; ``OSError`` when it cannot be stored."""
+        ...
+
+
+@runtime_checkable
 class Catalog(Protocol):
     """Everything about documents that is not vectors: identity, labels, control metadata, source
     sets, and the write journal that makes ingest crash-safe (``ingest.state`` has the write order).

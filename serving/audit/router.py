@@ -19,7 +19,7 @@ from serving.audit.protocol import AccessReportOut
 from serving.http.auth import require_role
 from serving.http.errors import ApiError
 from vraagbaak_core.audit import AuditLog, AuditObject
-from vraagbaak_core.audit_report import ReportFilter, access_report, manifest, report_csv, report_json
+from vraagbaak_core.audit_report import ReportFilter, manifest, report_csv, report_json, sink_report
 from vraagbaak_core.types import Identity
 
 router = APIRouter(tags=["audit"])
@@ -75,7 +75,7 @@ async def audit_report(
         audit.audit_access, "audit.export" if format == "csv" else "audit.read",
         user_id=identity.user_id, role="auditor", network_access_point=_address(request), subjects=subjects,
     )
-    report = await run_in_threadpool(access_report, audit.sink.entries(), audit.sealer, filt, limit)
+    report = await run_in_threadpool(sink_report, audit.sink, audit.sealer, filt, limit)
     if format == "csv":
         body = report_csv(report)
         m = manifest(report, body, "csv", audit.sealer)

@@ -221,7 +221,7 @@ def report(
     """The NEN 7513 access report (who was shown what, when, from where), with the chain verified.
 
     The same service function as ``GET /api/audit/report``; the run is itself recorded (audit.export)."""
-    from vraagbaak_core.audit_report import ReportFilter, access_report, manifest, report_csv, report_json
+    from vraagbaak_core.audit_report import ReportFilter, manifest, report_csv, report_json, sink_report
 
     if fmt not in ("json", "csv"):
         raise typer.BadParameter("json or csv", param_hint="--format")
@@ -239,7 +239,7 @@ def report(
     except OSError as exc:
         typer.echo(f"cannot record this report in the audit log {log.location}: {exc}", err=True)
         raise typer.Exit(2) from None
-    rep = access_report(log.sink.entries(), log.sealer, filt)
+    rep = sink_report(log.sink, log.sealer, filt)
     body = report_csv(rep) if fmt == "csv" else report_json(rep)
     if out is None:
         sys.stdout.buffer.write(body)
