@@ -302,11 +302,11 @@ class FileAuditSink:
             data = fh.read() if upto is None else fh.read(upto)
         if not data:
             return
-        lines = data.split(b"\n")
-        for i, raw in enumerate(lines[:-1]):
-            yield AuditEntry(i + 1, raw.decode("utf-8", "replace"))
-        if lines[-1] != b"" and upto is None:
-            yield AuditEntry(len(lines), lines[-1].decode("utf-8", "replace"), complete=False)
+        lines = data.decode("utf-8", "replace").split("\n")  # "\n" is one byte, never inside a UTF-8 sequence
+        for i, raw in enumerate(lines[:-1], 1):
+            yield AuditEntry(i, raw)
+        if lines[-1] != "" and upto is None:
+            yield AuditEntry(len(lines), lines[-1], complete=False)
 
     def mark(self) -> int:
         return self.path.stat().st_size if self.path.exists() else 0

@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import sys
+from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -108,26 +110,47 @@ def save(store: AuditCheckpointStore, cp: Checkpoint, sealer: Sealer) -> None:
 
 
 class PrefixDigest:
-    """sha256 over the entries as the sink yields them: ``position``, ``:`` (``~`` for a torn line), the stored
-    text, newline."""
+    """What proves a prefix unchanged: sha256 over the stored texts (each followed by a newline) and sha256 over
+    the positions (signed 64-bit, little-endian), combined with their count. Streamed entry by entry (the whole
+    walk) or computed at once (:meth:`of`), to the same value. Only complete entries without a newline in their
+    text can be checkpointed (:attr:`checkpointable`): a torn line or a line holding a newline is never part of
+    a verified prefix, and the joined text then splits back into exactly the stored entries."""
 
     def __init__(self) -> None:
-        self._h = hashlib.sha256()
+        self._text = hashlib.sha256()
+        self._pos = hashlib.sha256()
         self.entries = 0
         self.position = 0
+        self.checkpointable = True
 
     def add(self, e: AuditEntry) -> None:
-        self._h.update(f"{e.position}{':' if e.complete else '~'}{e.raw}\n".encode())
+        self._text.update(f"{e.raw}\n".encode())
+        self._pos.update(e.position.to_bytes(8, "little", signed=True))
         self.entries += 1
         self.position = e.position
+        if not e.complete or "\n" in e.raw:
+            self.checkpointable = False
 
     def hexdigest(self) -> str:
-        return self._h.hexdigest()
+        return hashlib.sha256(f"{self.entries}:{self._text.hexdigest()}:{self._pos.hexdigest()}".encode()).hexdigest()
 
     def feed(self, entries: Iterable[AuditEntry]) -> Iterator[AuditEntry]:
         for e in entries:
             self.add(e)
             yield e
+
+    @classmethod
+    def of(cls, positions: list[int], raws: list[str]) -> PrefixDigest:
+        """The digest of complete entries at once; not :attr:`checkpointable` when a text holds a newline."""
+        d = cls()
+        text = "\n".join(raws) + "\n" if raws else ""
+        d._text.update(text.encode())
+        d._pos.update(array("q", positions).tobytes() if sys.byteorder == "little"
+                      else b"".join(p.to_bytes(8, "little", signed=True) for p in positions))
+        d.entries = len(raws)
+        d.position = positions[-1] if positions else 0
+        d.checkpointable = text.count("\n") == len(raws)
+        return d
 
 
 def plain_field(raw: str, key: str) -> str | None:

@@ -160,6 +160,7 @@ class PostgresAuditSink:
             if not exists or not exists[0]:
                 return
             with conn.cursor(name="vraagbaak_audit_read") as cur:
+                cur.itersize = 5000  # rows per round trip (psycopg's default is 100)
                 if upto is None:
                     cur.execute(sql.SQL("SELECT seq, line FROM {} ORDER BY seq").format(t))
                 else:

@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import io
 import ipaddress
+import itertools
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -240,24 +241,35 @@ class _Collect:
         self.period += 1
         self.hi = position
 
-    def see(self, entry: AuditEntry, rec: dict[str, Any]) -> None:
+    def see(self, position: int, raw: str, rec: dict[str, Any]) -> None:
         if self.filt.in_period(rec):
-            self.in_period(entry.position)
-        if self.filt.selects(rec, entry.raw):
-            self.select(entry.position, rec)
+            self.in_period(position)
+        if self.filt.selects(rec, raw):
+            self.select(position, rec)
 
-    def see_plain(self, entry: AuditEntry) -> None:
-        """A verified prefix line that reads plain: parsed only when the filter may select it."""
-        raw = entry.raw
-        if self.filt.has_period and not self.filt.ts_in_period(plain_field(raw, "timestamp")):
-            return
-        self.in_period(entry.position)
-        if self.filt.may_select_plain(raw):
-            rec = orjson.loads(raw)
-            if not isinstance(rec, dict):
-                raise ValueError(f"entry {entry.position} is not a record")
-            if self.filt.selects(rec, raw):
-                self.select(entry.position, rec)
+    def see_plain(self, positions: list[int], raws: list[str]) -> None:
+        """The lines of a verified prefix that read plain (``audit_checkpoint.reads_plain``): each pre-test
+        rules out only lines that :meth:`ReportFilter.selects` rules out, and only the lines left are parsed."""
+        f = self.filt
+        idx = list(range(len(raws)))
+        if f.has_period:
+            idx = [i for i in idx if f.ts_in_period(plain_field(raws[i], "timestamp"))]
+        if idx:
+            self.in_period(positions[idx[0]])
+            self.period += len(idx) - 1
+            self.hi = positions[idx[-1]]
+        for needle in (f'"user_id":"{f.user}"' if f.user is not None else None,
+                       document_needle(f.document) if f.document is not None else None):
+            if needle is not None:  # plain_field equal to the user, a document's id: the line holds this
+                idx = [i for i in idx if needle in raws[i]]
+        for i in idx:
+            raw = raws[i]
+            if f.may_select_plain(raw):
+                rec = orjson.loads(raw)
+                if not isinstance(rec, dict):
+                    raise ValueError(f"entry {positions[i]} is not a record")
+                if f.selects(rec, raw):
+                    self.select(positions[i], rec)
 
     def select(self, position: int, rec: Mapping[str, Any]) -> None:
         self.matched += 1
@@ -307,12 +319,12 @@ def _whole(
 
     def see(entry: AuditEntry, rec: dict[str, Any]) -> None:
         nonlocal plain
-        col.see(entry, rec)
+        col.see(entry.position, entry.raw, rec)
         plain = plain and reads_plain(entry.raw, rec)
 
     res = verify_entries(digest.feed(entries), sealer, expect_head, on_record=see)
     cp = None
-    if res.ok and res.records == digest.entries:
+    if res.ok and res.records == digest.entries and digest.checkpointable:
         cp = audit_checkpoint.checkpoint(location, sealer, digest, res.head_sha256, res.open_access, plain)
     return col.report(res), cp
 
@@ -323,23 +335,26 @@ def _incremental(
     """The report trusting ``cp``'s prefix once its entries hash the same, verifying every entry after it;
     None when the prefix differs or anything after it does not verify (the caller then walks it whole)."""
     col = _Collect(filt, limit)
-    digest = PrefixDigest()
     it = iter(entries)
+    prefix = list(itertools.islice(it, cp.records))
+    if not all(e.complete for e in prefix):
+        return None
+    positions, raws = [e.position for e in prefix], [e.raw for e in prefix]
+    del prefix
+    digest = PrefixDigest.of(positions, raws)
+    if (not digest.checkpointable
+            or (digest.entries, digest.position, digest.hexdigest()) != (cp.records, cp.position, cp.prefix_sha256)):
+        return None
     try:
-        for e in it if cp.records else ():
-            digest.add(e)
-            if cp.plain:
-                col.see_plain(e)
-            else:
-                rec = orjson.loads(e.raw)
+        if cp.plain:
+            col.see_plain(positions, raws)
+        else:
+            for p, raw in zip(positions, raws, strict=True):
+                rec = orjson.loads(raw)
                 if not isinstance(rec, dict):
                     return None
-                col.see(e, rec)
-            if digest.entries == cp.records:
-                break
-    except (ValueError, TypeError):  # a prefix line that is no record: it was changed (the digest will differ)
-        return None
-    if (digest.entries, digest.position, digest.hexdigest()) != (cp.records, cp.position, cp.prefix_sha256):
+                col.see(p, raw, rec)
+    except (ValueError, TypeError):  # cannot be: the prefix hashed as verified; walk it whole all the same
         return None
     walk = ChainWalk(sealer, head=cp.head_sha256, records=cp.records, open_access=cp.open_access)
     plain = cp.plain
@@ -351,11 +366,13 @@ def _incremental(
             return None
         if not e.complete or not isinstance(rec, dict):
             return None
-        col.see(e, rec)
+        col.see(e.position, e.raw, rec)
         plain = plain and reads_plain(e.raw, rec)
         walk.step(e.position, rec)
         if not walk.clean:
             return None
+    if not digest.checkpointable:
+        return None
     res = walk.result()
     return col.report(res), audit_checkpoint.checkpoint(cp.location, sealer, digest, res.head_sha256,
                                                          res.open_access, plain)
