@@ -36,6 +36,9 @@ _ABBREVIATIONS = frozenset(
 _ABBREV_END = re.compile(r"(?:^|[\s(])((?:[A-Za-z]{1,5}\.)+)\s*$")
 _BLOCK_START = re.compile(r"^\s*(?:#{1,6}\s|[-*•+]\s|\d{1,3}[.)]\s|\|)")
 _ITEM = re.compile(r"^\s*(?:(?P<num>\d{1,3})[.)]|[-*•+])\s+")
+# a list number or bullet alone on its line, its text on the next (how PDF text extraction leaves
+# lists; reportlab's bullet comes out as U+007F)
+_LONE_NUMBER = re.compile(r"^\s*(?:\d{1,3}[.)]|[-*•+\x7f▪●◦])\s*$")
 _SECTION_NUMBER = re.compile(r"^\d{1,3}(?:\.\d{1,3})*[.)]?\s+")
 _LEADING_MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|[-*•+]\s+|\d{1,3}[.)]\s+|>\s*)+")
 _EMPHASIS = re.compile(r"(\*\*|__|`)")
@@ -83,7 +86,7 @@ def _is_heading(line: str, following: str | None, previous: str | None = None) -
         stripped = stripped[numbered.end() :]
     if len(stripped.split()) > HEADING_WORDS or stripped[-1:] in ".!?:;,…" or not stripped[:1].isupper():
         return False
-    return not nxt or nxt[:1].isupper() or nxt[:1].isdigit()
+    return not nxt or nxt[:1].isupper() or nxt[:1].isdigit() or bool(_LONE_NUMBER.match(nxt))
 
 
 def _cells(line: str) -> tuple[str, ...]:
@@ -96,6 +99,7 @@ def _typed_blocks(text: str) -> list[_Block]:
     blocks: list[_Block] = []
     current: list[str] = []
     item: re.Match[str] | None = None
+    pdf_item = False  # the current item began with its number alone on a line
 
     def flush() -> None:
         nonlocal current, item
@@ -115,8 +119,17 @@ def _typed_blocks(text: str) -> list[_Block]:
             flush()
             blocks.append(_Block("rule", ""))  # a heading ends a list
             continue
-        if _BLOCK_START.match(line):
+        lone = bool(_LONE_NUMBER.match(line))
+        if lone and not line.strip()[:1].isdigit():
+            line = "-"  # any bullet as Markdown's
+        if lone or _BLOCK_START.match(line):
             flush()
+            pdf_item = lone
+        elif pdf_item and len(current) > 1 and current[-1][-1:] in ".!?" and line.strip()[:1].isupper():
+            # after an item of a PDF's list a sentence that starts on a new line is the next paragraph:
+            # extraction leaves no blank line between them
+            flush()
+            pdf_item = False
         if line.lstrip().startswith("|"):
             if _TABLE_RULE.match(line):
                 blocks.append(_Block("rule", "|"))
@@ -124,7 +137,7 @@ def _typed_blocks(text: str) -> list[_Block]:
                 blocks.append(_Block("row", "", _cells(line)))
             continue
         if not current:
-            item = _ITEM.match(line)
+            item = _ITEM.match(line.strip() + " " if lone else line)
         current.append(line.strip())
     flush()
     return blocks

@@ -1,4 +1,5 @@
-"""PDF via pypdf: one block per page (page numbers kept), section from the outline; long ones in parts of pages."""
+"""PDF via pypdf: one block per page (page numbers kept), section from the outline; long ones in parts of pages;
+tables as Markdown (``pdf_tables``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pypdf.errors import FileNotDecryptedError, LimitReachedError, PyPdfError
 from ingest.errors import LoadError
 from ingest.loaders.limits import LoaderLimits
 from ingest.loaders.parts import join_parts
+from ingest.loaders.pdf_tables import needs_layout, with_tables
 from ingest.ocr import Ocr, PageError
 from vraagbaak_core.types import Block, ParsedDocument
 
@@ -109,6 +111,8 @@ class PdfLoader:
             for i, page in enumerate(reader.pages):
                 section = sections.get(i, section)
                 text = (page.extract_text() or "").replace("\x00", "").strip()
+                if text and needs_layout(text):
+                    text = _with_tables(page, text)
                 if not text:
                     no_text.append(i + 1)
                     if ocr is not None and tmp is not None:
@@ -144,6 +148,16 @@ class PdfLoader:
             detail = f" ({'; '.join(failed)[:300]})" if failed else ""
             raise LoadError(f"no text in {n_pages} page(s), OCR found none either{detail}")
         yield part(blocks, ocr_pages, notes)
+
+
+def _with_tables(page: Any, plain: str) -> str:
+    """The page's text with its tables as Markdown (``pdf_tables``); the plain text when the layout
+    extraction fails."""
+    try:
+        layout = page.extract_text(extraction_mode="layout") or ""
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, ZeroDivisionError):
+        return plain
+    return with_tables(plain, layout.replace("\x00", ""))
 
 
 def _metadata(reader: PdfReader, name: str) -> tuple[str, dict[str, Any]]:
