@@ -81,12 +81,30 @@ def _is_heading(line: str, following: str | None, previous: str | None = None) -
     nxt = (following or "").strip()
     numbered = _SECTION_NUMBER.match(stripped)
     if numbered:  # "3. Toegang tot dossiers" before its paragraph; not an item of a numbered list
-        if _BLOCK_START.match(nxt) or _BLOCK_START.match((previous or "").strip()):
+        if _in_list(stripped, nxt, (previous or "").strip()):
             return False
         stripped = stripped[numbered.end() :]
     if len(stripped.split()) > HEADING_WORDS or stripped[-1:] in ".!?:;,…" or not stripped[:1].isupper():
         return False
     return not nxt or nxt[:1].isupper() or nxt[:1].isdigit() or bool(_LONE_NUMBER.match(nxt))
+
+
+def _in_list(line: str, following: str, previous: str) -> bool:
+    """Whether a numbered line is an item of the list around it: a numbered line next to it counts on
+    from it ("5. Doorspoelen" before "1. Desinfecteer …" is a heading, so is "6. Overige" before "- …")."""
+    n = _number(line)
+    if n is None:  # "3.1 Doel": a section number
+        return bool(_BLOCK_START.match(following) or _BLOCK_START.match(previous))
+    for other, step in ((following, 1), (previous, -1)):
+        m = _number(other)
+        if m is not None and m == n + step:
+            return True
+    return False
+
+
+def _number(line: str) -> int | None:
+    m = re.match(r"\s*(\d{1,3})[.)](?:\s|$)", line)
+    return int(m.group(1)) if m else None
 
 
 def _cells(line: str) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""HTML via selectolax (lexbor): the main text, without navigation, headers, footers and scripts."""
+"""HTML via selectolax (lexbor): the main text, without navigation, headers, footers and scripts;
+list items with their Markdown marker ("1.", "-"), tables as Markdown."""
 
 from __future__ import annotations
 
@@ -51,6 +52,23 @@ def _table(table: LexborNode) -> str:
     return md
 
 
+def _marker(li: LexborNode) -> str:
+    """A list item's marker as Markdown writes it: "3." in an ``<ol>`` (its ``start`` counted), else "-";
+    so the numbered steps of a procedure stay a list of steps (``retrieval.units``)."""
+    parent = li.parent
+    if parent is None or parent.tag != "ol":
+        return "-"
+    try:
+        n = int(parent.attributes.get("start") or 1)
+    except ValueError:
+        n = 1
+    sibling = parent.child
+    while sibling is not None and sibling.mem_id != li.mem_id:
+        n += sibling.tag == "li"
+        sibling = sibling.next
+    return f"{n}."
+
+
 class HtmlLoader:
     formats: tuple[str, ...] = ("html",)
 
@@ -71,6 +89,8 @@ class HtmlLoader:
             text = _table(node) if node.tag == "table" else _clean(node.text(deep=True, separator=" "))
             if not text:
                 continue
+            if node.tag == "li":
+                text = f"{_marker(node)} {text}"
             if node.tag in _HEADINGS:
                 sections.add_heading(text)
             else:

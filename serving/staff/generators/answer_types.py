@@ -55,7 +55,8 @@ _Q: dict[AnswerType, re.Pattern[str]] = {
         r"\bwat (?:doe|moet|kan|dien) (?:ik|je|we|u)\b|\bwat te doen\b|\bhoe (?:moet|kan|doe|ga|zorg|pak|leg|meet|geef"
         r"|dien|verwijder|verzorg|plaats|controleer|handel|reageer|screen|meld|voorkom|bereid|check|beoordeel)\b"
         r"|\bwhat (?:do|should|must|can) (?:i|we|you)\b|\bwhat to do\b|\bhow (?:do|should|must|can|to) (?:i|we|you)?\b"
-        r"|\b(?:stappen|steps|procedure|handelwijze|aanpak)\b|\bwelke maatregelen\b|\bwhich measures\b"),
+        r"|\b(?:stappen|steps|procedure|handelwijze|aanpak)\b|\bwelke maatregelen\b|\bwhich measures\b"
+        r"|\bhoe \w+ (?:ik|je|u|we)\b"),  # "hoe spoel ik", "hoe bepaal ik"
     "time": re.compile(
         r"\bwanneer\b|\bhoe laat\b|\b(?:bezoek|openings|bezoeks)?tijden\b|\bwhen\b|\bwhat time\b|\bhours\b|\bmoment\b"),
     "threshold": re.compile(
@@ -84,6 +85,9 @@ _IMPERATIVE_EN = (
     "contact notify monitor observe count turn apply"
 ).split()
 _IMPERATIVE = frozenset(fold(w) for w in _IMPERATIVE_NL + _IMPERATIVE_EN)
+
+# "Vermoedt u een overdosering, waarschuw dan direct de arts": the imperative after its condition
+_THEN_VERB = re.compile(r"\b(\w+) dan\b")
 
 _U: dict[AnswerType, re.Pattern[str]] = {
     "duration": re.compile(rf"\b{_NUM}\s*(?:[-–]\s*{_NUM}\s*)?{_TIME_UNIT}\b|\b(?:direct|onmiddellijk|meteen|"
@@ -145,7 +149,8 @@ def unit_types(text: str, kind: str = "sentence") -> frozenset[AnswerType]:
     t = fold(text)
     found: set[AnswerType] = {ty for ty, rx in _U.items() if rx.search(t)}
     first = re.match(r"\W*(\w+(?:'t)?)", t)
-    if kind == "steps" or (first and first.group(1) in _IMPERATIVE) or re.search(r"\b(?:moet|dient|must|should)\b", t):
+    if kind == "steps" or (first and first.group(1) in _IMPERATIVE) or re.search(r"\b(?:moet|dient|must|should)\b", t) \
+            or any(w in _IMPERATIVE for w in _THEN_VERB.findall(t)):
         found.add("instruction")
     return frozenset(found)
 

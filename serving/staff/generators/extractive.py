@@ -324,6 +324,8 @@ class ExtractiveGenerator:
             if c.kind == "steps":
                 score += cfg.steps_bonus if "instruction" in qtypes else -cfg.steps_bonus
             c.score = score
+        if "instruction" in qtypes:
+            _steps_by_their_sentences(cands, cfg.steps_bonus)
         ranked = sorted(cands, key=lambda c: (-c.score, c.n, c.position))  # deterministic ties
         best = ranked[0]
         chosen = [best]
@@ -357,6 +359,17 @@ class ExtractiveGenerator:
 def _word_list(path: Path) -> frozenset[str]:
     with path.open(encoding="utf-8", errors="replace") as fh:
         return frozenset(fold(w.strip()) for w in fh if w.strip())
+
+
+def _steps_by_their_sentences(cands: Sequence[Candidate], bonus: float) -> None:
+    """A list of steps scores as its best sentence (plus ``bonus``) when a procedure is asked: the steps
+    that hold the answering sentence are quoted whole, not a list that only looks like a procedure."""
+    for s in cands:
+        if s.kind != "steps":
+            continue
+        inner = [c.score for c in cands if c.kind != "steps" and c.doc == s.doc and c.text in s.text]
+        if inner:
+            s.score = max(inner) + bonus
 
 
 def _overlaps(a: Candidate, b: Candidate) -> bool:
