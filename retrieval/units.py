@@ -250,6 +250,8 @@ def quotable_units(text: str, language: str) -> list[Unit]:
             add(row_text(header, cells), "row", cells[0] if cells else "")
         pending_rows = []
         if b.kind == "item":
+            if _LONE_NUMBER.match(b.text):
+                continue  # a list number whose text is in the next chunk
             item_sentences = _sentences(b.text, language)
             for s in item_sentences:
                 add(s)

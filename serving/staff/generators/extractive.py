@@ -110,6 +110,7 @@ class Selection:
     answerable: bool = False
     note: str = ""  # the language note the answer opens with, or ""
     ranked: list[Candidate] = field(default_factory=list)  # every candidate, best first
+    outside: list[str] = field(default_factory=list)  # question words the sources name only as out of scope
 
 
 class ExtractiveGenerator:
@@ -136,14 +137,16 @@ class ExtractiveGenerator:
                 lexicons[lang] = _word_list(path)
         return cls(embedder, cfg, lexicons=lexicons)
 
-    def unknown_terms(self, question: str, lang: Language, cands: Sequence[Candidate]) -> list[str]:
-        """Question words that no source unit in the question's language holds and that are no general
-        word of that language (a drug or device the sources never name: "oxycodon", "PICC")."""
+    def unknown_terms(self, question: str, lang: Language, cands: Sequence[Candidate],
+                      titles: Sequence[str] = ()) -> list[str]:
+        """Question words that no source unit in the question's language (nor a source's title or
+        section) holds and that are no general word of that language (a drug or device the sources
+        never name: "oxycodon", "PICC")."""
         lexicon = self.lexicons.get(lang)
         same = [c for c in cands if c.language == lang]
         if lexicon is None or not same:
             return []
-        text = " ".join(fold(c.text) for c in same)
+        text = " ".join([fold(c.text) for c in same] + [fold(t) for t in titles])
         out = []
         for t in tokenize(question):
             if len(t) < 4 or not t.isalpha() or t in STOPWORDS[lang] or t in lexicon:
@@ -286,6 +289,13 @@ class ExtractiveGenerator:
         cands = self.candidates(hits, lang) or self.candidates(hits, lang, min_words=1)
         if not cands:
             return Selection()
+        all_cands = cands
+        qtypes = question_types(question)
+        if "instruction" in qtypes:
+            # a procedure comes from one protocol: every sentence of a protocol reads like an instruction,
+            # so the answer type does not tell the sources apart; retrieval's first document does
+            top = [c for c in cands if c.doc == hits[0].chunk.doc_id]
+            cands = top or cands
         q_words, q_pieces = self.analyzer.terms(question, lang)
         q_terms = set(q_words) | set(q_pieces)
         df: dict[str, int] = {}
@@ -294,7 +304,6 @@ class ExtractiveGenerator:
                 df[t] = df.get(t, 0) + 1
         idf = {t: math.log(1.0 + (len(cands) + 1) / (df.get(t, 0) + 0.5)) for t in q_terms}
         q_mass = sum(idf.values()) or 1.0
-        qtypes = question_types(question)
         numbers = question_numbers(question)
         sims = self._similarities(question, hits, cands) if cfg.dense_weight > 0.0 else np.zeros(len(cands))
         span = float(sims.max() - sims.min())
@@ -346,13 +355,17 @@ class ExtractiveGenerator:
         chosen = [best, *rest]
         answerability = (cfg.answer_dense_weight * best.dense + cfg.answer_type_weight * (best.typed or not qtypes)
                          + cfg.answer_lexical_weight * max(c.lexical for c in cands) + 0.1 * best.key_match)
-        if best.language == lang and self.unknown_terms(question, lang, cands):
+        titles = [t for h in hits[: cfg.max_sources] for t in (h.chunk.title, h.chunk.section or "")]
+        if best.language == lang and self.unknown_terms(question, lang, all_cands, titles):
+            answerability = 0.0
+        outside = out_of_scope_terms(question, lang, all_cands)
+        if outside:
             answerability = 0.0
         note = ""
         src_lang = best.language if best.language in ("nl", "en") else lang
         if src_lang != lang:
             note = LANGUAGE_NOTE.get((lang, src_lang), "")
-        return Selection(chosen, answerability, answerability >= cfg.min_answerability, note, ranked)
+        return Selection(chosen, answerability, answerability >= cfg.min_answerability, note, ranked, outside)
 
 
 @lru_cache(maxsize=4)
@@ -370,6 +383,34 @@ def _steps_by_their_sentences(cands: Sequence[Candidate], bonus: float) -> None:
         inner = [c.score for c in cands if c.kind != "steps" and c.doc == s.doc and c.text in s.text]
         if inner:
             s.score = max(inner) + bonus
+
+
+# a sentence that puts a subject outside the document: "PICC-lijnen … vallen onder protocol VP-042"
+_OUT_OF_SCOPE = re.compile(
+    r"\b(?:vall?(?:en|t) (?:buiten|onder (?:een ander |het )?protocol)|apart protocol|ander protocol"
+    r"|hier niet behandeld|niet in dit protocol|buiten dit protocol|covered by (?:other|another|a separate)"
+    r"|not covered|outside (?:the scope|this protocol)|separate protocol|other protocols?)\b")
+
+
+def _content_words(question: str, lang: Language) -> list[str]:
+    return [t for t in dict.fromkeys(tokenize(question))
+            if len(t) >= 3 and t.isalpha() and t not in STOPWORDS[lang]]
+
+
+def _stem_in(word: str, text: str) -> bool:
+    return word[: max(3, len(word) - 3)] in text
+
+
+def out_of_scope_terms(question: str, lang: Language, cands: Sequence[Candidate]) -> list[str]:
+    """Question words that the sources hold only in sentences that put them out of scope ("Centrale
+    lijnen, PICC-lijnen en poortkatheters vallen onder protocol VP-042"): the documents do not say."""
+    folded = [(fold(c.text), bool(_OUT_OF_SCOPE.search(fold(c.text)))) for c in cands]
+    out = []
+    for w in _content_words(question, lang):
+        where = [scope for text, scope in folded if re.search(rf"\b{re.escape(w)}", text)]
+        if where and all(where):
+            out.append(w)
+    return out
 
 
 def _overlaps(a: Candidate, b: Candidate) -> bool:
