@@ -155,7 +155,8 @@ def _with_tables(page: Any, plain: str) -> str:
     extraction fails."""
     try:
         layout = page.extract_text(extraction_mode="layout") or ""
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, ZeroDivisionError):
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, AssertionError, RecursionError,
+            OSError, ZeroDivisionError):
         return plain
     return with_tables(plain, layout.replace("\x00", ""))
 
