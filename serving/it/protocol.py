@@ -79,16 +79,3 @@ class FeedbackSummary(BaseModel):
     down: int
     documents: list[DocumentFeedback]  # most "niet nuttig" first
     recent: list[AnswerFeedback]
-
-
-class EgressEndpoint(BaseModel):
-    name: str
-    address: str
-
-
-class EgressOut(BaseModel):
-    guard_active: bool
-    allowlist: str
-    endpoints: list[EgressEndpoint]
-    allow_cidrs: list[str]
-    offline_env: dict[str, str]

@@ -1,6 +1,6 @@
 """Thin router for IT's routes behind ``/beheer``: reviews due (``ingest``), the quarantine (``admin``: the
-privacy officer), staff feedback (``ingest``: quality staff) and the egress configuration (``auditor`` or
-``admin``). Every action is checked here, whatever the page shows; blocking reads run in the threadpool.
+privacy officer) and staff feedback (``ingest``: quality staff). Every action is checked here, whatever the
+page shows; blocking reads run in the threadpool.
 A quarantine release is audited before it takes effect, with the caller's identity; a release that then
 fails is audited as failed.
 """
@@ -8,7 +8,6 @@ fails is audited as failed.
 from __future__ import annotations
 
 import io
-import os
 from collections import Counter, defaultdict
 from typing import Annotated, Any, Literal
 
@@ -26,8 +25,6 @@ from serving.it.protocol import (
     DocumentFeedback,
     DueList,
     DueOut,
-    EgressEndpoint,
-    EgressOut,
     FeedbackSummary,
     MeOut,
     QuarantineList,
@@ -35,7 +32,6 @@ from serving.it.protocol import (
     ReleaseRequest,
 )
 from serving.staff.feedback.export import parse_since, write_export
-from vraagbaak_core.egress import OFFLINE_ENV, Allowlist, configured_endpoints, guard_active
 from vraagbaak_core.types import DocControl, Identity
 
 router = APIRouter(tags=["it"])
@@ -166,17 +162,3 @@ async def feedback_export(
     media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
     return Response(buf.getvalue().encode("utf-8"), media_type=media,
                     headers={"Content-Disposition": f'attachment; filename="feedback.{format}"'})
-
-
-@router.get("/api/admin/egress", response_model=EgressOut)
-async def egress(request: Request, identity: Annotated[Identity, Depends(require_role("auditor"))]) -> EgressOut:
-    """Where this running server may connect (its allow-list, from its own settings), and whether the guard
-    that refuses everything else is installed in this process."""
-    settings = request.app.state.components.settings
-    allow = Allowlist.from_settings(settings)
-    return EgressOut(
-        guard_active=guard_active(), allowlist=allow.describe(),
-        endpoints=[EgressEndpoint(name=e.name, address=e.address) for e in configured_endpoints(settings)],
-        allow_cidrs=list(settings.egress.allow_cidrs),
-        offline_env={k: os.environ.get(k, "") for k in OFFLINE_ENV},
-    )
