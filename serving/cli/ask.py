@@ -36,10 +36,10 @@ def ask(question: str, config: ConfigOpt = None,
     identity = Identity(a.dev_user, frozenset({"staff"}), frozenset(a.dev_groups), a.dev_clearance, "cli")
     params = GenerationParams(max_tokens=settings.generator.max_tokens, temperature=settings.generator.temperature)
     prep = comps.chat.prepare([ChatMessage("user", question)], identity, params)
-    guarded = comps.guard_question(prep.query)  # what may be stored of it (audit.question_text)
-    access = comps.audit_access(None, identity, guarded, prep.hits)  # before any source text is shown
+    guarded = comps.records.guard(prep.query)  # what may be stored of it (audit.question_text)
+    access = comps.records.access(None, identity, guarded, prep.hits)  # before any source text is shown
     answer = comps.chat.abstention(prep) if prep.abstain else asyncio.run(comps.chat.answer(prep, params))
-    comps.audit_chat(None, identity, guarded, answer.hits, answer=answer, access_event_id=access)
+    comps.records.outcome(None, identity, guarded, answer.hits, answer=answer, access_event_id=access)
     if guarded.notice:
         typer.echo(guarded.notice, err=True)
     if as_json:

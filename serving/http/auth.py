@@ -237,12 +237,12 @@ async def authenticate(request: Request, role: str | None) -> Identity:
                 429, "too many failed sign-ins from this address; try again later", "rate_limit_exceeded",
                 "auth_rate_limited", headers={"Retry-After": "60"},
             ) from None
-        await comps.run_blocking(comps.audit_auth_failure, request, err.reason)
+        await comps.run_blocking(comps.auth_failures.failed, client, err.reason)
         raise _unauthenticated(err.reason) from None
     if role is not None and not identity.has_role(role):
         comps.rate_limiter.check(identity.user_id)
         await comps.run_blocking(
-            comps.audit_auth_failure, request, f"user {identity.user_id} lacks role {role}", identity
+            comps.auth_failures.refused, client, f"user {identity.user_id} lacks role {role}", identity.user_id
         )
         raise ApiError(403, f"this needs the {role!r} role", "permission_error", "forbidden")
     comps.rate_limiter.check(identity.user_id)

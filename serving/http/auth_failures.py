@@ -62,6 +62,10 @@ class AuthFailureAudit:
         self._limiter.hit(self._item, address)
         self._count(address, reason, user_id, rate_limited=False)
 
+    def refused(self, address: str, reason: str, user_id: str) -> None:
+        """A known caller lacking a role (already rate-limited per user): a record of its own."""
+        self.audit.auth_failure(reason=reason, network_access_point=address, user_id=user_id)
+
     def _count(self, address: str, reason: str | None, user_id: str | None, rate_limited: bool) -> None:
         self.flush_due()  # a passed window is written before this failure opens the next one
         now = time.monotonic()

@@ -9,6 +9,8 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.routing import Match
 
+from vraagbaak_core.types import Answer
+
 _LAT = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -41,6 +43,24 @@ class Metrics:
             "fallback = replaced by the extractive answer)",
             ["action"], registry=r,
         )
+
+    def observe_retrieval(self, ms: float, abstained: bool) -> None:
+        self.retrieval.observe(ms / 1000)
+        if abstained:
+            self.abstentions.inc()
+
+    def observe_ttft(self, seconds: float) -> None:
+        self.ttft.observe(seconds)
+
+    def observe_answer(self, answer: Answer) -> None:
+        """Tokens (approximate), the fallback's reason, the answer check's claims and what it changed."""
+        self.tokens.inc(max(1, len(answer.text) // 4))
+        if answer.fallback is not None and answer.check_action != "fallback":
+            self.fallbacks.labels(answer.fallback).inc()
+        for claim in answer.claims:
+            self.claims.labels(claim.status).inc()
+        if answer.check_action is not None:
+            self.check_actions.labels(answer.check_action).inc()
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -12,7 +12,9 @@ is the client and the headers are ignored. ``vraagbaak serve`` turns uvicorn's o
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import socket
+
+from fastapi import FastAPI, Request
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from vraagbaak_core.settings import Settings
@@ -22,3 +24,11 @@ def install_trusted_proxies(app: FastAPI, settings: Settings) -> None:
     trusted = [str(net) for net in settings.server.trusted_proxies]
     if trusted:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
+
+
+def client_address(request: Request | None) -> str:
+    """The audit's network access point: the client's address (after the trusted proxies), or this host for
+    a command-line call."""
+    if request is None:
+        return f"local:{socket.gethostname()}"
+    return request.client.host if request.client else "unknown"

@@ -135,7 +135,7 @@ async def chat_completions(
     prep = await comps.run_blocking(
         comps.chat.prepare, messages, identity, params, rfilter, use_retrieval=body.retrieval, top_k=body.top_k
     )
-    comps.observe_retrieval(prep.retrieval_ms, abstained=prep.abstain and body.retrieval)
+    comps.metrics.observe_retrieval(prep.retrieval_ms, abstained=prep.abstain and body.retrieval)
     model = RAG_MODEL if body.model == RAG_MODEL else comps.generator.model_name
     record = ChatRecord(request, comps, identity, prep.query, prep.hits)
     await record.open()  # the access record, committed before anything is answered (fail closed)
@@ -144,7 +144,7 @@ async def chat_completions(
         answer = comps.chat.abstention(prep)
         await record.awrite(answer=answer)
         cid = completion_id()
-        await comps.run_blocking(comps.remember_answer, cid, identity, record.query, answer)
+        await comps.run_blocking(comps.records.remember, cid, identity, record.query, answer)
         if not body.stream:
             return _response(model, answer, cid, record.query.notice)
         return _sse(_abstain_events(model, answer, cid, record.query.notice))
@@ -164,7 +164,7 @@ async def chat_completions(
             raise
         await record.awrite(answer=answer)
         cid = completion_id()
-        await comps.run_blocking(comps.remember_answer, cid, identity, record.query, answer)
+        await comps.run_blocking(comps.records.remember, cid, identity, record.query, answer)
         return _response(model, answer, cid, record.query.notice)
     # Streaming holds its slot for as long as the stream runs. The first piece is awaited before
     # the response starts, so an unreachable or full upstream is still a clean 503 with Retry-After
@@ -185,7 +185,7 @@ async def chat_completions(
         await stream.aclose()  # type: ignore[attr-defined]
         await record.failed(err)
         raise
-    comps.observe_ttft(time.perf_counter() - t0)
+    comps.metrics.observe_ttft(time.perf_counter() - t0)
     released = False
 
     async def release() -> None:  # once, whichever comes first: the stream's end or the response's
@@ -225,8 +225,8 @@ class ChatRecord:
 
     def _open(self) -> tuple[GuardedText, str]:
         self.comps.audit.check_writable()  # the sink's own reserve (free space, privileges): fail early
-        guarded = self.comps.guard_question(self._raw)  # before anything stores it: the patient-data guard
-        return guarded, self.comps.audit_access(self.request, self.identity, guarded, self.hits)
+        guarded = self.comps.records.guard(self._raw)  # before anything stores it: the patient-data guard
+        return guarded, self.comps.records.access(self.request, self.identity, guarded, self.hits)
 
     async def open(self) -> None:
         """Guard the question, commit the access record; 503 (nothing shown) when it cannot be stored."""
@@ -244,7 +244,7 @@ class ChatRecord:
         try:
             with anyio.CancelScope(shield=True):  # a disconnect must not cut the record short
                 await self.comps.run_blocking(
-                    self.comps.audit_chat, self.request, self.identity, self.query, self.hits, answer=answer,
+                    self.comps.records.outcome, self.request, self.identity, self.query, self.hits, answer=answer,
                     outcome=outcome, reason=reason, access_event_id=self.access_id,
                 )
         except AuditWriteError as err:
@@ -357,7 +357,7 @@ async def _stream_events(
         if isinstance(ev, StreamDelta):
             return chunk_payload(cid, created, model, {"content": ev.text})
         await record.awrite(answer=ev.answer)  # before the sources go out; raises ApiError when unavailable
-        await comps.run_blocking(comps.remember_answer, cid, record.identity, record.query, ev.answer)
+        await comps.run_blocking(comps.records.remember, cid, record.identity, record.query, ev.answer)
         return _final(cid, created, model, ev.answer, record.query.notice)
 
     try:
