@@ -1,4 +1,4 @@
-"""The staff page at ``/`` and ``/chat``; ``/api/config`` tells it how to sign in.
+"""The staff page at ``/`` and ``/chat``, ``/beheer`` for IT and auditors; ``/api/config`` tells them how to sign in.
 
 Assets: the page's own files from ``serving/web/static``, pdf.js from the pinned npm package
 (``web.assets_dir``, filled by ``scripts/install-frontend``). Nothing is fetched from elsewhere.
