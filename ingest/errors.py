@@ -33,3 +33,11 @@ class ReplaceError(IngestError):
 
 class DocumentBusy(IngestError):
     """Another live process is writing or erasing that document now (its catalog claim)."""
+
+
+class WritesPaused(IngestError):
+    """Writes to the store are paused while the API reindexes it: try again after ``retry_after`` s."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -39,7 +39,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 from datetime import UTC, datetime
@@ -47,7 +48,7 @@ from pathlib import Path, PurePath
 
 from ingest.chunking import ChunkDraft, Chunker
 from ingest.doccontrol import Versioned, resolve_control, standings
-from ingest.errors import DocumentBusy, DocumentNotFound, ErasureError, LabelError, ReplaceError
+from ingest.errors import DocumentBusy, DocumentNotFound, ErasureError, LabelError, ReplaceError, WritesPaused
 from ingest.loaders.limits import LoaderLimits
 from ingest.manifest import MANIFEST_NAME, DocumentLabels, Labels, Manifest, load_manifest, resolve_labels
 from ingest.ocr import OcrConfig
@@ -198,19 +199,11 @@ class Ingestor:
         self.store_batch = store_batch
         self.max_bytes = int(settings.ingest.max_file_mb * 1024 * 1024)
         self._lock = threading.RLock()
+        self._paused: Callable[[], int] | None = None  # during a reindex: seconds until a retry may succeed
         self._pool: ParserPool | None = None
         # Test hook: called with a checkpoint name at each step of the write protocol.
         self.on_checkpoint: Callable[[str], None] | None = None
-        model_dir = getattr(embedder, "model_dir", None)
-        self._tokenizer_dir: str | None = None
-        # Parser workers count with the model's tokenizer.json; a model with a document prefix
-        # (e5: "passage: ") is counted in the main process, where the prefix is included.
-        if (
-            isinstance(model_dir, Path)
-            and (model_dir / "tokenizer.json").is_file()
-            and not getattr(embedder, "document_prefix", "")
-        ):
-            self._tokenizer_dir = str(model_dir)
+        self._tokenizer_dir = _tokenizer_dir(embedder)
         self._main_chunker: Chunker | None = None
         ing = settings.ingest
         self.originals = OriginalStore(settings.resolve(ing.originals_dir or settings.data_dir / "originals"))
@@ -240,6 +233,33 @@ class Ingestor:
         return cls(settings, embedder, sparse, store, state, embed_batch=batch)
 
     # ------------------------------------------------------------------ public API
+
+    @contextmanager
+    def writes_paused(self, retry_after: Callable[[], int]) -> Iterator[None]:
+        """Refuse new writes (``WritesPaused``, with ``retry_after()`` seconds), wait for the one under
+        way, and hold the write lock for the block: the store does not change under a reindex."""
+        self._paused = retry_after
+        try:
+            with self._lock:
+                yield
+        finally:
+            self._paused = None
+
+    def _check_writable(self) -> None:
+        paused = self._paused
+        if paused is not None:
+            raise WritesPaused("the document store is being reindexed; writes are paused until it has switched",
+                               paused())
+
+    def switch_index(self, embedder: Embedder, store: VectorStore) -> None:
+        """Write with ``embedder`` into ``store`` from now on (a reindex in the API switched to it)."""
+        with self._lock:
+            self.embedder, self.store = embedder, store
+            self._main_chunker = None
+            self._tokenizer_dir = _tokenizer_dir(embedder)
+            if self._pool is not None:  # its workers count tokens with the old embedder's tokenizer
+                self._pool.close()
+                self._pool = None
 
     def ingest_paths(
         self,
@@ -276,6 +296,8 @@ class Ingestor:
             source = check_source_name(source)
         if rebind and source is None:
             raise LabelError("--rebind needs --source NAME: the set to move to the folder given")
+        if not dry_run:
+            self._check_writable()
         with self._lock:
             t0 = time.perf_counter()
             if not dry_run:
@@ -472,6 +494,7 @@ class Ingestor:
         name = PurePath(filename.replace("\\", "/")).name.strip()
         if not name or name in (".", ".."):
             raise LabelError("an upload needs a file name")
+        self._check_writable()
         with self._lock:
             self.recover()
             report = IngestReport()
@@ -537,8 +560,9 @@ class Ingestor:
         """Erase by ``doc_id`` in the store whatever the state says, count, and vacuum the store.
 
         Raises DocumentNotFound only when neither the state nor the store knows the id, and
-        ErasureError when chunks remain after the delete.
+        ErasureError when chunks remain after the delete; WritesPaused during a reindex in the API.
         """
+        self._check_writable()
         with self._lock:
             erasure = self._erase(doc_id)
             erasure.storage = self.store.vacuum()
@@ -563,6 +587,7 @@ class Ingestor:
 
     def recover(self) -> int:
         """Finish or undo what a killed run left half-done; the number of documents repaired."""
+        self._check_writable()
         with self._lock:
             unfinished = self.state.unfinished()
             repaired = 0
@@ -835,6 +860,7 @@ class Ingestor:
         Run after every ingest and erasure: a new version supersedes the old one, erasing the
         current one lets the previous answer again. Returns the number of documents changed.
         """
+        self._check_writable()
         with self._lock:
             docs = self._versioned()
             changed = 0
@@ -986,6 +1012,19 @@ class Ingestor:
             return
         if not ok:
             log.warning("original of %s not kept: the file changed while it was ingested", item.source)
+
+def _tokenizer_dir(embedder: Embedder) -> str | None:
+    """Parser workers count with the model's tokenizer.json; a model with a document prefix (e5:
+    "passage: ") is counted in the main process, where the prefix is included."""
+    model_dir = getattr(embedder, "model_dir", None)
+    if (
+        isinstance(model_dir, Path)
+        and (model_dir / "tokenizer.json").is_file()
+        and not getattr(embedder, "document_prefix", "")
+    ):
+        return str(model_dir)
+    return None
+
 
 @dataclass
 class Erasure:

@@ -16,6 +16,8 @@ recomputed with the new embedder. Steps:
 
 A process that has the old collection open keeps it (and its embedder) until it restarts with the
 new embedder settings; opening the new collection with the old embedder is refused by the record.
+Inside the API (``serving/it/reindex``) writes are paused for the whole run, and at the switch the
+API itself moves to the new collection and embedder (``switch_and_open``), then drops the old one.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class ReindexStatus:
     copied: int = 0
     already: int = 0
     removed: int = 0
+    built: bool = False  # the target is complete (state ready), switched or not
     switched: bool = False
     dropped: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -86,6 +89,21 @@ class Target:
             return EdgeStore(self.dir, resolve=False)
         assert isinstance(self.source, QdrantStore)
         return QdrantStore("", self.name, client=self.source.client, resolve=False)
+
+    def open_current(self) -> VectorStore:
+        """The store by its name after the switch (Edge: the pointer's target; server: the alias)."""
+        from retrieval.stores.edge import EdgeStore
+        from retrieval.stores.qdrant import QdrantStore
+
+        if self.kind == "edge":
+            return EdgeStore(self.base)
+        assert isinstance(self.source, QdrantStore)
+        return QdrantStore("", self.source.alias, client=self.source.client)
+
+    def retire(self, old: VectorStore) -> None:
+        """Close the store the process used before the switch (a server store shares its client)."""
+        if self.kind == "edge":
+            old.close()
 
     def switch(self, drop_legacy: bool) -> None:
         from retrieval.stores.edge import switch_shard
@@ -137,6 +155,7 @@ def reindex(
             raise ReindexError(f"{target.name} does not hold exactly the chunks of {target.source_name}")
         status.total = new.count()
         new.set_collection_state("ready")
+        status.built = True
     finally:
         new.close()
     if switch:
@@ -147,6 +166,17 @@ def reindex(
             status.dropped = drop_old_collections(source, keep=target.name)
     status.seconds = time.perf_counter() - t0
     return status
+
+
+def switch_and_open(source: VectorStore, embedder: Embedder) -> tuple[VectorStore, Target]:
+    """Switch the store's name to the collection ``reindex(..., switch=False)`` built for ``embedder``
+    and open it, checked against its record. ``source`` stays open: the caller retires it
+    (``Target.retire``) once nothing uses it."""
+    target = Target(source, embedder.name)
+    target.switch(drop_legacy=False)
+    new = target.open_current()
+    new.ensure_collection(embedder.dimension, embedder.name)
+    return new, target
 
 
 def _copy_pass(

@@ -34,6 +34,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from readerwriterlock.rwlock import RWLockWrite
+
 from retrieval.access import current_filter, restrict
 from retrieval.fusion import fuse
 from vraagbaak_core.ports import Embedder, Reranker, SparseEncoder, VectorStore
@@ -130,6 +132,15 @@ class Retriever:
         self.settings = settings
         self.reranker = reranker
         self.fusion = fusion_params(settings)
+        # a search embeds with one embedder and queries the collection it filled: it holds the reader
+        # lock from embedding to the store's answer; ``switch`` (a reindex in the API) the writer lock
+        self._index = RWLockWrite()
+
+    def switch(self, embedder: Embedder, store: VectorStore) -> None:
+        """Search with ``embedder`` in ``store`` from now on (both at once). On return no search is
+        still using the old pair, so the caller may close the old store."""
+        with self._index.gen_wlock():
+            self.embedder, self.store = embedder, store
 
     def _request(
         self, query: str, flt: SearchFilter, mode: SearchMode, limit: int, prefetch_limit: int | None = None
@@ -179,7 +190,8 @@ class Retriever:
     ) -> list[Hit]:
         """Chunks best first, access-filtered, without gate or shaping (for evaluation)."""
         flt = self._filter(identity, request_filter)
-        return self._run(self._request(query, flt, mode or self.settings.mode, limit))[0]
+        with self._index.gen_rlock():
+            return self._run(self._request(query, flt, mode or self.settings.mode, limit))[0]
 
     def search(
         self,
@@ -197,8 +209,9 @@ class Retriever:
         limit = top_k * (s.max_chunks_per_doc + 1)
         if self.reranker is not None:
             limit = max(limit, s.reranker.candidates)
-        request = self._request(query, flt, mode, limit)
-        hits, dense, sparse = self._run(request)
+        with self._index.gen_rlock():
+            request = self._request(query, flt, mode, limit)
+            hits, dense, sparse = self._run(request)
         if not hits or not self._passes_gate(request, hits[0].score, dense, sparse):
             return []
         if self.reranker is not None:

@@ -68,6 +68,15 @@ class Components:
         a = self.settings.audit
         self.auth_failures = AuthFailureAudit(self.audit, a.auth_failure_interval_s, a.auth_failures_per_minute)
 
+    def switch_index(self, embedder: Embedder, store: VectorStore) -> None:
+        """Serve ``store`` (filled by ``embedder``) from now on, on every request path: search (the
+        retriever swaps both at once and waits for searches on the old pair), ingest and erasure (the
+        ingestor), counts. The caller holds the ingestor's write pause (``Ingestor.writes_paused``)."""
+        self.retriever.switch(embedder, store)
+        if self.ingestor is not None:
+            self.ingestor.switch_index(embedder, store)
+        self.embedder, self.store = embedder, store
+
     @property
     def records(self) -> ChatRecords:
         """What a chat request leaves behind (guard, access and outcome records, answer receipt), on the

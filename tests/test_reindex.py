@@ -138,7 +138,7 @@ def minilm() -> Any:
     from retrieval.embedders import build_embedder
     from vraagbaak_core.settings import PROJECT_ROOT, EmbedderSettings
 
-    return build_embedder(EmbedderSettings(**OLD_EMBEDDER), PROJECT_ROOT)
+    return build_embedder(EmbedderSettings.model_validate(OLD_EMBEDDER), PROJECT_ROOT)
 
 
 def _copy(populated: dict[str, Any], dest: Path) -> Path:
@@ -252,11 +252,126 @@ def test_chat_is_answered_while_the_api_reindexes(
             if cli.poll() is None:
                 cli.kill()
         assert cli.returncode == 0, err[-3000:]
-        assert "restart the API" in out
-        # Still answering after the switch, from the collection it has open.
+        assert "the API serves it now" in out and "before its next restart" in out
+        # Still answering after the switch, now from the new collection with the new embedder.
         again = httpx.post(f"{server.url}/v1/chat/completions", timeout=300, json={
             "model": "vraagbaak", "messages": [{"role": "user", "content": "Hoe lang handen wassen?"}]})
         assert again.status_code == 200
     comps.store.close()
     assert pointer_file(base).read_text().strip() == f"qdrant-edge--{NEW}"
     assert _counts(base) == (total, per_doc)
+
+
+def _files_holding(root: Path, needle: bytes) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_writes_around_an_api_reindex_land_in_the_new_collection(
+    populated: dict[str, Any], tmp_path: Path, minilm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19 item 3: an upload and an erasure during a reindex in the API are refused (409, Retry-After)
+    and, retried right after the switch (a hook at the switch starts them), land in the new collection,
+    which the API serves at once; after a restart on the new embedder the upload is there, the erased
+    document is in no file of the data directory, and catalog and store agree chunk for chunk."""
+    import asyncio
+    import threading
+
+    from serving import reindex_api
+    from serving.app import create_app
+    from serving.components import build_components
+
+    base = _copy(populated, tmp_path)
+    total, per_doc = _counts(base)
+    store = EdgeStore(base)
+    victim, needle = "", b"Protocol 7, stap "  # only protocol-07.md holds it ("Protocol 17, stap" does not)
+    offset: str | None = None
+    while not victim:
+        page, offset = store.scroll_points(offset, 200)
+        victim = next((p.chunk.doc_id for p in page if needle.decode() in p.chunk.text), "")
+        assert victim or offset is not None
+    store.close()
+    assert _files_holding(tmp_path, needle)
+    upload = ("nachtdienst.md", b"# Nachtdienst\n\nDe nachtdienst draagt over om 07:15 uur op de afdeling.",
+              "text/markdown")
+    roles = {"dev_roles": ["staff", "admin", "ingest"], "dev_manages": ["iedereen"]}
+    common: dict[str, Any] = {"limits": {"rate_per_minute": 100_000}, "auth": roles}
+    settings = make_settings(tmp_path, embedder=OLD_EMBEDDER, **common)
+    comps = build_components(settings, embedder=minilm)
+    new_embedder = {"backend": "sentence-transformers", "model": str(populated["model"])}
+    results: dict[str, Any] = {"refused": []}
+
+    with LiveServer(create_app(settings, comps)) as server:
+        def post_upload() -> httpx.Response:
+            return httpx.post(f"{server.url}/api/documents", files={"file": upload}, data={"groups": "iedereen"},
+                              timeout=120)
+
+        def erase() -> httpx.Response:
+            return httpx.delete(f"{server.url}/api/documents/{victim}", timeout=120)
+
+        def retried(call: Any, name: str) -> None:
+            while (r := call()).status_code == 409 and r.json()["error"]["code"] == "reindex_running":
+                assert int(r.headers["retry-after"]) >= 1
+                results["refused"].append(name)
+                time.sleep(0.1)
+            results[name] = r
+
+        def writes() -> None:
+            retried(post_upload, "upload")
+            retried(erase, "erase")
+
+        writer = threading.Thread(target=writes)
+
+        def at_switch(c: Any) -> None:  # the reindex thread, just switched, writes still paused
+            assert c.store.path == tmp_path / f"qdrant-edge--{NEW}" and c.retriever.embedder.name == NEW
+            refused = post_upload()
+            assert refused.status_code == 409 and int(refused.headers["retry-after"]) >= 1, refused.text
+            writer.start()  # its first tries are refused; it retries as told until the pause ends
+
+        monkeypatch.setattr(reindex_api, "_at_switch", at_switch)
+        r = httpx.post(f"{server.url}/api/admin/reindex", json={"embedder": new_embedder, "batch": 8}, timeout=30)
+        assert r.status_code == 202, r.text
+        while (view := httpx.get(f"{server.url}/api/admin/reindex", timeout=10).json())["copied"] == 0:
+            assert view["state"] == "running", view
+            time.sleep(0.05)
+        during = erase()  # mid-copy: refused, nothing erased
+        assert during.status_code == 409 and during.json()["error"]["code"] == "reindex_running", during.text
+        assert int(during.headers["retry-after"]) >= 5
+        while (view := httpx.get(f"{server.url}/api/admin/reindex", timeout=10).json())["state"] == "running":
+            time.sleep(0.1)
+        assert view["state"] == "done" and view["switched"], view
+        assert view["dropped"] == [str(base)] and not base.exists()  # no unserved copy stays behind
+        writer.join(timeout=300)
+        assert results["upload"].status_code == 201, results["upload"].text
+        assert results["erase"].status_code == 200 and results["erase"].json()["verified"], results["erase"].text
+        assert "upload" in results["refused"]
+        uploaded = results["upload"].json()["doc_id"]
+        # the API serves the new collection: the upload is found by a search with the new embedder
+        from vraagbaak_core.types import Identity
+
+        who = Identity("t", frozenset({"staff"}), frozenset({"iedereen"}), "intern", "test")
+        hits = comps.retriever.search("Wanneer draagt de nachtdienst over?", who)
+        assert hits and hits[0].chunk.doc_id == uploaded, [h.chunk.title for h in hits]
+    asyncio.run(comps.aclose())
+
+    # restart on the same data directory with the new embedder
+    settings2 = make_settings(tmp_path, embedder=new_embedder, **common)
+    comps2 = build_components(settings2)
+    try:
+        assert comps2.ingestor is not None
+        catalog = {d.doc_id: d.chunks for d in comps2.ingestor.list_documents()}
+        expected = {d: n for d, n in per_doc.items() if d != victim}
+        assert {d: n for d, n in catalog.items() if d != uploaded} == expected
+        assert catalog[uploaded] > 0
+        stored: dict[str, int] = {}
+        offset = None
+        while True:
+            page, offset = comps2.store.scroll_points(offset, 500)
+            for p in page:
+                stored[p.chunk.doc_id] = stored.get(p.chunk.doc_id, 0) + 1
+            if offset is None:
+                break
+        assert stored == catalog  # catalog and store agree, chunk for chunk
+        assert comps2.store.count() == total - per_doc[victim] + catalog[uploaded]
+    finally:
+        asyncio.run(comps2.aclose())
+    assert _files_holding(tmp_path, needle) == []  # not in the new shard's segments or WAL, nor anywhere else

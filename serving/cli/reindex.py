@@ -6,9 +6,10 @@ Flow when changing the embedding model:
 2. ``vraagbaak reindex``: builds ``<store>--<embedder>`` next to the current collection, resumable
    (rerun it after a kill), then switches atomically (Edge pointer file / Qdrant alias);
    on the embedded default with the API running, the shard is the API's: use
-   ``vraagbaak reindex --api http://127.0.0.1:8000`` to run it inside the API;
+   ``vraagbaak reindex --api http://127.0.0.1:8000`` to run it inside the API (writes get 409 with
+   Retry-After meanwhile; at the switch the API serves the new collection and drops the old one);
 3. restart the API (it now opens the new collection with the new embedder);
-4. ``vraagbaak reindex --drop-old`` removes the old collection.
+4. ``vraagbaak reindex --drop-old`` removes the old collection (not needed after ``--api``).
 
 Exit codes: 0 done (or nothing to do), 1 the reindex failed (the current collection is
 untouched), 2 bad configuration, 3 the store is open in another process.
@@ -44,9 +45,7 @@ def reindex_command(
     settings = boot(config)
     if api:
         if drop_old:
-            typer.secho("--drop-old with --api: restart the API on the new embedder first, then run "
-                        "`vraagbaak reindex --drop-old` without --api", fg="red", err=True)
-            raise typer.Exit(2)
+            typer.echo("--drop-old with --api: the API drops the old collection itself after the switch")
         status = _remote(api, api_key, settings.embedder.model_dump(mode="json"), batch)
     else:
         status = _local(settings, batch, drop_old)
@@ -114,7 +113,8 @@ def _remote(api: str, api_key: str | None, embedder: dict[str, Any], batch: int)
                             fg="red", err=True)
                 raise typer.Exit(1)
             if view["state"] == "done":
-                view["message"] = (view.get("message") or "") + "; restart the API with the new embedder settings"
+                view["message"] = ((view.get("message") or "") + "; set this embedder in the API's config before "
+                                   "its next restart")
                 return dict(view)
             time.sleep(float(os.environ.get("VRAAGBAAK_REINDEX_POLL_S", "2")))
 

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.catalog import CatalogUnavailable
+from ingest.errors import WritesPaused
 from vraagbaak_core.audit import AuditWriteError
 from vraagbaak_core.errors import GeneratorError, GeneratorUnavailable, PromptTooLong
 
@@ -76,6 +77,11 @@ def install_error_handlers(app: FastAPI) -> None:
                      "catalog_unavailable"),
             503, headers={"Retry-After": "5"},
         )
+
+    @app.exception_handler(WritesPaused)
+    async def _paused(request: Request, exc: WritesPaused) -> JSONResponse:
+        return JSONResponse(envelope(f"{exc}; try again in {exc.retry_after} s", "conflict_error", "reindex_running"),
+                            409, headers={"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(AuditWriteError)
     async def _audit(request: Request, exc: AuditWriteError) -> JSONResponse:
