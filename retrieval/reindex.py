@@ -98,7 +98,9 @@ class Target:
         if self.kind == "edge":
             return EdgeStore(self.base)
         assert isinstance(self.source, QdrantStore)
-        return QdrantStore("", self.source.alias, client=self.source.client)
+        store = QdrantStore("", self.source.alias, client=self.source.client)
+        store.owns_client, self.source.owns_client = self.source.owns_client, False  # the client goes with it
+        return store
 
     def retire(self, old: VectorStore) -> None:
         """Close the store the process used before the switch (a server store shares its client)."""

@@ -98,12 +98,14 @@ class QdrantStore:
         self.local = url == ":memory:"
         self.shard_number = shard_number
         self.replication_factor = replication_factor
+        self.owns_client = client is None  # close() closes only a client this store made (or was handed)
         if client is not None:
             self.client = client
         elif self.local:
             self.client = QdrantClient(location=":memory:")
         else:
             self.client = QdrantClient(url=url, api_key=api_key, timeout=int(max(1, timeout_s)))
+        self.resolve = resolve  # False: one collection exactly, never behind an alias of its own
         self.collection = (self.alias_target() or collection) if resolve else collection
 
     def alias_target(self) -> str | None:
@@ -129,7 +131,10 @@ class QdrantStore:
             if embedder and not (record or {}).get("embedder"):
                 self._write_record(collection_record(embedder, dense_dim))  # made before records existed
             return
-        create_alias = self.collection == self.alias and not self.client.collection_exists(self.alias)
+        # a reindex target (resolve=False) is created under its own name (it was named
+        # "<alias>--<embedder>--<embedder>" behind an alias of its own, so the switch found no collection)
+        create_alias = (self.resolve and self.collection == self.alias
+                        and not self.client.collection_exists(self.alias))
         if create_alias:
             self.collection = f"{self.alias}--{slug(embedder or 'default')}"
         self.client.create_collection(
@@ -350,4 +355,5 @@ class QdrantStore:
         return QDRANT_ERASURE
 
     def close(self) -> None:
-        self.client.close()
+        if self.owns_client:
+            self.client.close()

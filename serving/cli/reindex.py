@@ -94,9 +94,16 @@ def _remote(api: str, api_key: str | None, embedder: dict[str, Any], batch: int)
         elif r.status_code != 202:
             typer.secho(f"{url} answered {r.status_code}: {r.text[:500]}", fg="red", err=True)
             raise typer.Exit(1)
-        last = ""
+        last, resets = "", 0
         while True:
-            r = client.get(url)
+            try:
+                r = client.get(url)
+            except httpx.TransportError:  # a kept-alive connection the server closed as we sent: ask again
+                resets += 1
+                if resets > 5:
+                    raise
+                time.sleep(1)
+                continue
             if r.status_code == 429:  # the admin's rate limit: wait as told
                 time.sleep(float(r.headers.get("retry-after", "5")))
                 continue
