@@ -276,9 +276,9 @@ def test_writes_around_an_api_reindex_land_in_the_new_collection(
     import asyncio
     import threading
 
-    from serving import reindex_api
     from serving.app import create_app
     from serving.components import build_components
+    from serving.it import reindex as reindex_api
 
     base = _copy(populated, tmp_path)
     total, per_doc = _counts(base)
