@@ -2,6 +2,7 @@
 
     nice -n 5 .venv/bin/python benchmarks/care_terms.py --split dev
     .venv/bin/python benchmarks/care_terms.py --split dev --weights 0,0.3,0.5,1 -v
+    .venv/bin/python benchmarks/care_terms.py --split dev --weights 0,0.5 --across   # issue 17 item 4
 
 One ingest of ``benchmarks/data/hospital/docs`` (default settings, Edge in a temporary directory);
 then every question of the split is searched by the product's ``Retriever.search`` (gate and
@@ -10,6 +11,8 @@ shaping included) once per query-expansion weight, the documents and their index
 document ranked first, the expected document among the ``top_k`` hits, and for unanswerable
 questions how often the relevance gate let anything through (lower is better: the answerer
 can only abstain on what retrieval hands it). The peer is weight 0, measured in the same run.
+``--across`` adds the default list without what issue 17 item 4 added to retrieval (translations at
+``translation_weight``, the cross-language fusion rule): the care-term weight for both languages.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -33,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--split", choices=("dev", "test", "all"), default="dev")
     ap.add_argument("--weights", default="0,0.5", help="comma-separated care_terms_weight values (0: off)")
     ap.add_argument("--verbose", "-v", action="store_true", help="print questions whose rank-1 document changes")
+    ap.add_argument("--across", action="store_true", help=(
+        "also the default weight with translations at the same weight and no cross-language fusion rule "
+        "(row -1: retrieval before issue 17 item 4)"))
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from ingest.manifest import Labels
@@ -53,10 +60,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             retriever = comps.retriever
             firsts: dict[float, dict[str, str]] = {}
             rows = []
+            variants: list[tuple[float, Any, Any]] = []
             for w in weights:
                 base = settings.retrieval.sparse
                 sparse = base.model_copy(update={"care_terms_weight": w} if w else {"care_terms": None})
+                variants.append((w, sparse, settings.retrieval))
+            if args.across:  # issue 17 item 4: the same list without translations that lead across languages
+                fusion = settings.retrieval.fusion.model_copy(update={"cross_language_sparse_weight": None})
+                sparse = settings.retrieval.sparse.model_copy(
+                    update={"translation_weight": settings.retrieval.sparse.care_terms_weight})
+                variants.append((-1.0, sparse, settings.retrieval.model_copy(update={"fusion": fusion})))
+            for w, sparse, retrieval in variants:
                 retriever.sparse_encoder = encoder_from_settings(sparse)
+                retriever.settings = retrieval
                 firsts[w] = {}
                 per: dict[str, list[int]] = {k: [0, 0, 0] for k in KINDS}  # n, first/passed, in top_k
                 for q in questions:
@@ -72,8 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         c[2] += any(is_source(s, q.expected_docs) for s in srcs)
                 rows.append((w, per))
             _print(rows, args.split, settings.retrieval.top_k)
-            if args.verbose and len(weights) > 1:
-                _changes(questions, firsts, weights[0], weights[-1])
+            if args.verbose and len(variants) > 1:
+                _changes(questions, firsts, variants[0][0], variants[-1][0])
         finally:
             import asyncio
 
@@ -93,7 +109,8 @@ def _print(rows: list[tuple[float, dict[str, list[int]]]], split: str, top_k: in
         ans = [per[k] for k in KINDS if k != "unanswerable"]
         n = sum(x[0] for x in ans)
         cells += [f"{sum(x[1] for x in ans)}/{n}", f"{sum(x[2] for x in ans)}/{n}"]
-        print(f"| {w:g}{' (off)' if not w else ''} | " + " | ".join(cells) + " |")
+        label = "default list, no translation weight or cross-language rule" if w < 0 else f"{w:g}"
+        print(f"| {label}{' (off)' if not w else ''} | " + " | ".join(cells) + " |")
 
 
 def _changes(questions: list[Question], firsts: dict[float, dict[str, str]], a: float, b: float) -> None:

@@ -50,7 +50,7 @@ from retrieval.evaluation import (  # noqa: E402
     ndcg_at,
 )
 from retrieval.fusion import fuse  # noqa: E402
-from retrieval.search import choose_fusion, fusion_params  # noqa: E402
+from retrieval.search import choose_fusion, crosses_language, fusion_params  # noqa: E402
 from retrieval.stores.edge import EdgeStore  # noqa: E402
 from serving.cli.eval import load_beir  # noqa: E402
 from vraagbaak_core.ports import Embedder  # noqa: E402
@@ -85,6 +85,7 @@ class Candidates:
     dense: list[Hit]
     sparse: list[Hit]
     coverage: float
+    cross: bool = False  # the best sparse hit is in the other language (retrieval.search.crosses_language)
 
 
 @dataclass
@@ -130,7 +131,7 @@ def rule_grid() -> list[tuple[str, FusionSettings, FusionParams]]:
 
 
 def ranking_for(c: Candidates, rule: tuple[str, FusionSettings, FusionParams]) -> list[Hit]:
-    params = choose_fusion(rule[1], rule[2], c.coverage)
+    params = choose_fusion(rule[1], rule[2], c.coverage, c.cross)
     return c.dense[:DEPTH] if params is None else fuse(c.dense, c.sparse, params, DEPTH)
 
 
@@ -176,8 +177,9 @@ def run_set(
         cov = 0.0
         if s_hits and not sv.is_empty():
             top = s_hits[0].chunk
-            cov = lexical_coverage(sv, encoder.encode_document(top.text, top.language))
-        c = Candidates(d_hits, s_hits, cov)
+            translations = encoder.query_translations(text)
+            cov = lexical_coverage(sv, encoder.encode_document(top.text, top.language), translations)
+        c = Candidates(d_hits, s_hits, cov, crosses_language(text, s_hits))
         ranking_for(c, ("settings", settings.retrieval.fusion, fixed))
         t4 = time.perf_counter()
         cands[qid] = c

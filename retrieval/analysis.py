@@ -92,6 +92,8 @@ class AnalyzerConfig:
     # query-time synonyms (retrieval.care_terms): the other terms of a matched group, at care_weight
     care_terms: CareTerms | None = None
     care_weight: float = 0.5
+    # the other language's equivalents (a Dutch question's English terms and the other way round)
+    translation_weight: float = 0.5
 
 
 LINKS = ("", "s", "e", "en")  # Dutch linking morphemes between compound parts (tussenklanken)
@@ -178,11 +180,20 @@ class Analyzer:
         return {t: f * (c.k1 + 1.0) / (f + norm) for t, f in tf.items()}
 
     def query_weights(self, text: str, language: Language | None = None) -> dict[str, float]:
-        """Unique query terms, weight 1 (compound pieces ``compound_weight``).
+        """Unique query terms, weight 1 (compound pieces ``compound_weight``; care terms lower).
 
         ``language=None`` guesses it from stopwords; without evidence both Dutch and
         English analysis are applied (with both stopword lists) and their terms united.
         """
+        return self.query_terms(text, language)[0]
+
+    def query_terms(
+        self, text: str, language: Language | None = None
+    ) -> tuple[dict[str, float], dict[str, frozenset[str]]]:
+        """(:meth:`query_weights`, translations): for each term of the question's own words that
+        belongs to a care term, the stems of that term's equivalents in the other language (a Dutch
+        question's ``zuurstof`` → ``{"oxygen"}``), so that a document in the other language can
+        cover the term (``retrieval.search.lexical_coverage``)."""
         lang = language or guess_language(text)
         languages: Iterable[Language] = (lang,) if lang else LANGUAGES
         stop = None if lang else DUTCH | ENGLISH
@@ -193,21 +204,55 @@ class Analyzer:
                 weights.setdefault(piece, self.config.compound_weight)
             for word in words:
                 weights[word] = 1.0
-        if self.config.care_terms is not None and self.config.care_weight > 0.0:
-            self._expand(text, weights)
-        return weights
+        translations: dict[str, frozenset[str]] = {}
+        if self.config.care_terms is not None:
+            translations = self._expand(text, lang, weights)
+        return weights, translations
 
-    def _expand(self, text: str, weights: dict[str, float]) -> None:
-        """Add the care-term synonyms of the query's terms, stemmed in their own language, at
-        ``care_weight`` (never lowering a term the query already holds)."""
+    def _expand(self, text: str, lang: Language | None, weights: dict[str, float]) -> dict[str, frozenset[str]]:
+        """Add the care-term equivalents of the query's terms, stemmed in their own language (never
+        lowering a term the query already holds): same-language ones at ``care_weight``, the other
+        language's at ``translation_weight`` (both languages at ``care_weight`` when the question's
+        language is unknown). Returns the translations of the question's own terms."""
         care = self.config.care_terms
         assert care is not None
         tokens = tokenize(text)
-        for language in LANGUAGES:
-            extra = [w for w in care.expand_terms(tokens, language) if w not in STOPWORDS[language]]
-            for stem in self._stemmer(language).stemWords(extra):
-                if weights.get(stem, 0.0) < self.config.care_weight:
-                    weights[stem] = self.config.care_weight
+        spans = care.spans(tokens)
+        stems: dict[tuple[int, Language], list[str]] = {}  # (group, language) -> stems of its words
+
+        def group_stems(g: int, language: Language) -> list[str]:
+            key = (g, language)
+            if key not in stems:
+                words = sorted(w for w in care.group_words(g, language) if w not in STOPWORDS[language])
+                stems[key] = self._stemmer(language).stemWords(words)
+            return stems[key]
+
+        for g in sorted({g for _, _, g in spans}):
+            for language in LANGUAGES:
+                weight = self.config.care_weight
+                if lang is not None and language != lang:
+                    weight = self.config.translation_weight
+                if weight <= 0.0:
+                    continue
+                for stem in group_stems(g, language):
+                    if weights.get(stem, 0.0) < weight:
+                        weights[stem] = weight
+        translations: dict[str, set[str]] = {}
+        for own in (lang,) if lang else LANGUAGES:
+            other: Language = "en" if own == "nl" else "nl"
+            stemmer = self._stemmer(own)
+            for start, end, g in spans:
+                targets = group_stems(g, other)
+                for token in tokens[start:end]:
+                    if token in STOPWORDS[own]:
+                        continue
+                    keys = [stemmer.stemWord(token)]
+                    if own == "nl":  # a compound's pieces are the compound's ("maag", "sond" of "maagsonde")
+                        keys += stemmer.stemWords(self.compound_pieces(token))
+                    for key in keys:
+                        if key in weights:
+                            translations.setdefault(key, set()).update(t for t in targets if t != key)
+        return {k: frozenset(v) for k, v in translations.items() if v}
 
 
 def to_sparse(weights: dict[str, float]) -> SparseVector:
@@ -237,6 +282,11 @@ class Bm25SparseEncoder:
         lang: Language | None = language if language in LANGUAGES else None  # type: ignore[assignment]
         return to_sparse(self.analyzer.query_weights(text, lang))
 
+    def query_translations(self, text: str) -> dict[int, frozenset[int]]:
+        """Term id of a query term → ids of its care-term equivalents in the other language."""
+        _, translations = self.analyzer.query_terms(text)
+        return {term_id(t): frozenset(term_id(x) for x in xs) for t, xs in translations.items()}
+
 
 @functools.lru_cache(maxsize=4)
 def _lexicon(path: Path) -> frozenset[str]:
@@ -260,5 +310,6 @@ def encoder_from_settings(settings: SparseSettings) -> Bm25SparseEncoder:
             compound_lexicon=lexicon,
             care_terms=care_terms_from_settings(settings),
             care_weight=settings.care_terms_weight,
+            translation_weight=settings.translation_weight,
         )
     )

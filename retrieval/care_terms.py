@@ -88,9 +88,10 @@ class CareTerms:
             self._local.stemmers = stemmers
         return stemmers[language]
 
-    def matched_groups(self, tokens: Sequence[str]) -> set[int]:
-        """Indices of the groups one of whose terms occurs in ``tokens`` (folded, in order)."""
-        found: set[int] = set()
+    def spans(self, tokens: Sequence[str]) -> set[tuple[int, int, int]]:
+        """``(start, end, group)`` of every term occurrence in ``tokens`` (folded, in order):
+        ``tokens[start:end]`` is a term of group ``group`` (in either language)."""
+        found: set[tuple[int, int, int]] = set()
         if not tokens:
             return found
         for language in LANGUAGES:
@@ -98,8 +99,16 @@ class CareTerms:
             for i, stem in enumerate(stems):
                 for term_stems, g in self._starts.get((language, stem), ()):
                     if tuple(stems[i : i + len(term_stems)]) == term_stems:
-                        found.add(g)
+                        found.add((i, i + len(term_stems), g))
         return found
+
+    def matched_groups(self, tokens: Sequence[str]) -> set[int]:
+        """Indices of the groups one of whose terms occurs in ``tokens`` (folded, in order)."""
+        return {g for _, _, g in self.spans(tokens)}
+
+    def group_words(self, group: int, language: Language) -> set[str]:
+        """The words (folded, unstemmed) of a group's terms in ``language``."""
+        return {w for term in self.groups[group] if term.language == language for w in term.words}
 
     def expand_terms(self, tokens: Sequence[str], language: Language) -> set[str]:
         """Words in ``language`` (folded, unstemmed) of the terms that share a group with a term in

@@ -31,12 +31,13 @@ An optional reranker reorders the candidates before shaping.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
 from readerwriterlock.rwlock import RWLockWrite
 
 from retrieval.access import current_filter, restrict
+from retrieval.analysis import LANGUAGES, guess_language
 from retrieval.fusion import fuse
 from vraagbaak_core.ports import Embedder, Reranker, SparseEncoder, VectorStore
 from vraagbaak_core.settings import FusionSettings, RetrievalSettings, Settings
@@ -56,14 +57,18 @@ def fusion_params(settings: RetrievalSettings) -> FusionParams:
     return FusionParams(method=f.method, k=f.k, weights=(f.dense_weight, f.sparse_weight))
 
 
-def lexical_coverage(query: SparseVector, document: SparseVector) -> float:
-    """Share of the query's full-weight terms (compound pieces weigh less) found in ``document``."""
+def lexical_coverage(
+    query: SparseVector, document: SparseVector, translations: Mapping[int, Collection[int]] | None = None
+) -> float:
+    """Share of the query's full-weight terms (compound pieces weigh less) found in ``document``;
+    a term also counts as found when one of its ``translations`` (other-language care terms) is."""
     if query.is_empty():
         return 0.0
     top = max(query.values)
     terms = [i for i, v in zip(query.indices, query.values, strict=True) if v >= top]
     present = set(document.indices)
-    return sum(1 for t in terms if t in present) / len(terms)
+    tr = translations or {}
+    return sum(1 for t in terms if t in present or not present.isdisjoint(tr.get(t, ()))) / len(terms)
 
 
 def join_overlapping(first: str, second: str, max_overlap: int = 2000) -> str:
@@ -157,7 +162,7 @@ class Retriever:
             fusion=self.fusion,
         )
 
-    def _run(self, request: StoreQuery) -> tuple[list[Hit], list[Hit], list[Hit]]:
+    def _run(self, request: StoreQuery, text: str) -> tuple[list[Hit], list[Hit], list[Hit]]:
         """(hits, dense candidates, sparse candidates): one store round trip in every mode.
 
         A hybrid request fetches both candidate lists in one ``query_batch`` and fuses them
@@ -175,8 +180,8 @@ class Retriever:
             dense, sparse = self.store.query_batch(
                 [dense_req, replace(request, mode="sparse", dense=None, limit=depth)]
             )
-        coverage = self._coverage(request.sparse, sparse)
-        params = choose_fusion(self.settings.fusion, self.fusion, coverage)
+        coverage = self._coverage(request.sparse, sparse, text)
+        params = choose_fusion(self.settings.fusion, self.fusion, coverage, crosses_language(text, sparse))
         hits = dense[: request.limit] if params is None else fuse(dense, sparse, params, request.limit)
         return hits, dense, sparse
 
@@ -191,7 +196,7 @@ class Retriever:
         """Chunks best first, access-filtered, without gate or shaping (for evaluation)."""
         flt = self._filter(identity, request_filter)
         with self._index.gen_rlock():
-            return self._run(self._request(query, flt, mode or self.settings.mode, limit))[0]
+            return self._run(self._request(query, flt, mode or self.settings.mode, limit), query)[0]
 
     def search(
         self,
@@ -211,7 +216,7 @@ class Retriever:
             limit = max(limit, s.reranker.candidates)
         with self._index.gen_rlock():
             request = self._request(query, flt, mode, limit)
-            hits, dense, sparse = self._run(request)
+            hits, dense, sparse = self._run(request, query)
         if not hits or not self._passes_gate(request, hits[0].score, dense, sparse):
             return []
         if self.reranker is not None:
@@ -225,12 +230,14 @@ class Retriever:
             flt = flt.intersect(current_filter())
         return flt
 
-    def _coverage(self, query: SparseVector | None, sparse: Sequence[Hit]) -> float:
-        """Coverage of the sparse query by its best visible sparse hit (0 without one)."""
+    def _coverage(self, query: SparseVector | None, sparse: Sequence[Hit], text: str) -> float:
+        """Coverage of the sparse query by its best visible sparse hit (0 without one), a query
+        term's other-language care terms standing in for it."""
         if query is None or query.is_empty() or not sparse:
             return 0.0
         chunk = sparse[0].chunk
-        return lexical_coverage(query, self.sparse_encoder.encode_document(chunk.text, chunk.language))
+        document = self.sparse_encoder.encode_document(chunk.text, chunk.language)
+        return lexical_coverage(query, document, self.sparse_encoder.query_translations(text))
 
     def _passes_gate(
         self, request: StoreQuery, best: float, dense: Sequence[Hit], sparse: Sequence[Hit]
@@ -247,13 +254,28 @@ class Retriever:
         return True
 
 
-def choose_fusion(settings: FusionSettings, fixed: FusionParams, coverage: float) -> FusionParams | None:
+def crosses_language(query: str, sparse: Sequence[Hit]) -> bool:
+    """Whether the best sparse hit is in another language than the query (known from stopwords)."""
+    if not sparse:
+        return False
+    language = guess_language(query)
+    return language is not None and sparse[0].chunk.language in LANGUAGES and sparse[0].chunk.language != language
+
+
+def choose_fusion(
+    settings: FusionSettings, fixed: FusionParams, coverage: float, cross: bool = False
+) -> FusionParams | None:
     """The fusion for a hybrid query whose best sparse hit covers ``coverage`` of its terms
-    (None: rank by dense alone). Without ``adaptive``, always ``fixed``."""
+    (None: rank by dense alone). Without ``adaptive``, always ``fixed``. ``cross``: that hit is
+    in the other language (it matched through care-term translations), where the embedder
+    scores every document in the query's own language higher, so the sparse side weighs
+    ``cross_language_sparse_weight``."""
     if not settings.adaptive:
         return fixed
     if coverage < settings.coverage_dense_below:
         return None
+    if cross and settings.cross_language_sparse_weight is not None:
+        return FusionParams(fixed.method, fixed.k, (fixed.weights[0], settings.cross_language_sparse_weight))
     if coverage < settings.coverage_fuse_from:
         return FusionParams("rrf", settings.band_k, (1.0, settings.band_sparse_weight))
     return fixed

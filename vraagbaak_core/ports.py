@@ -69,6 +69,10 @@ class SparseEncoder(Protocol):
 
     def encode_query(self, text: str) -> SparseVector: ...
 
+    def query_translations(self, text: str) -> dict[int, frozenset[int]]:
+        """Query term id → ids of terms that stand for it in the other language ({} when none)."""
+        ...
+
 
 @runtime_checkable
 class VectorStore(Protocol):

@@ -200,6 +200,11 @@ class FusionSettings(_Section):
     coverage_fuse_from: float = Field(default=0.35, ge=0.0, le=1.0)
     band_k: int = Field(default=5, ge=1)
     band_sparse_weight: float = Field(default=0.25, gt=0.0)
+    # When the best sparse hit is in the other language than the question (it matched through the
+    # care terms' translations), the sparse side's weight in that fusion: the embedder ranks every
+    # document in the question's own language above it. None: no such rule.
+    # 10 (sparse leads, dense breaks ties): chosen on the Lindehoven dev split (benchmarks/RESULTS.md).
+    cross_language_sparse_weight: float | None = Field(default=10.0, gt=0.0)
 
 
 class SparseSettings(_Section):
@@ -218,6 +223,10 @@ class SparseSettings(_Section):
     # term adds the other terms of its group at this weight. Relative to the project root; None: off.
     care_terms: Path | None = Path("configs/care_terms.yaml")
     care_terms_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    # The same for a matched term's equivalents in the other language (Dutch question → English
+    # terms, and back); they also count towards lexical coverage (fusion.adaptive).
+    # 1.0 (0.5 left most Dutch questions about the English protocols to Dutch ones; dev split).
+    translation_weight: float = Field(default=1.0, ge=0.0, le=1.0)
 
 
 class RerankerSettings(_Section):

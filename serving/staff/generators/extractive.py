@@ -39,7 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.analysis import Analyzer, Language, detect_language, fold, lexicon_split, tokenize
+from retrieval.analysis import Analyzer, AnalyzerConfig, Language, detect_language, fold, lexicon_split, tokenize
+from retrieval.care_terms import care_terms_from_settings
 from retrieval.stopwords import STOPWORDS
 from retrieval.unit_vectors import stored_units, stored_vectors
 from retrieval.units import Unit, quotable_units, split_sentences
@@ -135,7 +136,10 @@ class ExtractiveGenerator:
         for lang, path in (("nl", cfg.lexicon_nl), ("en", cfg.lexicon_en)):
             if path is not None and path.is_file():
                 lexicons[lang] = _word_list(path)
-        return cls(embedder, cfg, lexicons=lexicons)
+        sparse = settings.retrieval.sparse  # the care terms give the question's translations
+        analyzer = Analyzer(AnalyzerConfig(care_terms=care_terms_from_settings(sparse),
+                                           translation_weight=sparse.translation_weight))
+        return cls(embedder, cfg, analyzer=analyzer, lexicons=lexicons)
 
     def unknown_terms(self, question: str, lang: Language, cands: Sequence[Candidate],
                       titles: Sequence[str] = ()) -> list[str]:
@@ -309,9 +313,11 @@ class ExtractiveGenerator:
         span = float(sims.max() - sims.min())
         dense = (sims - sims.min()) / span if span > 1e-6 else np.ones_like(sims)
         lexical = [sum(idf[t] for t in c.terms & q_terms) / q_mass for c in cands]
-        # Across languages the words do not meet: a unit in the other language gets the overlap its
+        # Across languages the words do not meet: a unit in the other language gets the overlap of the
+        # question's care-term translations (retrieval.analysis.Analyzer.query_terms) or the overlap its
         # similarity suggests (its scaled cosine times the best overlap found), and when no unit shares
         # much of the question's words (lay words), the (multilingual) embedder weighs more.
+        lexical = self._translated_overlap(question, lang, cands, idf, q_mass, lexical)
         top_lexical = max(lexical)
         for i, c in enumerate(cands):
             if c.language in ("nl", "en") and c.language != lang:
@@ -366,6 +372,26 @@ class ExtractiveGenerator:
         if src_lang != lang:
             note = LANGUAGE_NOTE.get((lang, src_lang), "")
         return Selection(chosen, answerability, answerability >= cfg.min_answerability, note, ranked, outside)
+
+
+    def _translated_overlap(self, question: str, lang: Language, cands: Sequence[Candidate],
+                            idf: dict[str, float], q_mass: float, lexical: list[float]) -> list[float]:
+        """``lexical``, where a unit in the other language gets at least the IDF-weighted share of the
+        question's terms it holds in that language: the term itself or one of its care-term
+        translations, the unit stemmed in its own language (issue 17 item 4)."""
+        translations = self.analyzer.query_terms(question, lang)[1]
+        if not translations:
+            return lexical
+        out = list(lexical)
+        for i, c in enumerate(cands):
+            if c.language not in ("nl", "en") or c.language == lang:
+                continue
+            words, pieces = self.analyzer.terms(c.text, c.language)  # type: ignore[arg-type]
+            own = set(words) | set(pieces)
+            held = sum(v for t, v in idf.items()
+                       if t in c.terms or t in own or not own.isdisjoint(translations.get(t, ())))
+            out[i] = max(out[i], held / q_mass)
+        return out
 
 
 @lru_cache(maxsize=4)
