@@ -102,7 +102,7 @@ image: container-tools
 
 test: $(STAMP) deploy-tools postgres guard-tools ocr-tools nl-lexicon $(MODEL_STAMP) frontend idp image
 	scripts/install-browser
-	VRAAGBAAK_REQUIRE_POSTGRES=1 VRAAGBAAK_REQUIRE_IMAGE=1 $(PY) -m pytest -q
+	VRAAGBAAK_REQUIRE_POSTGRES=1 VRAAGBAAK_REQUIRE_IMAGE=1 $(PY) -m pytest -q --durations=40
 
 test-fast: $(STAMP) nl-lexicon $(MODEL_STAMP)
 	$(PY) -m pytest -q -m "not vllm and not slow"
