@@ -84,7 +84,7 @@ postgres:
 guard-tools: $(STAMP)
 	scripts/install-deduce $(VENV)
 
-# the Dutch word list (Debian wdutch) that splits compounds in the sparse encoder
+# the Dutch and British word lists (Debian wdutch, wbritish): compounds in the sparse encoder, names no document knows
 nl-lexicon:
 	scripts/install-wdutch
 

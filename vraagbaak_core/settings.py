@@ -137,10 +137,11 @@ class ExtractiveSettings(_Section):
     answer_lexical_weight: float = Field(default=0.2, ge=0.0)
     # chosen on the dev split of the hospital set (benchmarks/RESULTS.md); 0 switches the check off
     min_answerability: float = Field(default=0.935, ge=0.0)
-    # general word lists (one word a line); a question word in neither its list nor any source (and no
-    # compound of listed words) is a name the sources do not know → abstain. Debian wdutch for Dutch.
+    # general word lists (one word a line); a question word in neither its list nor the answering
+    # document (and no compound of listed words) is a name that document does not know → abstain.
+    # Debian wdutch for Dutch, wbritish for English (scripts/install-wdutch installs both).
     lexicon_nl: Path | None = Path("/usr/share/dict/dutch")
-    lexicon_en: Path | None = None
+    lexicon_en: Path | None = Path("/usr/share/dict/british-english")
     maybe_relevant: int = Field(default=3, ge=0, le=10)  # documents offered with an abstention
 
 

@@ -143,9 +143,10 @@ class ExtractiveGenerator:
 
     def unknown_terms(self, question: str, lang: Language, cands: Sequence[Candidate],
                       titles: Sequence[str] = ()) -> list[str]:
-        """Question words that no source unit in the question's language (nor a source's title or
-        section) holds and that are no general word of that language (a drug or device the sources
-        never name: "oxycodon", "PICC")."""
+        """Question words that none of ``cands`` in the question's language (nor ``titles``: the
+        sources' titles and sections) holds and that are no general word of that language (a drug or
+        device the sources never name: "oxycodon", "PICC"). ``_assess`` passes the units of the
+        document that answers, so a name found only in another retrieved document counts too."""
         lexicon = self.lexicons.get(lang)
         same = [c for c in cands if c.language == lang]
         if lexicon is None or not same:
@@ -361,8 +362,12 @@ class ExtractiveGenerator:
         chosen = [best, *rest]
         answerability = (cfg.answer_dense_weight * best.dense + cfg.answer_type_weight * (best.typed or not qtypes)
                          + cfg.answer_lexical_weight * max(c.lexical for c in cands) + 0.1 * best.key_match)
-        titles = [t for h in hits[: cfg.max_sources] for t in (h.chunk.title, h.chunk.section or "")]
-        if best.language == lang and self.unknown_terms(question, lang, all_cands, titles):
+        # the question's names (a drug, a device) must be in the document that answers, not only in
+        # another retrieved one: "enoxaparine voor een kind" is not answered by the paracetamol table
+        own = [c for c in all_cands if c.doc == best.doc]
+        titles = [t for h in hits[: cfg.max_sources] if h.chunk.doc_id == best.doc
+                  for t in (h.chunk.title, h.chunk.section or "")]
+        if best.language == lang and self.unknown_terms(question, lang, own, titles):
             answerability = 0.0
         outside = out_of_scope_terms(question, lang, all_cands)
         if outside:
