@@ -302,8 +302,8 @@ class ExtractiveGenerator:
         if "instruction" in qtypes:
             # a procedure comes from one protocol: every sentence of a protocol reads like an instruction,
             # so the answer type does not tell the sources apart; the document that holds most of the
-            # question's terms does (retrieval's first on a tie)
-            doc = _best_document(cands, held, hits[0].chunk.doc_id, _idf(q_terms, held))
+            # question's words does (retrieval's first on a tie)
+            doc = _best_document(cands, held, hits[0].chunk.doc_id, set(q_words))
             keep = [i for i, c in enumerate(cands) if c.doc == doc]
             if keep:
                 cands, held = [cands[i] for i in keep], [held[i] for i in keep]
@@ -404,17 +404,16 @@ def _idf(q_terms: set[str], held: Sequence[frozenset[str]]) -> dict[str, float]:
     return {t: math.log(1.0 + (len(held) + 1) / (df.get(t, 0) + 0.5)) for t in q_terms}
 
 
-def _best_document(cands: Sequence[Candidate], held: Sequence[frozenset[str]], first: str,
-                   idf: dict[str, float]) -> str:
-    """The document whose units together hold the largest IDF-weighted share of the question's terms;
-    ``first`` (retrieval's first document) unless another holds strictly more."""
+def _best_document(cands: Sequence[Candidate], held: Sequence[frozenset[str]], first: str, words: set[str]) -> str:
+    """The document whose units together hold the most of the question's words (whole words: a
+    compound's pieces are too many and too loose to count here); ``first`` (retrieval's first
+    document) unless another holds strictly more."""
     per_doc: dict[str, set[str]] = {}
     for c, h in zip(cands, held, strict=True):
-        per_doc.setdefault(c.doc, set()).update(h)
-    mass = {doc: sum(idf[t] for t in terms) for doc, terms in per_doc.items()}
+        per_doc.setdefault(c.doc, set()).update(h & words)
     best = first if first in per_doc else cands[0].doc
-    for doc in per_doc:  # in retrieval order
-        if mass[doc] > mass[best] + 1e-9:
+    for doc, terms in per_doc.items():  # in retrieval order
+        if len(terms) > len(per_doc[best]):
             best = doc
     return best
 
