@@ -40,6 +40,7 @@ from retrieval.stopwords import DUTCH, ENGLISH, STOPWORDS
 from retrieval.tokens import WORD as _WORD
 from retrieval.tokens import fold as fold
 from retrieval.tokens import tokenize as tokenize
+from retrieval.verb_forms import dutch_verb_forms
 from vraagbaak_core.settings import ConfigError, SparseSettings
 from vraagbaak_core.types import SparseVector
 
@@ -253,6 +254,64 @@ class Analyzer:
                         if key in weights:
                             translations.setdefault(key, set()).update(t for t in targets if t != key)
         return {k: frozenset(v) for k, v in translations.items() if v}
+
+
+    def equivalents(self, text: str, language: Language) -> dict[str, dict[Language, frozenset[str]]]:
+        """What stands for each term of ``text`` (its word stems and a Dutch compound's piece stems,
+        as :meth:`terms` gives them) in each language: a Dutch verb form's other forms ("valt" →
+        the stems of "val", "vallen"), and the stems of every care term of a group the word (or a
+        compound's piece, "decubitus" of "decubitusrisico") belongs to: in the same language its
+        synonyms (lay ↔ professional: "doorligwond" → "decubitus"), in the other its translations.
+        A care term of several words is one string, its stems joined by a space ("pressur ulcer").
+        The extractive answerer's overlap counts a term as held by a text holding one of these."""
+        stemmer = self._stemmer(language)
+        stop = STOPWORDS[language]
+        tokens = tokenize(text)
+        out: dict[str, dict[Language, set[str]]] = {}
+
+        def add(key: str, lang: Language, stems: Iterable[str]) -> None:
+            more = set(stems) - {key}
+            if more:
+                out.setdefault(key, {}).setdefault(lang, set()).update(more)
+
+        def pieces(token: str) -> list[tuple[str, str]]:  # (piece, its stem) of a Dutch compound
+            if language != "nl":
+                return []
+            raw = self.compound_pieces(token)
+            return [(p, st) for p, st in zip(raw, stemmer.stemWords(raw), strict=True)
+                    if len(st) >= self.config.compound_min_part]
+
+        if language == "nl":
+            for token in tokens:
+                if token not in stop:
+                    add(stemmer.stemWord(token), "nl", stemmer.stemWords(dutch_verb_forms(token)))
+        care = self.config.care_terms
+        if care is None:
+            return {k: {lang: frozenset(v) for lang, v in d.items()} for k, d in out.items()}
+        stems: dict[tuple[int, Language], list[str]] = {}
+
+        def group_stems(g: int, lang: Language) -> list[str]:  # a term of several words: its stems joined by " "
+            if (g, lang) not in stems:
+                st = self._stemmer(lang)
+                stems[(g, lang)] = sorted({" ".join(st.stemWords([w for w in term.words if w not in STOPWORDS[lang]]))
+                                           for term in care.groups[g] if term.language == lang} - {""})
+            return stems[(g, lang)]
+
+        for start, end, g in care.spans(tokens):
+            for token in tokens[start:end]:
+                if token in stop:
+                    continue
+                for key in [stemmer.stemWord(token), *(st for _, st in pieces(token))]:
+                    for lang in LANGUAGES:
+                        add(key, lang, group_stems(g, lang))
+        for token in tokens:
+            if token in stop:
+                continue
+            for piece, key in pieces(token):
+                for _, _, g in care.spans([piece]):
+                    for lang in LANGUAGES:
+                        add(key, lang, group_stems(g, lang))
+        return {k: {lang: frozenset(v) for lang, v in d.items()} for k, d in out.items()}
 
 
 def to_sparse(weights: dict[str, float]) -> SparseVector:

@@ -3,7 +3,8 @@
 Each group holds Dutch terms (lay words and professional terms: "doorligwond", "decubitus") and
 their English equivalents ("pressure ulcer"). A term matches a text's tokens after stemming in the
 term's own language (Snowball, as the BM25 analysis does), so "doorligwonden" matches "doorligwond";
-a term of several words matches only as that phrase.
+a Dutch verb form also matches as its infinitive (``retrieval.verb_forms``: "valt" matches "vallen",
+"toegediend" matches "toedienen"); a term of several words matches only as that phrase.
 
 - At query time the BM25 query gets the other terms of every matched group as extra terms
   (``retrieval.analysis.Analyzer.query_weights``, weight ``retrieval.sparse.care_terms_weight``).
@@ -27,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from retrieval.tokens import tokenize
+from retrieval.verb_forms import dutch_verb_forms
 from vraagbaak_core.settings import PROJECT_ROOT, ConfigError, SparseSettings
 
 Language = Literal["nl", "en"]
@@ -95,11 +97,19 @@ class CareTerms:
         if not tokens:
             return found
         for language in LANGUAGES:
-            stems = self._stemmer(language).stemWords(list(tokens))
-            for i, stem in enumerate(stems):
-                for term_stems, g in self._starts.get((language, stem), ()):
-                    if tuple(stems[i : i + len(term_stems)]) == term_stems:
-                        found.add((i, i + len(term_stems), g))
+            stemmer = self._stemmer(language)
+            stems = stemmer.stemWords(list(tokens))
+            # a Dutch verb form also as its infinitive ("valt" → "vallen", "toegediend" → "toedienen")
+            alts: list[set[str]] = [{s} for s in stems]
+            if language == "nl":
+                for i, token in enumerate(tokens):
+                    alts[i].update(stemmer.stemWords(dutch_verb_forms(token)))
+            for i, options in enumerate(alts):
+                for stem in options:
+                    for term_stems, g in self._starts.get((language, stem), ()):
+                        end = i + len(term_stems)
+                        if end <= len(alts) and all(t in alts[i + j] for j, t in enumerate(term_stems)):
+                            found.add((i, end, g))
         return found
 
     def matched_groups(self, tokens: Sequence[str]) -> set[int]:

@@ -85,3 +85,53 @@ def test_a_bad_list_is_a_config_error_naming_the_problem(text: str, message: str
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="missing"):
         load_care_terms(tmp_path / "nope.yaml")
+
+
+# --------------------------------------------------------------------------- verb forms and equivalents
+
+
+@pytest.mark.parametrize(
+    ("token", "infinitive"),
+    [
+        ("valt", "vallen"),  # third person: Snowball leaves the -t, "valt" and "vallen" never met
+        ("controleert", "controleren"),  # a long vowel written double before the -t
+        ("meldt", "melden"),
+        ("toegediend", "toedienen"),  # a participle with a separable particle before its ge-
+        ("gecontroleerd", "controleren"),
+        ("gevallen", "vallen"),  # a strong participle
+        ("geeft", "geven"),
+    ],
+)
+def test_a_dutch_verb_form_gets_its_infinitive(token: str, infinitive: str) -> None:
+    from retrieval.verb_forms import dutch_verb_forms
+
+    assert infinitive in dutch_verb_forms(token)
+
+
+def test_words_without_a_verbs_shape_get_no_forms() -> None:
+    from retrieval.verb_forms import dutch_verb_forms
+
+    assert dutch_verb_forms("doorligwonden") == [] and dutch_verb_forms("zet") == []
+    assert dutch_verb_forms("co2") == []
+    assert "valt" not in dutch_verb_forms("valt")  # never the token itself
+
+
+def test_a_conjugated_verb_matches_the_care_term_of_its_infinitive(care: CareTerms) -> None:
+    """'Wat doe ik als een patiënt valt?' found no falls term: 'valt' and 'vallen' have other stems."""
+    assert "valpreventie" in care.expand_text("Wat doe ik als een patiënt valt?", "nl")
+    assert "administer" in care.expand_text("Wie controleert de medicatie voordat die wordt toegediend?", "en")
+    assert "check" in care.expand_text("Wie controleert de medicatie?", "en")
+
+
+def test_equivalents_give_synonyms_in_the_same_language_and_translations_in_the_other(care: CareTerms) -> None:
+    analyzer = Analyzer(AnalyzerConfig(care_terms=care))
+    eq = analyzer.equivalents("Hoe voorkom ik doorligwonden?", "nl")
+    assert "decubitus" in eq["doorligwond"]["nl"]  # the lay word's professional term
+    assert "pressur ulcer" in eq["doorligwond"]["en"]  # a phrase: its stems joined by a space
+    eq = analyzer.equivalents("Wie controleert hoogrisicomedicatie voordat die wordt toegediend?", "nl")
+    assert {"controleer", "controler"} <= eq["controleert"]["nl"]  # the verb's other forms
+    assert "administr" in eq["toediend"]["en"] and "check" in eq["controleert"]["en"]
+    assert "high risk medicin" in eq["hoogrisicomediceer"]["en"]
+    # without a care list only the verb forms remain
+    plain = Analyzer(AnalyzerConfig()).equivalents("Hoe voorkom ik doorligwonden als de patiënt valt?", "nl")
+    assert "doorligwond" not in plain and "val" in plain["valt"]["nl"]

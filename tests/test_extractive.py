@@ -151,7 +151,7 @@ def test_demo_question_is_answered_from_the_visiting_rules(extractive_api: dict[
     text = msg["content"]
     marked = sentences_of(text)
     assert marked, text
-    assert "14:00 tot 20:00 uur" in text
+    assert "14:00 tot 20:00 uur" in marked[0][0], text  # the answer starts with the wards' visiting hours
     assert {c["source"].rsplit("/", 1)[-1] for c in msg["citations"]} == {"bezoekregeling.md"}
     by_n = {s["n"]: s for s in msg["sources"]}
     document = " ".join((EXAMPLES / "publiek" / "bezoekregeling.md").read_text().replace("**", "").split())
@@ -178,6 +178,68 @@ def test_streamed_extractive_answer_matches_and_ends_with_sources(extractive_api
     final = events[-1]
     assert final["mode"] == "extractive" and final["sources"][0]["title"] == "Protocol handhygiëne"
     assert [c["n"] for c in final["citations"]] == [c["n"] for c in whole["citations"]]
+
+
+def _message(url: str, question: str) -> dict[str, Any]:
+    r = _ask(url, question)
+    assert r.status_code == 200, r.text
+    msg: dict[str, Any] = r.json()["choices"][0]["message"]
+    assert not msg["abstained"], (question, msg["content"])
+    return msg
+
+
+def _cited(msg: dict[str, Any]) -> set[str]:
+    return {c["source"].rsplit("/", 1)[-1] for c in msg["citations"]}
+
+
+@pytest.mark.parametrize(
+    "question", ["Wat doe ik als een patiënt valt?", "Wat moet ik doen als een patiënt is gevallen?"]
+)
+def test_what_do_i_do_when_a_patient_falls_quotes_the_falls_instruction_only(
+    extractive_api: dict[str, Any], question: str
+) -> None:
+    """Both answered from the information security policy (retrieval's first document, and every one of
+    its sentences reads like an instruction): 'valt' never met 'vallen', and a procedure came from
+    retrieval's first document whatever its words."""
+    msg = _message(extractive_api["url"], question)
+    assert _cited(msg) == {"valpreventie.html"}, msg["content"]
+    assert "patiëntgegevens" not in msg["content"] and "wachtwoord" not in msg["content"]
+
+
+@pytest.mark.parametrize(
+    "question", ["Wie controleert hoogrisicomedicatie voordat die wordt toegediend?",
+                 "Wie moet hoogrisicomedicatie controleren?"]
+)
+def test_a_dutch_medication_safety_question_is_answered_from_the_english_summary(
+    extractive_api: dict[str, Any], question: str
+) -> None:
+    """Both opened with the falls instruction's 'Gebruik bedhekken alleen na afweging met de arts' or
+    'Bespreek de medicatie met de arts': the English sentence shared no stem with 'controleert',
+    'toegediend' or 'hoogrisicomedicatie'."""
+    msg = _message(extractive_api["url"], question)
+    assert msg["content"].startswith(
+        "(Uit een Engelstalig protocol:) High-risk medicines are always checked independently by a second nurse"
+    ), msg["content"]
+    assert _cited(msg) == {"medication-safety.md"}
+
+
+@pytest.mark.parametrize(
+    ("question", "first"),
+    [
+        ("Wanneer beoordeel ik het risico op doorligwonden?", "Beoordeel het risico op decubitus binnen 6 uur"),
+        ("Wie moet ik inlichten over een doorligwond?", "Noteer afwijkingen in het EPD en meld een decubituswond"),
+    ],
+)
+def test_a_lay_word_is_answered_by_the_professional_terms_sentence_not_the_purpose_sentence(
+    extractive_api: dict[str, Any], question: str, first: str
+) -> None:
+    """The lay word 'doorligwonden' is only in the protocol's purpose sentence ('Dit protocol beschrijft hoe
+    verpleegkundigen decubitus (doorligwonden) voorkomen'), which was quoted next to the answer; the
+    care terms make 'decubitus' hold it too."""
+    msg = _message(extractive_api["url"], question)
+    assert msg["content"].startswith(first), msg["content"]
+    assert "Dit protocol beschrijft" not in msg["content"]
+    assert _cited(msg) == {"decubituspreventie.pdf"}
 
 
 # --------------------------------------------------------------------------- fallback without vLLM

@@ -296,29 +296,31 @@ class ExtractiveGenerator:
             return Selection()
         all_cands = cands
         qtypes = question_types(question)
-        if "instruction" in qtypes:
-            # a procedure comes from one protocol: every sentence of a protocol reads like an instruction,
-            # so the answer type does not tell the sources apart; retrieval's first document does
-            top = [c for c in cands if c.doc == hits[0].chunk.doc_id]
-            cands = top or cands
         q_words, q_pieces = self.analyzer.terms(question, lang)
         q_terms = set(q_words) | set(q_pieces)
-        df: dict[str, int] = {}
-        for c in cands:
-            for t in c.terms & q_terms:
-                df[t] = df.get(t, 0) + 1
-        idf = {t: math.log(1.0 + (len(cands) + 1) / (df.get(t, 0) + 0.5)) for t in q_terms}
+        equivalents = self.analyzer.equivalents(question, lang)
+        held = [self._held(c, lang, q_terms, equivalents) for c in cands]
+        if "instruction" in qtypes:
+            # a procedure comes from one protocol: every sentence of a protocol reads like an instruction,
+            # so the answer type does not tell the sources apart; the document that holds most of the
+            # question's words does (retrieval's first on a tie)
+            doc = _best_document(cands, held, hits[0].chunk.doc_id, set(q_words))
+            keep = [i for i, c in enumerate(cands) if c.doc == doc]
+            if keep:
+                cands, held = [cands[i] for i in keep], [held[i] for i in keep]
+        idf = _idf(q_terms, held)
         q_mass = sum(idf.values()) or 1.0
         numbers = question_numbers(question)
         sims = self._similarities(question, hits, cands) if cfg.dense_weight > 0.0 else np.zeros(len(cands))
         span = float(sims.max() - sims.min())
         dense = (sims - sims.min()) / span if span > 1e-6 else np.ones_like(sims)
-        lexical = [sum(idf[t] for t in c.terms & q_terms) / q_mass for c in cands]
-        # Across languages the words do not meet: a unit in the other language gets the overlap of the
-        # question's care-term translations (retrieval.analysis.Analyzer.query_terms) or the overlap its
-        # similarity suggests (its scaled cosine times the best overlap found), and when no unit shares
-        # much of the question's words (lay words), the (multilingual) embedder weighs more.
-        lexical = self._translated_overlap(question, lang, cands, idf, q_mass, lexical)
+        # The IDF-weighted share of the question's terms a unit holds, itself or as an equivalent: a
+        # care-term synonym (a lay word's professional term), a Dutch verb's other form, and in a unit
+        # in the other language a care-term translation (retrieval.analysis.Analyzer.equivalents).
+        # Across languages that may still be little: such a unit gets at least the overlap its
+        # similarity suggests (its scaled cosine times the best overlap found), and when no unit
+        # shares much of the question's words (lay words), the (multilingual) embedder weighs more.
+        lexical = [sum(idf[t] for t in h) / q_mass for h in held]
         top_lexical = max(lexical)
         for i, c in enumerate(cands):
             if c.language in ("nl", "en") and c.language != lang:
@@ -379,30 +381,46 @@ class ExtractiveGenerator:
         return Selection(chosen, answerability, answerability >= cfg.min_answerability, note, ranked, outside)
 
 
-    def _translated_overlap(self, question: str, lang: Language, cands: Sequence[Candidate],
-                            idf: dict[str, float], q_mass: float, lexical: list[float]) -> list[float]:
-        """``lexical``, where a unit in the other language gets at least the IDF-weighted share of the
-        question's terms it holds in that language: the term itself or one of its care-term
-        translations, the unit stemmed in its own language (issue 17 item 4)."""
-        translations = self.analyzer.query_terms(question, lang)[1]
-        if not translations:
-            return lexical
-        out = list(lexical)
-        for i, c in enumerate(cands):
-            if c.language not in ("nl", "en") or c.language == lang:
-                continue
-            words, pieces = self.analyzer.terms(c.text, c.language)  # type: ignore[arg-type]
-            own = set(words) | set(pieces)
-            held = sum(v for t, v in idf.items()
-                       if t in c.terms or t in own or not own.isdisjoint(translations.get(t, ())))
-            out[i] = max(out[i], held / q_mass)
-        return out
+    def _held(self, c: Candidate, lang: Language, q_terms: set[str],
+              equivalents: dict[str, dict[Language, frozenset[str]]]) -> frozenset[str]:
+        """The question's terms that unit ``c`` holds: the term itself or one of its equivalents in the
+        unit's language (a unit in the other language analysed in its own language, issue 17 item 4)."""
+        own = c.terms
+        unit_lang: Language = c.language if c.language in ("nl", "en") else lang  # type: ignore[assignment]
+        if unit_lang != lang:
+            words, pieces = self.analyzer.terms(c.text, unit_lang)
+            own = c.terms | frozenset(words) | frozenset(pieces)
+        return frozenset(t for t in q_terms if t in own or any(
+            all(part in own for part in eq.split()) for eq in equivalents.get(t, {}).get(unit_lang, ())))
 
 
 @lru_cache(maxsize=4)
 def _word_list(path: Path) -> frozenset[str]:
     with path.open(encoding="utf-8", errors="replace") as fh:
         return frozenset(fold(w.strip()) for w in fh if w.strip())
+
+
+def _idf(q_terms: set[str], held: Sequence[frozenset[str]]) -> dict[str, float]:
+    """Each question term's IDF over the candidate units (a term few units hold weighs more)."""
+    df: dict[str, int] = {}
+    for h in held:
+        for t in h:
+            df[t] = df.get(t, 0) + 1
+    return {t: math.log(1.0 + (len(held) + 1) / (df.get(t, 0) + 0.5)) for t in q_terms}
+
+
+def _best_document(cands: Sequence[Candidate], held: Sequence[frozenset[str]], first: str, words: set[str]) -> str:
+    """The document whose units together hold the most of the question's words (whole words: a
+    compound's pieces are too many and too loose to count here); ``first`` (retrieval's first
+    document) unless another holds strictly more."""
+    per_doc: dict[str, set[str]] = {}
+    for c, h in zip(cands, held, strict=True):
+        per_doc.setdefault(c.doc, set()).update(h & words)
+    best = first if first in per_doc else cands[0].doc
+    for doc, terms in per_doc.items():  # in retrieval order
+        if len(terms) > len(per_doc[best]):
+            best = doc
+    return best
 
 
 def _steps_by_their_sentences(cands: Sequence[Candidate], bonus: float) -> None:
