@@ -44,7 +44,9 @@ _LEADING_MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|[-*•+]\s+|\d{1,3}[.)]\s+|>\s*)
 _EMPHASIS = re.compile(r"(\*\*|__|`)")
 _SINGLE_STAR = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
 _TABLE_RULE = re.compile(r"^[\s|:\-+]+$")
-_NUMERIC_KEY = re.compile(r"^[<>≤≥=~±]?\s*\d")
+# a key that is a number, a range or a bound ("10–12", "< 4", "meer dan 800 ml"): its column header goes first
+_NUMERIC_KEY = re.compile(r"^(?:[<>≤≥=~±]|(?:hoger|lager|meer|minder|groter|kleiner) dan|boven|onder|vanaf|tot"
+                          r"|more than|less than|over|under|above|below|up to)?\s*\d", re.I)
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,38 @@ def test_the_same_questions_about_the_document_that_names_the_drug_are_answered(
     assert cited_sources(adult) == {"enoxaparine.md"}
     child = ask(service, "Hoeveel paracetamol krijgt een kind van 30 kilo per keer?")
     assert not child.abstained and "500 mg" in child.text, child.text
-    assert "paracetamol-kinderen.md" in cited_sources(child)
+    # the enoxaparine row "minder dan 50 kg" fits 30 kilo too, but that protocol never names paracetamol
+    assert cited_sources(child) == {"paracetamol-kinderen.md"}, child.text
+    assert all(c.status == "supported" for c in child.claims or []), child.claims
+
+
+def test_the_weight_not_the_kidney_function_picks_the_row(service: Any) -> None:
+    """'80 kg met een eGFR van 45': the row 'minder dan 50 kg' holds 45, but 45 is no weight."""
+    adult = ask(service, "Hoeveel enoxaparine geef ik iemand van 80 kg met een eGFR van 45?")
+    assert "minder dan 50 kg" not in adult.text, adult.text
+
+
+def test_quantities_and_key_units() -> None:
+    from serving.staff.generators.answer_types import key_unit, numbers_for_key, question_quantities
+
+    q = question_quantities("Hoeveel enoxaparine geef ik iemand van 80 kg met een eGFR van 45?")
+    assert q == [(80.0, "kg"), (45.0, "")]
+    assert question_quantities("een kind van 30 kilo") == [(30.0, "kg")]
+    assert key_unit("minder dan 50 kg") == "kg" and key_unit("< 4 mmol/l") == "mmol" and key_unit("4,0–8,0") == ""
+    assert numbers_for_key("minder dan 50 kg", q) == [80.0]
+    assert numbers_for_key("4,0–8,0", q) == [80.0, 45.0]
+    assert numbers_for_key("18 jaar of ouder", [(30.0, "kg"), (12.0, "")]) == [12.0]
+
+
+def test_a_population_the_answering_protocol_is_not_for() -> None:
+    from serving.staff.generators.extractive import population_mismatch
+
+    adults = ["Tromboseprofylaxe met enoxaparine bij volwassenen"]
+    assert population_mismatch("Wat is de dosis enoxaparine voor een kind van 30 kilo?", adults) == ["kind"]
+    assert population_mismatch("Hoeveel enoxaparine geef ik iemand van 80 kg?", adults) == []
+    assert population_mismatch("What is the dose for a child?", ["Paracetamol bij kinderen"]) == []
+    children = ["Paracetamol bij kinderen"]
+    assert population_mismatch("Hoeveel paracetamol mag een volwassene?", children) == ["volwassene"]
 
 
 # ------------------------------------------------------- English questions: the British word list

@@ -212,3 +212,43 @@ def test_drop_removes_only_unsupported_sentences() -> None:
     assert [c.status for c in claims] == ["supported", "unsupported", "supported"]
     assert drop_unsupported(answer, claims) == (
         "Wrijf de handalcohol minimaal 30 seconden in tot de handen droog zijn [1]. Draag geen sieraden [1].")
+
+
+# ------------------------------------------------- a table row quoted under its header (issue 17, replayed)
+
+PARACETAMOL_TABLE = """# Paracetamol bij kinderen
+
+Geef paracetamol oraal, ten hoogste vier keer per 24 uur, met minstens 6 uur tussen twee giften.
+
+| Lichaamsgewicht | Dosis per keer (oraal) | Maximaal per 24 uur |
+|---|---|---|
+| 10–15 kg | 180 mg | 720 mg |
+| 16–25 kg | 300 mg | 1200 mg |
+| 26–40 kg | 500 mg | 2000 mg |
+"""
+
+
+def test_a_row_quoted_under_its_header_is_checked_against_the_row() -> None:
+    """The extractive answer quotes a row as "header value — header: value"; its words align with the
+    header row, its numbers with the row. It was marked unsupported ("'500 mg' staat niet in de bron")."""
+    row = "Lichaamsgewicht 26–40 kg — Dosis per keer (oraal): 500 mg; Maximaal per 24 uur: 2000 mg [1]"
+    [claim] = check_answer(row, {1: PARACETAMOL_TABLE}, "nl")
+    assert claim.status == "supported", claim.reason
+
+
+@pytest.mark.parametrize("wrong", [
+    "Lichaamsgewicht 26–40 kg — Dosis per keer (oraal): 300 mg; Maximaal per 24 uur: 2000 mg [1]",
+    "Lichaamsgewicht 26–40 kg — Dosis per keer (oraal): 500 mg; Maximaal per 24 uur: 3000 mg [1]",
+    "Lichaamsgewicht 26–40 kg — Dosis per keer (oraal): 5000 mg; Maximaal per 24 uur: 2000 mg [1]",
+])
+def test_a_row_with_a_number_changed_is_unsupported(wrong: str) -> None:
+    [claim] = check_answer(wrong, {1: PARACETAMOL_TABLE}, "nl")
+    assert claim.status == "unsupported", wrong
+
+
+def test_a_row_and_the_next_unit_are_two_sentences() -> None:
+    """A row has no full stop: the marker ends it, so the sentence after it is checked on its own."""
+    answer = ("Lichaamsgewicht 26–40 kg — Dosis per keer (oraal): 500 mg; Maximaal per 24 uur: 2000 mg [1] "
+              "Geef paracetamol oraal, ten hoogste vier keer per 24 uur [1].")
+    claims = check_answer(answer, {1: PARACETAMOL_TABLE}, "nl")
+    assert [c.status for c in claims] == ["supported", "supported"], claims

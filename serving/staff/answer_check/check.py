@@ -67,7 +67,9 @@ class AnswerSentence:
 # A sentence ends at . ! ? … (closing quotes or brackets may follow) before whitespace and a capital,
 # a digit, a bracket or a quote. A regular expression rather than pySBD: it is ~100x faster, and
 # the check runs on every answer and every cited passage.
-_BOUNDARY = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+(?=[A-ZÀ-ÖØ-Þ0-9(\[\"'‘“])")
+# A citation marker before a capital ends a sentence too: an extractive answer quotes a table row
+# (no full stop) and goes on with the next unit ("… 500 mg [1] Geef paracetamol …").
+_BOUNDARY = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+(?=[A-ZÀ-ÖØ-Þ0-9(\[\"'‘“])|(?<=\d\])\s+(?=[A-ZÀ-ÖØ-Þ])")
 
 
 def _segments(block: str, language: str = "nl") -> list[str]:
@@ -362,6 +364,8 @@ def check_sentence(
     aligned, share = _align(terms, cited)
     if terms and share < WEAK_ALIGNMENT:  # a translation or a free paraphrase: the whole cited text
         aligned = [s for src in cited for s in src.sentences]
+    else:
+        aligned += [s for s in _rows_by_numbers(sentence.body, cited) if s not in aligned]
     facts = extract(sentence.body, STOPWORDS)
     aligned_facts = extract("\n".join(aligned), STOPWORDS)
     primary = _primary(terms, aligned)
@@ -373,6 +377,26 @@ def check_sentence(
     if facts.checkable or share >= LEXICAL_SUPPORT:
         return Claim(sentence.text, "supported", sentence.cites)
     return Claim(sentence.text, "unverifiable", sentence.cites, r("nothing_checkable"), "nothing_checkable")
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+def _rows_by_numbers(body: str, sources: Sequence[_Source]) -> list[str]:
+    """Source lines that the answer sentence matches by their numbers rather than their words: a table
+    row ("26–40 kg; 500 mg; 2000 mg") quoted under its header's words. A line counts when it shares
+    at least two numbers with the sentence (one when it holds one) and most of its numbers are in it."""
+    mine = set(_NUMBER.findall(body))
+    if not mine:
+        return []
+    out = []
+    for src in sources:
+        for s in src.sentences:
+            theirs = set(_NUMBER.findall(s))
+            shared = len(theirs & mine)
+            if theirs and shared >= min(2, len(theirs)) and shared * 2 > len(theirs):
+                out.append(s)
+    return out
 
 
 def _primary(terms: set[str], aligned: Sequence[str]) -> Facts:

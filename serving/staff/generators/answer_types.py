@@ -20,7 +20,8 @@ from typing import Literal
 from retrieval.analysis import fold
 
 AnswerType = Literal[
-    "duration", "frequency", "amount", "actor", "instruction", "time", "threshold", "location", "permission"
+    "duration", "frequency", "amount", "actor", "instruction", "time", "clock", "threshold", "location",
+    "permission",
 ]
 
 _NUM = r"(?:\d+(?:[.,]\d+)?|een|één|twee|drie|vier|vijf|zes|zeven|acht|negen|tien|elf|twaalf|vijftien|twintig" \
@@ -29,7 +30,8 @@ _NUM = r"(?:\d+(?:[.,]\d+)?|een|één|twee|drie|vier|vijf|zes|zeven|acht|negen|t
 _TIME_UNIT = r"(?:sec(?:onde|onden|onds?)?|s|min(?:uut|uten|utes?)?|u|uur|uren|h|hr|hrs|hours?|dag(?:en)?|days?" \
              r"|we(?:ek|ken|eks?)|maand(?:en)?|months?|jaar|jaren|years?|etmaal|etmalen|nacht(?:en)?|nights?)"
 _AMOUNT_UNIT = r"(?:mg|g|gram|µg|ug|mcg|microgram|milligram|ml|cc|l|liter|dl|ie|eh|eenheden|units?|iu|mmol(?:/l)?" \
-               r"|mol|%|procent|percent|kg|druppels?|drops?|tabletten|tablets?|capsules?|puffs?|pufjes|stuks|keer" \
+               r"|mol|%|procent|percent|kg|litres?|liters?|druppels?|drops?|tabletten|tablets?|capsules?" \
+               r"|puffs?|pufjes|stuks|keer" \
                r"|maal|times|bezoekers|visitors|personen|people|tekens|characters|cm|mm|graden|degrees|°c?|mmhg" \
                r"|ampul(?:len)?|zakjes?|sachets?|doses|dosis)"
 
@@ -57,6 +59,7 @@ _Q: dict[AnswerType, re.Pattern[str]] = {
         r"|\bwhat (?:do|should|must|can) (?:i|we|you)\b|\bwhat to do\b|\bhow (?:do|should|must|can|to) (?:i|we|you)?\b"
         r"|\b(?:stappen|steps|procedure|handelwijze|aanpak)\b|\bwelke maatregelen\b|\bwhich measures\b"
         r"|\bhoe \w+ (?:ik|je|u|we)\b"),  # "hoe spoel ik", "hoe bepaal ik"
+    "clock": re.compile(r"\bhoe laat\b|\bwhat time\b|\bat what time\b|\b(?:tijdstip|time of day)\b"),
     "time": re.compile(
         r"\bwanneer\b|\bhoe laat\b|\b(?:bezoek|openings|bezoeks)?tijden\b|\bwhen\b|\bwhat time\b|\bhours\b|\bmoment\b"),
     "threshold": re.compile(
@@ -86,8 +89,9 @@ _IMPERATIVE_EN = (
 ).split()
 _IMPERATIVE = frozenset(fold(w) for w in _IMPERATIVE_NL + _IMPERATIVE_EN)
 
-# "Vermoedt u een overdosering, waarschuw dan direct de arts": the imperative after its condition
-_THEN_VERB = re.compile(r"\b(\w+) dan\b")
+# "Vermoedt u een overdosering, waarschuw dan direct de arts": the imperative after its condition;
+# "Stelt u decubitus vast, registreer de wond": the imperative after a comma
+_THEN_VERB = re.compile(r"\b(\w+) dan\b|[,;]\s+(\w+)\b")
 
 _U: dict[AnswerType, re.Pattern[str]] = {
     "duration": re.compile(rf"\b{_NUM}\s*(?:[-–]\s*{_NUM}\s*)?{_TIME_UNIT}\b|\b(?:direct|onmiddellijk|meteen|"
@@ -103,6 +107,9 @@ _U: dict[AnswerType, re.Pattern[str]] = {
                         r"arts-assistent|dienstdoende|coördinator|coordinator|team|spoedinterventieteam|"
                         r"physician|doctor|nurse|nurses|pharmacist|pharmacy|consultant|specialist|team|"
                         r"toestel|tel|extension|ext|pieper|pager|bleep)\b|\b\d{3,5}\b"),
+    # a time of day: "om 18.00 uur", "at 10:00", "'s avonds" (what "hoe laat" asks for)
+    "clock": re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b(?:om|at) \d{1,2}(?: uur|[ap]m| o'clock)\b"
+                        r"|'s (?:nachts|ochtends|avonds|middags)|\bat (?:night|bedtime)\b|\bbij het slapengaan\b"),
     "time": re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2} uur\b|\b(?:voor|na|binnen|bij|tijdens|before|after|within|"
                        r"during|'s (?:nachts|ochtends|avonds|middags)|at night)\b"),
     "threshold": re.compile(r"[<>≤≥]|\b(?:hoger|lager|meer|minder|groter|kleiner) dan\b"
@@ -139,6 +146,8 @@ def question_types(question: str) -> frozenset[AnswerType]:
     if "duration" in found or "frequency" in found:
         found.discard("amount")  # "hoeveel uur" is a duration, not an amount
         found.discard("time")
+    if "clock" in found:  # "hoe laat": a time of day, not any sentence with "voor" or "na" in it
+        found.discard("time")
     if found - {"permission"}:
         found.discard("permission")
     return frozenset(found)
@@ -150,7 +159,7 @@ def unit_types(text: str, kind: str = "sentence") -> frozenset[AnswerType]:
     found: set[AnswerType] = {ty for ty, rx in _U.items() if rx.search(t)}
     first = re.match(r"\W*(\w+(?:'t)?)", t)
     if kind == "steps" or (first and first.group(1) in _IMPERATIVE) or re.search(r"\b(?:moet|dient|must|should)\b", t) \
-            or any(w in _IMPERATIVE for w in _THEN_VERB.findall(t)):
+            or any(w in _IMPERATIVE for pair in _THEN_VERB.findall(t) for w in pair):
         found.add("instruction")
     return frozenset(found)
 
@@ -173,25 +182,99 @@ def question_numbers(question: str) -> list[float]:
     return [_num(m.group(0)) for m in _QNUM.finditer(question)]
 
 
-def key_matches(key: str, numbers: list[float]) -> bool:
-    """Whether a table row's key (a number, a range, a bound) holds one of the question's numbers."""
-    if not numbers or not key:
-        return False
+# the unit after a number, in one spelling: "30 kilo" and "30 kg" are the same weight
+_UNIT_AFTER = re.compile(r"\s*(%|°\s*c|[a-zµ]+(?:/[a-z]+)?)", re.I)
+_UNIT_SPELLINGS = {
+    "kg": "kg", "kilo": "kg", "kilos": "kg", "kilogram": "kg", "g": "g", "gram": "g", "mg": "mg", "milligram": "mg",
+    "µg": "µg", "ug": "µg", "mcg": "µg", "microgram": "µg", "ml": "ml", "milliliter": "ml", "cc": "ml", "l": "l",
+    "liter": "l", "litre": "l", "mmol/l": "mmol", "mmol": "mmol", "jaar": "jaar", "jaren": "jaar", "year": "jaar",
+    "years": "jaar", "jr": "jaar", "maand": "maand", "maanden": "maand", "months": "maand", "month": "maand",
+    "dagen": "dag", "dag": "dag", "days": "dag", "day": "dag", "uur": "uur", "uren": "uur", "hours": "uur",
+    "hour": "uur", "u": "uur", "h": "uur", "min": "min", "minuten": "min", "minuut": "min", "minutes": "min",
+    "cm": "cm", "mm": "mm", "mmhg": "mmhg", "%": "%", "procent": "%", "percent": "%", "graden": "°c", "°c": "°c",
+    "degrees": "°c", "ie": "ie", "eenheden": "ie", "units": "ie", "eh": "ie",
+}
+
+
+def _unit_after(text: str, end: int) -> str:
+    m = _UNIT_AFTER.match(text, end)
+    if not m:
+        return ""
+    return _UNIT_SPELLINGS.get(re.sub(r"\s+", "", m.group(1).lower()), "")
+
+
+def question_quantities(question: str) -> list[tuple[float, str]]:
+    """The question's numbers with the unit that follows each ('' when none is known): "iemand van
+    80 kg met een eGFR van 45" is (80, "kg"), (45, "")."""
+    return [(_num(m.group(0)), _unit_after(question, m.end())) for m in _QNUM.finditer(question)]
+
+
+def key_unit(key: str) -> str:
+    """The unit of a table row's key ("minder dan 50 kg": "kg"), '' when it names none."""
+    m = _RANGE.search(fold(key))
+    return _unit_after(fold(key), m.end("b") if m and m.group("b") else m.end("a")) if m else ""
+
+
+def numbers_for_key(key: str, quantities: list[tuple[float, str]]) -> list[float]:
+    """The question's numbers a row's key may hold: those in the key's unit when the question gives
+    one in it, else those without a unit; never a number in another unit (a key "minder dan 50 kg"
+    is no row for "eGFR van 45" when the question weighs 80 kg)."""
+    unit = key_unit(key)
+    if not unit:
+        return [v for v, _ in quantities]
+    same = [v for v, u in quantities if u == unit]
+    return same or [v for v, u in quantities if not u]
+
+
+# a key that opens with a comparison: "meer dan 800 ml", "hoger dan 20,0", "onder 50 kg", "vanaf 7"
+_ABOVE = re.compile(r"^(?:hoger dan|meer dan|groter dan|boven|vanaf|more than|greater than|higher than|over"
+                    r"|above|from)\s")
+_BELOW = re.compile(r"^(?:lager dan|minder dan|kleiner dan|onder|beneden|tot|less than|lower than|under|below"
+                    r"|up to)\s")
+
+
+def key_interval(key: str) -> tuple[float, float] | None:
+    """The range of values a table row's key holds ("50–74 kg", "< 4 mmol/l", "≥ 7", "18 of lager",
+    "meer dan 800 ml"), or None when it holds no number."""
+    if not key:
+        return None
     k = fold(key).strip()
     m = _RANGE.search(k)
     if not m:
-        return False
+        return None
     a = _num(m.group("a"))
     b = _num(m.group("b")) if m.group("b") else None
     op = m.group("op") or ""
     tail = m.group("tail") or ""
+    lead = k[: m.start("a")].strip()
     lo, hi = a, a
     if b is not None:
         lo, hi = min(a, b), max(a, b)
     below = ("lager", "minder", "less", "lower", "below", "jonger")
     above = ("hoger", "meer", "more", "higher", "above", "ouder", "older")
-    if op[:1] in ("<", "≤") or any(w in tail for w in below):
+    if op[:1] in ("<", "≤") or any(w in tail for w in below) or (b is None and _BELOW.match(lead + " ")):
         lo, hi = float("-inf"), a if (op in ("<=", "≤") or not op.startswith("<")) else a - 1e-9
-    elif op[:1] in (">", "≥") or any(w in tail for w in above):
+    elif op[:1] in (">", "≥") or any(w in tail for w in above) or (b is None and _ABOVE.match(lead + " ")):
         lo, hi = (a if (op in (">=", "≥") or not op.startswith(">")) else a + 1e-9), float("inf")
-    return any(lo <= n <= hi for n in numbers)
+    return lo, hi
+
+
+def key_matches(key: str, numbers: list[float]) -> bool:
+    """Whether a table row's key (a number, a range, a bound) holds one of the question's numbers."""
+    interval = key_interval(key) if numbers else None
+    return interval is not None and any(interval[0] <= n <= interval[1] for n in numbers)
+
+
+def key_tightness(key: str, numbers: list[float]) -> tuple[float, float, float]:
+    """How closely a matching key bounds the question's number (smaller is closer): of "meer dan 400 ml"
+    and "meer dan 800 ml", 900 ml is the second's. (width, distance to the lower bound, to the upper one)."""
+    interval = key_interval(key)
+    inf = float("inf")
+    if interval is None:
+        return inf, inf, inf
+    lo, hi = interval
+    best = (inf, inf, inf)
+    for n in numbers:
+        if lo <= n <= hi:
+            best = min(best, (hi - lo, n - lo, hi - n))
+    return best

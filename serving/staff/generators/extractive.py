@@ -49,7 +49,9 @@ from serving.staff.generators.answer_types import (
     is_meta,
     is_purpose,
     key_matches,
-    question_numbers,
+    key_tightness,
+    numbers_for_key,
+    question_quantities,
     question_types,
     unit_types,
 )
@@ -75,7 +77,10 @@ def with_marker(sentence: str, n: int) -> str:
 
 
 # Answer types that are facts: a unit of another source holding one of these may join the answer.
-STRONG_TYPES = frozenset({"duration", "frequency", "amount", "actor", "threshold"})
+STRONG_TYPES = frozenset({"duration", "frequency", "amount", "actor", "threshold", "clock"})
+# Answer types a unit either holds exactly or does not answer at all ("hoe laat" → "om 18.00 uur"): such a
+# unit weighs like a table row whose key holds the question's number (key_weight).
+EXACT_TYPES = frozenset({"clock"})
 # What an answer from a source in the other language opens with, in the question's language.
 LANGUAGE_NOTE = {
     ("nl", "en"): "(Uit een Engelstalig protocol:)",
@@ -213,8 +218,9 @@ class ExtractiveGenerator:
 
     @staticmethod
     def _joint(sel: Selection, i: int) -> str:
-        """What goes before the i-th piece: a line break around a list of steps, else a space."""
-        if sel.chosen[i].kind == "steps" or sel.chosen[i - 1].kind == "steps":
+        """What goes before the i-th piece: a line break around a list of steps and after a table row
+        (a row is a line of its own, not a sentence), else a space."""
+        if sel.chosen[i].kind == "steps" or sel.chosen[i - 1].kind in ("steps", "row"):
             return "\n"
         return " "
 
@@ -223,7 +229,10 @@ class ExtractiveGenerator:
         out: list[Candidate] = []
         for n, hit in enumerate(hits[: self.config.max_sources], start=1):
             units = stored_units(hit.chunk, self.embedder.name)
-            if units is None:  # ingested without unit vectors (or with another embedder): segment now
+            if units is None or hit.merged_chunk_ids:
+                # ingested without unit vectors (or with another embedder), or adjacent chunks merged into
+                # one hit: segment the text now, so a list of steps that runs over a chunk border is one
+                # unit (the units that ingest stored keep their vectors, looked up by text)
                 units = quotable_units(hit.chunk.text, hit.chunk.language or language)
             labels = {" ".join(tokenize(x)) for x in (hit.chunk.title, hit.chunk.section or "")}
             for u in units:
@@ -310,7 +319,7 @@ class ExtractiveGenerator:
                 cands, held = [cands[i] for i in keep], [held[i] for i in keep]
         idf = _idf(q_terms, held)
         q_mass = sum(idf.values()) or 1.0
-        numbers = question_numbers(question)
+        quantities = question_quantities(question)
         sims = self._similarities(question, hits, cands) if cfg.dense_weight > 0.0 else np.zeros(len(cands))
         span = float(sims.max() - sims.min())
         dense = (sims - sims.min()) / span if span > 1e-6 else np.ones_like(sims)
@@ -326,14 +335,15 @@ class ExtractiveGenerator:
             if c.language in ("nl", "en") and c.language != lang:
                 lexical[i] = max(lexical[i], float(dense[i]) * top_lexical)
         w = cfg.dense_weight if top_lexical >= cfg.low_overlap else max(cfg.dense_weight, cfg.cross_dense_weight)
+        rows = _tightest_rows(cands, quantities)
         for i, c in enumerate(cands):
             types = unit_types(c.text, c.kind)
             c.dense, c.lexical = float(sims[i]), lexical[i]
             c.typed = bool(qtypes & types)
             c.strong = bool(qtypes & types & STRONG_TYPES)
-            c.key_match = c.kind == "row" and key_matches(c.key, numbers)
+            c.key_match = i in rows
             score = (1.0 - w) * c.lexical + w * float(dense[i])
-            score += cfg.type_weight * c.typed + cfg.key_weight * c.key_match
+            score += cfg.type_weight * c.typed + cfg.key_weight * (c.key_match or bool(qtypes & types & EXACT_TYPES))
             score += cfg.source_prior / c.n
             if is_purpose(c.text):
                 score -= cfg.purpose_penalty
@@ -353,6 +363,9 @@ class ExtractiveGenerator:
                 break
             if c.doc != best.doc and not (c.strong and c.score >= cfg.other_source_ratio * best.score):
                 continue  # another source only when it adds an answer too
+            if c.doc != best.doc and (self._names_missing(question, lang, c.doc, all_cands, hits)
+                                      or self._topic_missing(question, lang, best.doc, c.doc, all_cands, hits)):
+                continue  # and names what the question names: no enoxaparine row for a paracetamol question
             if used + len(c.text) > cfg.max_chars or best.kind == "steps" and c.doc == best.doc:
                 continue
             if any(_overlaps(c, o) for o in chosen):
@@ -371,7 +384,11 @@ class ExtractiveGenerator:
                   for t in (h.chunk.title, h.chunk.section or "")]
         if best.language == lang and self.unknown_terms(question, lang, own, titles):
             answerability = 0.0
-        outside = out_of_scope_terms(question, lang, all_cands)
+        # a question word the sources hold only where they put it out of scope, or that the answering
+        # document itself puts out of scope ("de dosering bij kinderen valt buiten dit protocol", asked
+        # for a child's dose while another document's table is about children)
+        outside = out_of_scope_terms(question, lang, all_cands) or out_of_scope_terms(question, lang, own) \
+            or population_mismatch(question, titles)
         if outside:
             answerability = 0.0
         note = ""
@@ -380,6 +397,28 @@ class ExtractiveGenerator:
             note = LANGUAGE_NOTE.get((lang, src_lang), "")
         return Selection(chosen, answerability, answerability >= cfg.min_answerability, note, ranked, outside)
 
+
+    def _names_missing(self, question: str, lang: Language, doc: str, cands: Sequence[Candidate],
+                       hits: Sequence[Hit]) -> bool:
+        """Whether document ``doc`` lacks a name the question holds (``unknown_terms``)."""
+        own = [c for c in cands if c.doc == doc]
+        titles = [t for h in hits[: self.config.max_sources] if h.chunk.doc_id == doc
+                  for t in (h.chunk.title, h.chunk.section or "")]
+        return bool(self.unknown_terms(question, lang, own, titles))
+
+    @staticmethod
+    def _topic_missing(question: str, lang: Language, best: str, doc: str, cands: Sequence[Candidate],
+                       hits: Sequence[Hit]) -> bool:
+        """Whether document ``doc`` never names a question word that is the answering document's topic
+        (in its title): "Hoeveel paracetamol …" answered from "Paracetamol bij kinderen" takes no row
+        of the enoxaparine protocol, however well its key fits the weight asked."""
+        best_title = " ".join(fold(h.chunk.title) for h in hits if h.chunk.doc_id == best)
+        topic = [w for w in _content_words(question, lang) if len(w) >= 4 and _stem_in(w, best_title)]
+        if not topic:
+            return False
+        text = " ".join([fold(c.text) for c in cands if c.doc == doc]
+                        + [fold(h.chunk.title) for h in hits if h.chunk.doc_id == doc])
+        return any(not _stem_in(w, text) for w in topic)
 
     def _held(self, c: Candidate, lang: Language, q_terms: set[str],
               equivalents: dict[str, dict[Language, frozenset[str]]]) -> frozenset[str]:
@@ -423,6 +462,23 @@ def _best_document(cands: Sequence[Candidate], held: Sequence[frozenset[str]], f
     return best
 
 
+def _tightest_rows(cands: Sequence[Candidate], quantities: list[tuple[float, str]]) -> set[int]:
+    """The table rows whose key holds a number of the question (in the key's unit: ``numbers_for_key``),
+    and of a document's rows that hold that number the closest bound: 900 ml is the row "meer dan
+    800 ml", not also "meer dan 400 ml"."""
+    best: dict[tuple[str, float], tuple[float, float, float]] = {}
+    holding: list[tuple[int, str, float, tuple[float, float, float]]] = []
+    for i, c in enumerate(cands):
+        if c.kind != "row":
+            continue
+        for x in numbers_for_key(c.key, quantities):
+            if key_matches(c.key, [x]):
+                t = key_tightness(c.key, [x])
+                holding.append((i, c.doc, x, t))
+                best[(c.doc, x)] = min(best.get((c.doc, x), t), t)
+    return {i for i, doc, x, t in holding if t <= best[(doc, x)]}
+
+
 def _steps_by_their_sentences(cands: Sequence[Candidate], bonus: float) -> None:
     """A list of steps scores as its best sentence (plus ``bonus``) when a procedure is asked: the steps
     that hold the answering sentence are quoted whole, not a list that only looks like a procedure."""
@@ -439,6 +495,29 @@ _OUT_OF_SCOPE = re.compile(
     r"\b(?:vall?(?:en|t) (?:buiten|onder (?:een ander |het )?protocol)|apart protocol|ander protocol"
     r"|hier niet behandeld|niet in dit protocol|buiten dit protocol|covered by (?:other|another|a separate)"
     r"|not covered|outside (?:the scope|this protocol)|separate protocol|other protocols?)\b")
+
+
+# who a protocol is for, as its title says it ("… bij volwassenen", "… bij kinderen")
+_POPULATIONS = {
+    "kind": re.compile(r"\b(?:kind|kinderen|kinder\w*|child|children|paediatric|pediatric|baby|babies|zuigeling\w*"
+                       r"|neonat\w*|pasgeboren\w*|newborns?|infants?)\b"),
+    "volwassene": re.compile(r"\b(?:volwassen\w*|adults?)\b"),
+}
+
+
+def population_mismatch(question: str, titles: Sequence[str]) -> list[str]:
+    """The question's population word when the answering document's title is for the other one and
+    not for this one: a child's dose asked, "Tromboseprofylaxe … bij volwassenen" answers (the
+    documents do not say, and an adult's dose for a child is a wrong dose)."""
+    q = fold(question)
+    title = " ".join(fold(t) for t in titles)
+    asked = [p for p, rx in _POPULATIONS.items() if rx.search(q)]
+    if len(asked) != 1:
+        return []
+    other = next(p for p in _POPULATIONS if p != asked[0])
+    if _POPULATIONS[other].search(title) and not _POPULATIONS[asked[0]].search(title):
+        return [m.group(0) for m in _POPULATIONS[asked[0]].finditer(q)][:1]
+    return []
 
 
 def _content_words(question: str, lang: Language) -> list[str]:
