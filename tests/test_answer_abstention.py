@@ -56,6 +56,23 @@ def cited_sources(answer: Answer) -> set[str]:
     return {c.source.rsplit("/", 1)[-1] for c in answer.citations}
 
 
+# ------------------------------------------------------- the rules' shapes (no model)
+
+
+def test_preference_questions_and_units_and_range_keys() -> None:
+    from serving.staff.generators.answer_types import is_range_key, question_types, unit_types
+
+    assert "preference" in question_types("Welk slaapmiddel is het veiligst bij een patiënt met valrisico?")
+    assert "preference" in question_types("Which dressing is best for a pressure ulcer?")
+    assert "preference" not in question_types("Wat doe ik het eerst als een patiënt valt?")
+    assert "preference" in unit_types("Spuit enoxaparine bij voorkeur subcutaan in de buikhuid.")
+    assert "preference" not in unit_types("Vraag of de patiënt slaapmiddelen of plaspillen gebruikt.")
+    assert is_range_key("Bloedglucose (mmol/l) 10,1–12,0") and is_range_key("SNAQ-score 3 of hoger")
+    assert is_range_key("< 4 mmol/l")
+    assert not is_range_key("VIP-score 5") and not is_range_key("Moment 15 minuten na de start")
+    assert not is_range_key("Druppelisolatie")
+
+
 # ------------------------------------------------------- a name only another retrieved document holds
 
 
@@ -122,3 +139,46 @@ def test_the_english_question_about_the_named_drug_is_answered(service: Any) -> 
     answer = ask(service, "What dose of adrenaline should be given in anaphylaxis?")
     assert not answer.abstained and "0.5 mg" in answer.text, answer.text
     assert cited_sources(answer) == {"anaphylaxis-en.md"}
+
+
+# ------------------------------------------------------- a preference asked, none stated
+
+
+def test_asking_which_is_safest_when_the_protocol_names_no_preference_abstains(service: Any) -> None:
+    """The fall protocol names sleeping pills only as a risk factor; it says nothing of which is safest."""
+    answer = ask(service, "Welk slaapmiddel is het veiligst bij een patiënt met valrisico?")
+    assert answer.abstained, answer.text
+    assert answer.text.startswith(ABSTAIN_NL)
+
+
+def test_asking_for_the_preferred_choice_the_protocol_states_is_answered(service: Any) -> None:
+    answer = ask(service, "Welke injectieplaats heeft de voorkeur voor enoxaparine?")
+    assert not answer.abstained and "bij voorkeur subcutaan in de buikhuid" in answer.text, answer.text
+
+
+# ------------------------------------------------------- a row of a range-keyed table, no value asked
+
+
+def test_a_dose_row_for_a_value_the_question_does_not_give_is_no_answer(service: Any) -> None:
+    """The correction table gives extra rapid-acting insulin by glucose range; the question gives no
+    glucose (and asks about the long-acting night dose, which the protocol leaves to the doctor)."""
+    answer = ask(service, "Hoeveel eenheden langwerkende insuline geef ik voor de nacht?")
+    assert answer.abstained, answer.text
+    assert "eenheden" not in answer.text.split("\n\n")[0]
+
+
+def test_the_row_of_the_value_the_question_gives_is_answered(service: Any) -> None:
+    answer = ask(service, "Hoeveel eenheden extra insuline geef ik bij een bloedglucose van 13 mmol/l?")
+    assert not answer.abstained and "4 eenheden" in answer.text, answer.text
+    assert cited_sources(answer) == {"insuline-correctie.md"}
+
+
+def test_the_range_rule_fires_only_on_a_row_holding_the_amount_asked() -> None:
+    """Dev question q062 ('Hoeveel mensen …') was refused for a row 'Moment tot 24 uur …': that row
+    holds no people, so it is no dose row of an unknown value ('mensen' is no stem of 'Moment')."""
+    from serving.staff.generators.extractive import _asked_amount_in
+
+    row = "Moment tot 24 uur na de transfusie — Controle: alert blijven op koorts"
+    assert not _asked_amount_in("Hoeveel mensen moeten het bloedzakje aan bed controleren?", row)
+    dose = "Bloedglucose (mmol/l) 10,1–12,0 — Extra insuline aspart: 4 eenheden"
+    assert _asked_amount_in("Hoeveel eenheden langwerkende insuline geef ik voor de nacht?", dose)

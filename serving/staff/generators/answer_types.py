@@ -21,7 +21,7 @@ from retrieval.analysis import fold
 
 AnswerType = Literal[
     "duration", "frequency", "amount", "actor", "instruction", "time", "clock", "threshold", "location",
-    "permission",
+    "permission", "preference",
 ]
 
 _NUM = r"(?:\d+(?:[.,]\d+)?|een|één|twee|drie|vier|vijf|zes|zeven|acht|negen|tien|elf|twaalf|vijftien|twintig" \
@@ -69,6 +69,10 @@ _Q: dict[AnswerType, re.Pattern[str]] = {
         r"|\blager dan\b"
         r"|\bhoger dan\b|\bbelow\b|\babove\b|\bonder\b|\bboven\b"),
     "location": re.compile(r"\bwaar\b|\bwhere\b|\bin welk(?:e)? (?:systeem|formulier|dossier)\b|\bwaarin\b"),
+    # which one is best, safest, preferred: only a protocol that states a preference answers it
+    "preference": re.compile(
+        r"\b(?:welk|welke|wat|which|what)\b.*\b(?:veiligst\w*|voorkeur|eerste keus|eerste keuze|het best|beste"
+        r"|safest|best|preferred|preferable|first choice|first-line)\b"),
     "permission": re.compile(
         r"^(?:mag|mogen|moet|moeten|kan|kun|kunnen|is|zijn|are|is|may|can|should|must|do|does)\b"
         r"|\b(?:mag|mogen) (?:ik|je|we|u)\b|\b(?:toegestaan|verboden|allowed|permitted)\b"),
@@ -118,6 +122,9 @@ _U: dict[AnswerType, re.Pattern[str]] = {
                             r"at least|ten minste|minimaal|maximaal)\b"),
     "location": re.compile(r"\b(?:in het|in de|via|bij de|op de|systeem|system|formulier|form|balie|kamer|room|"
                            r"afdeling|ward|dossier|epd|vim|intranet|kast|koelkast|apotheek|map)\b"),
+    "preference": re.compile(
+        r"\b(?:bij voorkeur|de voorkeur|voorkeur voor|eerste keus|eerste keuze|het veiligst|veiligste|het best|beste"
+        r"|preferably|preferred|first choice|first-line|is best|the best|safest|is safer|aanbevolen|recommended)\b"),
     "permission": re.compile(r"\b(?:niet|geen|nooit|alleen|uitsluitend|toegestaan|verboden|mag|mogen|never|not|"
                              r"no|only|allowed|permitted|forbidden|must|moet|moeten|altijd|always)\b"),
 }
@@ -257,6 +264,13 @@ def key_interval(key: str) -> tuple[float, float] | None:
     elif op[:1] in (">", "≥") or any(w in tail for w in above) or (b is None and _ABOVE.match(lead + " ")):
         lo, hi = (a if (op in (">=", "≥") or not op.startswith(">")) else a + 1e-9), float("inf")
     return lo, hi
+
+
+def is_range_key(key: str) -> bool:
+    """Whether a table row's key holds a range or a bound of values ("10,1–12,0", "< 4 mmol/l",
+    "SNAQ-score 3 of hoger"), not one value ("VIP-score 5") or a name ("Druppelisolatie")."""
+    interval = key_interval(key)
+    return interval is not None and interval[0] < interval[1]
 
 
 def key_matches(key: str, numbers: list[float]) -> bool:

@@ -48,6 +48,7 @@ from serving.staff.chat.prompts import looks_like_instruction
 from serving.staff.generators.answer_types import (
     is_meta,
     is_purpose,
+    is_range_key,
     key_matches,
     key_tightness,
     numbers_for_key,
@@ -389,6 +390,14 @@ class ExtractiveGenerator:
         # for a child's dose while another document's table is about children)
         outside = out_of_scope_terms(question, lang, all_cands) or out_of_scope_terms(question, lang, own) \
             or population_mismatch(question, titles)
+        # a preference asked ("welk slaapmiddel is het veiligst") that the answering unit does not state
+        if "preference" in qtypes and "preference" not in unit_types(best.text, best.kind):
+            answerability = 0.0
+        # an amount from a table keyed by ranges of a value the question does not give ("hoeveel eenheden
+        # insuline" and the correction table by glucose): which row holds is not known
+        if best.kind == "row" and is_range_key(best.key) and not quantities and "amount" in qtypes \
+                and "threshold" not in qtypes and _asked_amount_in(question, best.text):
+            answerability = 0.0
         if outside:
             answerability = 0.0
         note = ""
@@ -518,6 +527,19 @@ def population_mismatch(question: str, titles: Sequence[str]) -> list[str]:
     if _POPULATIONS[other].search(title) and not _POPULATIONS[asked[0]].search(title):
         return [m.group(0) for m in _POPULATIONS[asked[0]].finditer(q)][:1]
     return []
+
+
+_HOW_MUCH = re.compile(r"\b(?:hoeveel|how (?:much|many))\s+(\w+)")
+
+
+def _asked_amount_in(question: str, text: str) -> bool:
+    """Whether ``text`` holds what "hoeveel …" asks for ("hoeveel eenheden": a row in units; "hoeveel
+    mensen" is not answered by a row of insulin units)."""
+    m = _HOW_MUCH.search(fold(question))
+    if not m:
+        return False
+    word = m.group(1)
+    return re.search(rf"\b{re.escape(word[: max(4, len(word) - 2)])}", fold(text)) is not None
 
 
 def _content_words(question: str, lang: Language) -> list[str]:
