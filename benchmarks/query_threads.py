@@ -4,7 +4,7 @@
 
 The first N queries of the Dutch set (benchmarks/data/make_nl_lohelp.py), each through the
 adapter's forward pass (``_encode``) with the process's thread pool and with one thread; prints
-the p50 per round. Why the adapter runs short queries on one thread: see benchmarks/RESULTS.md.
+the p50 per round: what ``embedder.query_threads`` chooses between (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def main() -> None:
         for q in queries:
             row = emb._ids([q], emb.query_prefix)[0]  # type: ignore[attr-defined]
             t0 = time.perf_counter()
-            emb._encode([row], single_thread=single)  # type: ignore[attr-defined]
+            emb._encode([row], threads=1 if single else None)  # type: ignore[attr-defined]
             times.append(time.perf_counter() - t0)
         return 1000 * float(np.median(times))
 

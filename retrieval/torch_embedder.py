@@ -36,8 +36,9 @@ from vraagbaak_core.settings import EmbedderSettings
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_TOKENS = 8192  # padded tokens per forward pass (rows x longest row)
-# A short query runs on one thread: its matrices are too small to gain from a second one, and on
-# a busy host a thread pool waiting on a preempted peer cost 10x (benchmarks/RESULTS.md, issue 20).
+# A short query runs on ``query_threads`` threads (None: the pool). On a quiet 2-core host the pool
+# is faster (12 vs 17 ms p50); on a host shared with busy jobs, waiting on a preempted peer of the
+# pool cost 10x, so such a host sets 1 (benchmarks/RESULTS.md, issue 20).
 SHORT_QUERY_TOKENS = 64
 _verified: set[tuple[str, tuple[tuple[str, int, int], ...]]] = set()
 
@@ -95,7 +96,7 @@ class TorchEncoderEmbedder:
     def __init__(
         self, model_dir: Path, threads: int | None = None, batch_size: int = 64,
         query_prefix: str = "", document_prefix: str = "", name: str | None = None,
-        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS, query_threads: int | None = None,
     ) -> None:
         import torch
 
@@ -104,6 +105,7 @@ class TorchEncoderEmbedder:
             torch.set_num_threads(threads)  # process-wide: torch has one intra-op pool
         self.model_dir = model_dir
         self.batch_size = batch_size
+        self.query_threads = query_threads
         self.batch_tokens = max(batch_tokens, 1)
         self.query_prefix = query_prefix
         self.document_prefix = document_prefix
@@ -135,7 +137,8 @@ class TorchEncoderEmbedder:
 
         model_dir = resolve_model_dir(settings.model, root)
         query, document = resolve_prefixes(settings, model_dir)
-        return cls(model_dir, settings.threads, settings.batch_size, query, document, model_name(settings.model))
+        return cls(model_dir, settings.threads, settings.batch_size, query, document, model_name(settings.model),
+                   query_threads=settings.query_threads)
 
     @property
     def dimension(self) -> int:
@@ -188,21 +191,23 @@ class TorchEncoderEmbedder:
         row = self._ids([text], self.query_prefix)[0]
         if len(row) > self._max:
             row = row[: self._max - 1] + row[-1:]
-        vec: NDArray[np.float32] = self._encode([row], single_thread=len(row) <= SHORT_QUERY_TOKENS)[0]
+        threads = self.query_threads if len(row) <= SHORT_QUERY_TOKENS else None
+        vec: NDArray[np.float32] = self._encode([row], threads=threads)[0]
         return vec
 
-    def _encode(self, ids: list[list[int]], single_thread: bool = False) -> NDArray[np.float32]:
+    def _encode(self, ids: list[list[int]], threads: int | None = None) -> NDArray[np.float32]:
+        """Forward passes on the pool, or on ``threads`` threads when fewer (then the pool again)."""
         import torch
 
         with self._lock:
-            threads = torch.get_num_threads()
-            if single_thread and threads > 1:
-                torch.set_num_threads(1)
+            pool = torch.get_num_threads()
+            if threads is not None and threads < pool:
+                torch.set_num_threads(threads)
             try:
                 return self._forward(ids)
             finally:
-                if torch.get_num_threads() != threads:
-                    torch.set_num_threads(threads)
+                if torch.get_num_threads() != pool:
+                    torch.set_num_threads(pool)
 
     def _forward(self, ids: list[list[int]]) -> NDArray[np.float32]:
         import torch

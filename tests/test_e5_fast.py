@@ -156,3 +156,22 @@ def test_conversion_is_deterministic(tmp_path: Path) -> None:
     res = prepare_e5(tmp_path / "e5")
     assert res.converted is True
     assert compute_manifest(tmp_path / "e5") == read_manifest(E5_DIR / "vraagbaak-manifest.json")
+
+
+def test_query_threads_give_the_same_vector_and_leave_the_pool_as_it_was(fast: Any) -> None:
+    """``embedder.query_threads``: a short query on one thread or on the pool is the same vector, and
+    the process's thread pool is restored after it (ingest batches keep every core)."""
+    import torch
+
+    from retrieval.torch_embedder import TorchEncoderEmbedder
+
+    pool = torch.get_num_threads()
+    one = TorchEncoderEmbedder(E5_DIR, query_prefix=fast.query_prefix, query_threads=1)
+    q = "Hoe lang mag een perifeer infuus blijven zitten?"
+    a, b = one.embed_query(q), fast.embed_query(q)
+    assert torch.get_num_threads() == pool
+    assert float(np.dot(a, b)) > 0.99999
+    settings = EmbedderSettings(backend="torch", model=str(E5_DIR), query_threads=1)
+    assert TorchEncoderEmbedder.from_settings(settings).query_threads == 1
+    with pytest.raises(ValueError):
+        EmbedderSettings(query_threads=0)
