@@ -32,6 +32,39 @@ def make_settings(tmp: Path, **overrides: Any) -> Any:
     return load_settings(None, **base)
 
 
+def nurse() -> Any:
+    """The staff identity the answer tests ask as: group ``zorg``, classification ``intern``."""
+    from vraagbaak_core.types import Identity
+
+    return Identity("nurse", frozenset({"staff"}), frozenset({"zorg"}), "intern", "test")
+
+
+def ingested(tmp: Path, docs: Path, embedder: Any, settings: Any | None = None) -> Any:
+    """Components over ``docs``, ingested by the real Ingestor into a temporary Edge store for group
+    ``zorg``; every file must ingest. Close with ``asyncio.run(comps.aclose())``."""
+    from ingest.manifest import Labels
+    from serving.components import build_components
+
+    comps = build_components(settings if settings is not None else make_settings(tmp), embedder=embedder)
+    assert comps.ingestor is not None
+    report = comps.ingestor.ingest_paths([docs], Labels(groups=("zorg",)))
+    assert not report.failed, report.failed
+    return comps
+
+
+def ask(comps: Any, question: str, max_tokens: int = 200) -> Any:
+    """The chat service's answer to one question, as the API gets it (an abstention included)."""
+    import asyncio
+
+    from vraagbaak_core.types import ChatMessage, GenerationParams
+
+    params = GenerationParams(max_tokens=max_tokens)
+    prep = comps.chat.prepare([ChatMessage("user", question)], nurse(), params)
+    if prep.abstain:
+        return comps.chat.abstention(prep)
+    return asyncio.run(comps.chat.answer(prep, params))
+
+
 class LiveServer:
     """A real uvicorn server on a free loopback port, in a thread."""
 

@@ -15,21 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import make_settings
+from support import ask, ingested, make_settings, nurse
 
-from vraagbaak_core.types import Answer, ChatMessage, GenerationParams, Identity
+from vraagbaak_core.types import Answer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "abstain"
-STAFF = Identity("nurse", frozenset({"staff"}), frozenset({"zorg"}), "intern", "test")
-PARAMS = GenerationParams(max_tokens=200)
+STAFF = nurse()
 ABSTAIN_NL = "Ik kan dit niet beantwoorden op basis van de beschikbare documenten."
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Any:
-    from ingest.manifest import Labels
-    from serving.components import build_components
-
     tmp = tmp_path_factory.mktemp("abstain")
     docs = tmp / "docs"
     shutil.copytree(FIXTURES, docs)
@@ -37,19 +33,9 @@ def service(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Any:
     for path in (settings.generator.extractive.lexicon_nl, settings.generator.extractive.lexicon_en):
         if path is None or not path.is_file():
             pytest.fail(f"{path}: the word list is missing; run scripts/install-wdutch")
-    comps = build_components(settings, embedder=embedder)
-    assert comps.ingestor is not None
-    report = comps.ingestor.ingest_paths([docs], Labels(groups=("zorg",)))
-    assert not report.failed, report.failed
+    comps = ingested(tmp, docs, embedder, settings)
     yield comps
     asyncio.run(comps.aclose())
-
-
-def ask(comps: Any, question: str) -> Answer:
-    prep = comps.chat.prepare([ChatMessage("user", question)], STAFF, PARAMS)
-    if prep.abstain:
-        return comps.chat.abstention(prep)  # type: ignore[no-any-return]
-    return asyncio.run(comps.chat.answer(prep, PARAMS))  # type: ignore[no-any-return]
 
 
 def cited_sources(answer: Answer) -> set[str]:

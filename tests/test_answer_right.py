@@ -15,15 +15,14 @@ import re
 from typing import Any
 
 import pytest
-from support import make_settings
+from support import ask, ingested, make_settings, nurse
 
 from benchmarks.data.make_hospital import parse, to_pdf
 from retrieval.units import quotable_units
 from serving.staff.generators.answer_types import key_matches, question_types, unit_types
-from vraagbaak_core.types import Answer, ChatMessage, GenerationParams, Identity
+from vraagbaak_core.types import Answer
 
-STAFF = Identity("nurse", frozenset({"staff"}), frozenset({"zorg"}), "intern", "test")
-PARAMS = GenerationParams(max_tokens=200)
+STAFF = nurse()
 MARKER = re.compile(r"\s?\[\d+(?:,\s*\d+)*\]")
 
 BLAAS = """# Blaaskatheterisatie bij volwassenen
@@ -122,9 +121,6 @@ De keuze van het wondverband maakt de wondconsulent.
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Any:
-    from ingest.manifest import Labels
-    from serving.components import build_components
-
     tmp = tmp_path_factory.mktemp("right")
     docs = tmp / "docs"
     docs.mkdir()
@@ -133,19 +129,9 @@ def service(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Any:
     (docs / "enoxaparine.md").write_text(ENOXAPARINE, encoding="utf-8")
     (docs / "decubitus.md").write_text(DECUBITUS, encoding="utf-8")
     # small chunks, so the list of steps of the enoxaparine protocol runs over a chunk border
-    comps = build_components(make_settings(tmp, ingest={"chunk_tokens": 96}), embedder=embedder)
-    assert comps.ingestor is not None
-    report = comps.ingestor.ingest_paths([docs], Labels(groups=("zorg",)))
-    assert not report.failed, report.failed
+    comps = ingested(tmp, docs, embedder, make_settings(tmp, ingest={"chunk_tokens": 96}))
     yield comps
     asyncio.run(comps.aclose())
-
-
-def ask(comps: Any, question: str) -> Answer:
-    prep = comps.chat.prepare([ChatMessage("user", question)], STAFF, PARAMS)
-    if prep.abstain:
-        return comps.chat.abstention(prep)  # type: ignore[no-any-return]
-    return asyncio.run(comps.chat.answer(prep, PARAMS))  # type: ignore[no-any-return]
 
 
 def first_unit(answer: Answer) -> str:

@@ -14,16 +14,15 @@ import re
 from typing import Any
 
 import pytest
-from support import make_settings
+from support import ask, ingested, nurse
 
 from benchmarks.data.make_hospital import parse, to_html, to_pdf
 from ingest.loaders.html import HtmlLoader
 from ingest.loaders.pdf import PdfLoader
 from retrieval.units import quotable_units
-from vraagbaak_core.types import Answer, ChatMessage, GenerationParams, Identity
+from vraagbaak_core.types import Answer
 
-STAFF = Identity("nurse", frozenset({"staff"}), frozenset({"zorg"}), "intern", "test")
-PARAMS = GenerationParams(max_tokens=200)
+STAFF = nurse()
 
 ENOXAPARINE = """# Tromboseprofylaxe met enoxaparine
 
@@ -104,28 +103,15 @@ def _pdf(markdown: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Any:
-    from ingest.manifest import Labels
-    from serving.components import build_components
-
     tmp = tmp_path_factory.mktemp("steps")
     docs = tmp / "docs"
     docs.mkdir()
     (docs / "enoxaparine.pdf").write_bytes(_pdf(ENOXAPARINE))
     (docs / "perifeer-infuus.md").write_text(INFUUS, encoding="utf-8")
     (docs / "isolatie.html").write_bytes(to_html(parse(ISOLATIE), "nl"))
-    comps = build_components(make_settings(tmp), embedder=embedder)
-    assert comps.ingestor is not None
-    report = comps.ingestor.ingest_paths([docs], Labels(groups=("zorg",)))
-    assert not report.failed, report.failed
+    comps = ingested(tmp, docs, embedder)
     yield comps
     asyncio.run(comps.aclose())
-
-
-def ask(comps: Any, question: str) -> Answer:
-    prep = comps.chat.prepare([ChatMessage("user", question)], STAFF, PARAMS)
-    if prep.abstain:
-        return comps.chat.abstention(prep)  # type: ignore[no-any-return]
-    return asyncio.run(comps.chat.answer(prep, PARAMS))  # type: ignore[no-any-return]
 
 
 def cited(answer: Answer) -> set[str]:

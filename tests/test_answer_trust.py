@@ -16,40 +16,26 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support import make_settings
+from support import ask, ingested, nurse
 
 from retrieval.unit_vectors import dequantise, encode_units, stored_vectors
 from retrieval.units import quotable_units
 from serving.staff.generators.answer_types import key_matches, question_types, unit_types
-from vraagbaak_core.types import Answer, ChatMessage, Chunk, GenerationParams, Identity
+from vraagbaak_core.types import Answer, Chunk
 
 TRUST = Path(__file__).parent / "fixtures" / "trust"
-STAFF = Identity("nurse", frozenset({"staff"}), frozenset({"zorg"}), "intern", "test")
-PARAMS = GenerationParams(max_tokens=200)
+STAFF = nurse()
 MARKER = re.compile(r"\s?\[\d+(?:,\s*\d+)*\]")
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Any:
-    from ingest.manifest import Labels
-    from serving.components import build_components
-
     tmp = tmp_path_factory.mktemp("trust")
     docs = tmp / "docs"
     shutil.copytree(TRUST, docs)
-    comps = build_components(make_settings(tmp), embedder=embedder)
-    assert comps.ingestor is not None
-    report = comps.ingestor.ingest_paths([docs], Labels(groups=("zorg",)))
-    assert not report.failed, report.failed
+    comps = ingested(tmp, docs, embedder)
     yield comps
     asyncio.run(comps.aclose())
-
-
-def ask(comps: Any, question: str) -> Answer:
-    prep = comps.chat.prepare([ChatMessage("user", question)], STAFF, PARAMS)
-    if prep.abstain:
-        return comps.chat.abstention(prep)  # type: ignore[no-any-return]
-    return asyncio.run(comps.chat.answer(prep, PARAMS))  # type: ignore[no-any-return]
 
 
 def first_sentence(answer: Answer) -> str:

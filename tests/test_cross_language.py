@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import make_settings
+from support import ask, ingested, make_settings, nurse
 
 from retrieval.analysis import Analyzer, AnalyzerConfig, Bm25SparseEncoder, term_id, to_sparse
 from retrieval.care_terms import CareTerms, care_terms_from_settings
 from retrieval.search import choose_fusion, lexical_coverage
 from vraagbaak_core.settings import FusionSettings, SparseSettings
-from vraagbaak_core.types import Answer, ChatMessage, FusionParams, GenerationParams, Identity
+from vraagbaak_core.types import FusionParams
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSPITAL = ROOT / "benchmarks" / "data" / "hospital" / "docs"
@@ -33,8 +33,7 @@ E5_DIR = ROOT / ".models" / "multilingual-e5-small-q4-fp32"
 # two English protocols, and Dutch ones on neighbouring topics (feeding, flushing, oxygen, masks)
 DOCS = ("anaphylaxis.html", "nasogastric-tube.docx", "isolatie-maatregelen.html", "ondervoeding-snaq.docx",
         "perifeer-infuus.md", "vroegsignalering-ews.html")
-STAFF = Identity("nurse", frozenset({"staff"}), frozenset({"zorg"}), "intern", "test")
-PARAMS = GenerationParams(max_tokens=200)
+STAFF = nurse()
 
 
 @pytest.fixture(scope="module")
@@ -108,28 +107,15 @@ def fast_embedder() -> Any:
 
 @pytest.fixture(scope="module")
 def comps(tmp_path_factory: pytest.TempPathFactory, fast_embedder: Any) -> Any:
-    from ingest.manifest import Labels
-    from serving.components import build_components
-
     tmp = tmp_path_factory.mktemp("cross")
     docs = tmp / "docs"
     docs.mkdir()
     for name in DOCS:
         shutil.copy(HOSPITAL / name, docs / name)
     settings = make_settings(tmp, embedder={"backend": "torch", "model": str(E5_DIR)})
-    built = build_components(settings, embedder=fast_embedder)
-    assert built.ingestor is not None
-    report = built.ingestor.ingest_paths([docs], Labels(groups=("zorg",)))
-    assert not report.failed, report.failed
+    built = ingested(tmp, docs, fast_embedder, settings)
     yield built
     asyncio.run(built.aclose())
-
-
-def ask(comps: Any, question: str) -> Answer:
-    prep = comps.chat.prepare([ChatMessage("user", question)], STAFF, PARAMS)
-    if prep.abstain:
-        return comps.chat.abstention(prep)  # type: ignore[no-any-return]
-    return asyncio.run(comps.chat.answer(prep, PARAMS))  # type: ignore[no-any-return]
 
 
 def first_source(comps: Any, question: str) -> str:
