@@ -121,8 +121,11 @@ lint: $(STAMP)
 # --- benchmarks (never part of make test) ------------------------------------------------------
 bench: bench-ingest bench-retrieval
 
+# langchain-huggingface pins huggingface-hub < 2, transformers 5 needs >= 2.4 (the peer only calls
+# sentence-transformers): its dependencies are installed, not its pin.
 bench-ingest: models
-	$(PIP) install -q -e '.[bench]'
+	$(PIP) install -q 'langchain-qdrant>=0.2' 'langchain-core>=1.6'
+	$(PIP) install -q --no-deps 'langchain-huggingface>=0.1'
 	$(PY) benchmarks/ingest.py
 
 bench-retrieval: models

@@ -128,6 +128,8 @@ class ExtractiveSettings(_Section):
     purpose_penalty: float = Field(default=0.5, ge=0.0)  # "Dit protocol beschrijft …"
     meta_penalty: float = Field(default=0.3, ge=0.0)  # version, owner, document number
     steps_bonus: float = Field(default=0.15, ge=0.0)  # numbered steps when a procedure is asked (else a malus)
+    # a procedure asked: the steps closest in meaning lead when within this share of the best score
+    closest_steps_ratio: float = Field(default=0.8, ge=0.0, le=1.0)
     # / the source's retrieval rank (0.25 gave the same hospital dev score and a worse examples/docs one)
     source_prior: float = Field(default=0.1, ge=0.0)
     min_relative_score: float = Field(default=0.7, ge=0.0, le=1.0)  # of the best sentence's score

@@ -356,6 +356,8 @@ class ExtractiveGenerator:
         if "instruction" in qtypes:
             _steps_by_their_sentences(cands, cfg.steps_bonus)
         ranked = sorted(cands, key=lambda c: (-c.score, c.n, c.position))  # deterministic ties
+        if "instruction" in qtypes:
+            ranked = _closest_steps_first(ranked, cfg.closest_steps_ratio)
         best = ranked[0]
         chosen = [best]
         used = len(best.text)
@@ -486,6 +488,19 @@ def _tightest_rows(cands: Sequence[Candidate], quantities: list[tuple[float, str
                 holding.append((i, c.doc, x, t))
                 best[(c.doc, x)] = min(best.get((c.doc, x), t), t)
     return {i for i, doc, x, t in holding if t <= best[(doc, x)]}
+
+
+def _closest_steps_first(ranked: list[Candidate], ratio: float) -> list[Candidate]:
+    """A procedure asked: the list of steps closest to the question in meaning (the highest cosine of
+    all units) leads when it scores within ``ratio`` of the best, over a sentence that only names the
+    topic ("Volwassen patiënten die tromboseprofylaxe krijgen" for "Hoe geef ik een trombosespuitje?",
+    its care-term synonym counting as the question's word)."""
+    if not ranked:
+        return ranked
+    closest = max(ranked, key=lambda c: c.dense)
+    if closest.kind != "steps" or closest is ranked[0] or closest.score < ratio * ranked[0].score:
+        return ranked
+    return [closest, *(c for c in ranked if c is not closest)]
 
 
 def _steps_by_their_sentences(cands: Sequence[Candidate], bonus: float) -> None:
