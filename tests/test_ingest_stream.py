@@ -211,15 +211,20 @@ def test_a_new_document_that_breaks_midway_leaves_nothing(ing: Ingestor, tmp_pat
 
 
 def test_the_time_limit_is_per_part_of_pages(tmp_path: Path) -> None:
-    # The limit is set to a third of what reading this file whole takes here and now: read whole,
+    # The limit is set to a quarter of what reading this file whole takes here and now: read whole,
     # the file is killed at the limit; read in parts of 5 pages (a few hundredths of it each),
     # every part renews the limit and the same file is read to its end.
     path = tmp_path / "dik.pdf"
     write_pdf(str(path), 300, seed=8)
     data = path.read_bytes()
-    t0 = time.perf_counter()
-    PdfLoader().load(data, path.name)
-    limit = max(0.5, (time.perf_counter() - t0) / 3)
+    # the fastest of three whole parses here, over four: a single measurement slowed by a busy host
+    # once made the limit longer than the worker's whole parse (fresh-clone CI, 7 Dec)
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        PdfLoader().load(data, path.name)
+        times.append(time.perf_counter() - t0)
+    limit = max(0.5, min(times) / 4)
     out: dict[int, list[ParseResult]] = {}
     for batch in (5, 0):
         with ParserPool(WorkerConfig(timeout_s=limit, page_batch=batch), workers=1) as pool:
