@@ -168,3 +168,13 @@ def test_the_range_rule_fires_only_on_a_row_holding_the_amount_asked() -> None:
     assert not _asked_amount_in("Hoeveel mensen moeten het bloedzakje aan bed controleren?", row)
     dose = "Bloedglucose (mmol/l) 10,1–12,0 — Extra insuline aspart: 4 eenheden"
     assert _asked_amount_in("Hoeveel eenheden langwerkende insuline geef ik voor de nacht?", dose)
+
+
+def test_a_question_that_names_the_rows_word_is_no_unknown_value() -> None:
+    """CI, 7 Dec: 'How much adrenaline do I give children with anaphylaxis?' abstained on the row
+    'children 6 to 12 years' (a range, no age given); the question names the rows by their word."""
+    from serving.staff.generators.extractive import _key_named
+
+    assert _key_named("How much adrenaline do I give children with anaphylaxis?", "children 6 to 12 years")
+    assert not _key_named("Hoeveel eenheden langwerkende insuline geef ik voor de nacht?", "10,1–12,0")
+    assert not _key_named("Hoeveel eenheden insuline geef ik?", "Bloedglucose (mmol/l) 10,1–12,0")

@@ -398,7 +398,8 @@ class ExtractiveGenerator:
         # an amount from a table keyed by ranges of a value the question does not give ("hoeveel eenheden
         # insuline" and the correction table by glucose): which row holds is not known
         if best.kind == "row" and is_range_key(best.key) and not quantities and "amount" in qtypes \
-                and "threshold" not in qtypes and _asked_amount_in(question, best.text):
+                and "threshold" not in qtypes and _asked_amount_in(question, best.text) \
+                and not _key_named(question, best.key):
             answerability = 0.0
         if outside:
             answerability = 0.0
@@ -555,6 +556,14 @@ def _asked_amount_in(question: str, text: str) -> bool:
         return False
     word = m.group(1)
     return re.search(rf"\b{re.escape(word[: max(4, len(word) - 2)])}", fold(text)) is not None
+
+
+def _key_named(question: str, key: str) -> bool:
+    """Whether the question names a word of a row's key: "and for children?" picks the rows "children 6 to
+    12 years" by their word, though it gives no age (an answer, not a row of an unknown value)."""
+    q = fold(question)
+    return any(re.search(rf"\b{re.escape(w[: max(4, len(w) - 2)])}", q)
+               for w in re.findall(r"[^\W\d_]{4,}", fold(key)))
 
 
 def _content_words(question: str, lang: Language) -> list[str]:
