@@ -185,10 +185,6 @@ def _num(s: str) -> float:
     return float(s.replace(",", "."))
 
 
-def question_numbers(question: str) -> list[float]:
-    return [_num(m.group(0)) for m in _QNUM.finditer(question)]
-
-
 # the unit after a number, in one spelling: "30 kilo" and "30 kg" are the same weight
 _UNIT_AFTER = re.compile(r"\s*(%|°\s*c|[a-zµ]+(?:/[a-z]+)?)", re.I)
 _UNIT_SPELLINGS = {

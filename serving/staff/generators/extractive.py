@@ -382,9 +382,7 @@ class ExtractiveGenerator:
                          + cfg.answer_lexical_weight * max(c.lexical for c in cands) + 0.1 * best.key_match)
         # the question's names (a drug, a device) must be in the document that answers, not only in
         # another retrieved one: "enoxaparine voor een kind" is not answered by the paracetamol table
-        own = [c for c in all_cands if c.doc == best.doc]
-        titles = [t for h in hits[: cfg.max_sources] if h.chunk.doc_id == best.doc
-                  for t in (h.chunk.title, h.chunk.section or "")]
+        own, titles = self._document(best.doc, all_cands, hits)
         if best.language == lang and self.unknown_terms(question, lang, own, titles):
             answerability = 0.0
         # a question word the sources hold only where they put it out of scope, or that the answering
@@ -413,10 +411,14 @@ class ExtractiveGenerator:
     def _names_missing(self, question: str, lang: Language, doc: str, cands: Sequence[Candidate],
                        hits: Sequence[Hit]) -> bool:
         """Whether document ``doc`` lacks a name the question holds (``unknown_terms``)."""
+        return bool(self.unknown_terms(question, lang, *self._document(doc, cands, hits)))
+
+    def _document(self, doc: str, cands: Sequence[Candidate], hits: Sequence[Hit]) -> tuple[list[Candidate], list[str]]:
+        """Document ``doc``'s candidate units, and the titles and sections of its hits."""
         own = [c for c in cands if c.doc == doc]
         titles = [t for h in hits[: self.config.max_sources] if h.chunk.doc_id == doc
                   for t in (h.chunk.title, h.chunk.section or "")]
-        return bool(self.unknown_terms(question, lang, own, titles))
+        return own, titles
 
     @staticmethod
     def _topic_missing(question: str, lang: Language, best: str, doc: str, cands: Sequence[Candidate],
