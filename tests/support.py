@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 EXAMPLES = ROOT / "examples" / "docs"
 MODEL_DIR = ROOT / ".models" / "smollm2-135m-instruct"
+
+_DIGITS_TO_LETTERS = str.maketrans("0123456789", "ghijklmnop")
+
+
+def question_tag(n: int = 8) -> str:
+    """A random tag to tell a test's question apart in the audit log: lower-case letters only.
+
+    A question is stored redacted (``audit.question_text: redacted``), so a hex tag such as ``1234ab``
+    was stored as ``[ADRES]`` (a Dutch postcode) and the test's record was never found (the fresh-clone
+    CI, 7 Dec). Letters alone are no postcode, number, date or BSN."""
+    return uuid.uuid4().hex[:n].translate(_DIGITS_TO_LETTERS)
 
 
 def make_settings(tmp: Path, **overrides: Any) -> Any:

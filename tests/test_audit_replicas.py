@@ -7,13 +7,13 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 from pg_server import PgServer
+from support import question_tag
 
 from vraagbaak_core.audit import AuditLog, Sealer
 from vraagbaak_core.audit_pg import PostgresAuditSink
@@ -63,7 +63,7 @@ def test_three_replicas_one_chain_every_request_once(pg_server: PgServer, tmp_pa
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.5)
-        questions = [(ports[i % REPLICAS], f"Wanneer is het bezoekuur? #{uuid.uuid4().hex[:8]}")
+        questions = [(ports[i % REPLICAS], f"Wanneer is het bezoekuur? #{question_tag()}")
                      for i in range(REPLICAS * PER_REPLICA)]
 
         def ask(pq: tuple[int, str]) -> int:

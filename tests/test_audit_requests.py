@@ -17,14 +17,13 @@ import os
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from support import LiveServer, make_settings
+from support import LiveServer, make_settings, question_tag
 
 from vraagbaak_core.audit import AuditLog, read_records
 from vraagbaak_core.errors import GeneratorError
@@ -122,7 +121,7 @@ def _wait(pred: Any, timeout: float = 60.0) -> None:
 
 
 def _unique(q: str = QUESTION) -> str:
-    return f"{q} ({uuid.uuid4().hex[:6]})"
+    return f"{q} ({question_tag(6)})"
 
 
 # --- item 6: one record per request, whatever the outcome ---
