@@ -668,7 +668,7 @@ class Ingestor:
                 ocr=OcrConfig(ing.ocr.enabled, ing.ocr.languages, ing.ocr.dpi, ing.ocr.page_timeout_s),
                 page_batch=ing.page_batch,
             )
-            self._pool = ParserPool(config, workers=ing.workers, max_ready=_MAX_READY)
+            self._pool = ParserPool(config, workers=ing.workers, max_ready=_MAX_READY, idle_s=ing.worker_idle_s)
         return self._pool
 
     def _guard_config(self) -> GuardConfig | None:

@@ -358,8 +358,10 @@ class ParserPool:
     each in order. Only a final result ends a task.
     """
 
-    def __init__(self, config: WorkerConfig, workers: int = 1, max_ready: int = 64) -> None:
+    def __init__(self, config: WorkerConfig, workers: int = 1, max_ready: int = 64, idle_s: float = 60.0) -> None:
         self.config = config
+        self.idle_s = idle_s  # workers without a task this long are stopped (respawned on demand)
+        self._idle_since: float | None = None
         self.n_workers = max(1, workers)
         self._ctx = multiprocessing.get_context("spawn")
         self._tasks: deque[ParseTask] = deque()
@@ -474,9 +476,13 @@ class ParserPool:
             with self._cv:
                 if self._stop:
                     return
-                if not self._tasks and not self._busy():
+                idle = not self._tasks and not self._busy()
+                if idle:
                     self._cv.wait(timeout=0.5)
-                    continue
+            if idle:
+                self._stop_idle()
+                continue
+            self._idle_since = None
             self._dispatch()
             slots = list(self._slots)
             busy = [s for s in slots if s.task is not None]
@@ -488,6 +494,21 @@ class ParserPool:
             multiprocessing.connection.wait(handles, timeout=wait_s)
             for slot in slots:
                 self._check(slot)
+
+    def _stop_idle(self) -> None:
+        """Stop the workers once no task came for ``idle_s`` (only this thread changes the slots)."""
+        now = time.monotonic()
+        if self._idle_since is None:
+            self._idle_since = now
+        if not self._slots or now - self._idle_since < self.idle_s:
+            return
+        with self._cv:
+            if self._tasks:
+                return
+            slots, self._slots = self._slots, []
+        for slot in slots:
+            self._stop_slot(slot, graceful=True)
+        log.info("parser workers stopped after %.0f s without work", now - self._idle_since)
 
     def _check(self, slot: _Slot) -> None:
         task = slot.task

@@ -142,3 +142,22 @@ def test_a_killed_worker_fails_its_file_and_is_replaced(tmp_path: Path) -> None:
         pool.submit(ParseTask(2, "kort.txt", data=b"nog een bestand"))
         res2 = pool.get(timeout=60)
         assert res2 is not None and res2.status == "parsed" and pool.restarts == 1
+
+
+def test_idle_workers_stop_and_start_again_with_the_next_file() -> None:
+    """A parser worker holds about 1 GiB (the guard's tables): after ``idle_s`` without work it stops,
+    and the next file starts one again. Before, every Ingestor left open kept its worker for the life
+    of the process (16 of them, 17 GiB, during make test: the browser tests were killed for memory)."""
+    config = WorkerConfig(limits=LoaderLimits(), timeout_s=60)
+    with ParserPool(config, workers=1, idle_s=1.0) as pool:
+        pool.submit(ParseTask(1, "een.txt", data=b"eerste bestand"))
+        res = pool.get(timeout=60)
+        assert res is not None and res.status == "parsed"
+        proc = pool._slots[0].proc
+        deadline = time.monotonic() + 30
+        while proc.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not proc.is_alive() and pool._slots == []
+        pool.submit(ParseTask(2, "twee.txt", data=b"tweede bestand"))
+        res = pool.get(timeout=60)
+        assert res is not None and res.status == "parsed" and pool.restarts == 0

@@ -310,6 +310,9 @@ class IngestSettings(_Section):
     worker_timeout_s: float = Field(default=120.0, gt=0)
     worker_memory_mb: int = Field(default=1536, ge=128)
     workers: int = Field(default=1, ge=1)
+    # parser workers (about 1 GiB each, with the patient-data guard's tables) stop after this long
+    # without work, and start again with the next file
+    worker_idle_s: float = Field(default=60.0, gt=0)
     state_path: Path = Path(".data/ingest-state.sqlite")
     # The original bytes of every ingested document (served to staff by /api/documents/{id}/content,
     # removed on erasure). In production: a mounted object-store path.
