@@ -58,15 +58,19 @@ def _session(path: Path, threads: int) -> Any:
 class OnnxEncoderEmbedder(TorchEncoderEmbedder):
     """Implements ``vraagbaak_core.ports.Embedder`` over ``onnx/model.onnx`` of an encoder directory."""
 
-    def __init__(self, model_dir: Path, *args: Any, onnx_file: str = ONNX_FILE, batch_tokens: int = BATCH_TOKENS,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, model_dir: Path, threads: int | None = None, batch_size: int = 64, query_prefix: str = "",
+        document_prefix: str = "", name: str | None = None, batch_tokens: int = BATCH_TOKENS,
+        query_threads: int | None = None, onnx_file: str = ONNX_FILE,
+    ) -> None:
         self.onnx_path = model_dir / onnx_file
         if not self.onnx_path.is_file():
             raise ModelNotFound(
                 f"{self.onnx_path} is missing: run `vraagbaak models prepare` (it exports the ONNX model), "
                 "or set embedder.backend: torch"
             )
-        super().__init__(model_dir, *args, batch_tokens=batch_tokens, **kwargs)
+        super().__init__(model_dir, threads, batch_size, query_prefix, document_prefix, name, batch_tokens,
+                         query_threads)
 
     @classmethod
     def from_settings(cls, settings: EmbedderSettings, root: Path | None = None) -> OnnxEncoderEmbedder:
