@@ -24,7 +24,6 @@ from numpy.typing import NDArray
 
 from retrieval.torch_embedder import TorchEncoderEmbedder, load_tokenizer
 from vraagbaak_core.modelpaths import ModelNotFound
-from vraagbaak_core.settings import EmbedderSettings
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +70,6 @@ class OnnxEncoderEmbedder(TorchEncoderEmbedder):
             )
         super().__init__(model_dir, threads, batch_size, query_prefix, document_prefix, name, batch_tokens,
                          query_threads)
-
-    @classmethod
-    def from_settings(cls, settings: EmbedderSettings, root: Path | None = None) -> OnnxEncoderEmbedder:
-        from retrieval.embedder_inputs import model_name, resolve_prefixes
-        from vraagbaak_core.modelpaths import resolve_model_dir
-
-        model_dir = resolve_model_dir(settings.model, root)
-        query, document = resolve_prefixes(settings, model_dir)
-        return cls(model_dir, settings.threads, settings.batch_size, query, document, model_name(settings.model),
-                   query_threads=settings.query_threads)
 
     def _load_runtime(self) -> tuple[Any, Any, threading.Lock]:
         self.pool = self.threads or len(os.sched_getaffinity(0)) or 1

@@ -23,7 +23,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from numpy.typing import NDArray
@@ -145,7 +145,7 @@ class TorchEncoderEmbedder:
         return limit
 
     @classmethod
-    def from_settings(cls, settings: EmbedderSettings, root: Path | None = None) -> TorchEncoderEmbedder:
+    def from_settings(cls, settings: EmbedderSettings, root: Path | None = None) -> Self:
         from retrieval.embedder_inputs import model_name, resolve_prefixes
 
         model_dir = resolve_model_dir(settings.model, root)
