@@ -99,7 +99,7 @@ class OnnxEncoderEmbedder(TorchEncoderEmbedder):
 
     def embed_units(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """``UnitEmbedder``: the quotable units' vectors from the directory's int8 export (every matrix
-        multiplication in int8, activations scaled per run): about 1.7x this backend's float32 speed
+        multiplication in int8, activations scaled per run): about 1.9x this backend's float32 speed
         on sentences, cosine 0.997 to its vectors, within the 0.01 the stored int8 unit vectors
         have anyway. Only the answerer's units take it; without the file, ``embed_documents``."""
         units = self.model_dir / UNITS_FILE
