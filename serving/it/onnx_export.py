@@ -20,8 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ONNX_FILE = "onnx/model.onnx"
-UNITS_FILE = "onnx/model_int8.onnx"
+from retrieval.onnx_embedder import ONNX_FILE, UNITS_FILE  # the backend reads what this writes
+
 OPSET = 17
 
 
