@@ -147,18 +147,6 @@ def test_prepare_verifies_and_refuses_a_changed_file(tmp_path: Path) -> None:
         TorchEncoderEmbedder(copy)
 
 
-@pytest.mark.slow
-def test_conversion_is_deterministic(tmp_path: Path) -> None:
-    """A fresh conversion gives byte for byte the files the prepared directory's manifest records."""
-    _require_prepared()
-    from serving.it.modelprep import prepare_e5
-    from vraagbaak_core.model_manifest import compute_manifest, read_manifest
-
-    res = prepare_e5(tmp_path / "e5")
-    assert res.converted is True
-    assert compute_manifest(tmp_path / "e5") == read_manifest(E5_DIR / "vraagbaak-manifest.json")
-
-
 def test_query_threads_give_the_same_vector_and_leave_the_pool_as_it_was(fast: Any) -> None:
     """``embedder.query_threads``: a short query on one thread or on the pool is the same vector, and
     the process's thread pool is restored after it (ingest batches keep every core)."""
@@ -224,7 +212,9 @@ def test_a_directory_without_the_onnx_export_is_refused_with_the_command(tmp_pat
 @pytest.mark.slow
 def test_prepare_upgrades_a_directory_of_an_older_converter(tmp_path: Path) -> None:
     """A directory converted before the ONNX export (converter 1, same pinned weights) is converted
-    again by `models prepare`, without --force; the result is the prepared directory, byte for byte."""
+    again by `models prepare`, without --force; the result is the prepared directory, byte for byte.
+    This is also the test that the conversion is deterministic: a fresh conversion from the package's
+    weights gives the files the prepared directory's manifest records."""
     _require_prepared()
     from serving.it.modelprep import prepare_e5
     from vraagbaak_core.model_manifest import compute_manifest, read_manifest, write_manifest
