@@ -198,6 +198,20 @@ def test_onnx_query_threads_give_the_same_vector(onnx_fast: Any) -> None:
     assert float(np.dot(one.embed_query(q), onnx_fast.embed_query(q))) > 0.99999
 
 
+def test_onnx_weights_are_mapped_from_their_files_not_copied(onnx_fast: Any) -> None:
+    """Both exports keep their weights beside the graph, and ONNX Runtime maps those files into the
+    process (issue 20's memory goal: only the touched pages are resident), for the index's vectors and
+    the unit vectors alike."""
+    onnx_fast.embed_documents(["De urinezak hangt altijd onder blaasniveau."])
+    onnx_fast.embed_units(["De urinezak hangt altijd onder blaasniveau."])
+    maps = Path("/proc/self/maps").read_text()
+    for name in ("model.onnx", "model_int8.onnx"):
+        graph = (E5_DIR / "onnx" / name).resolve()
+        data = graph.with_name(name + ".data")
+        assert graph.stat().st_size < 2**20 < data.stat().st_size  # the graph alone, the weights beside it
+        assert str(data) in maps, f"{data} is not mapped into the process"
+
+
 def test_a_directory_without_the_onnx_export_is_refused_with_the_command(tmp_path: Path) -> None:
     _require_prepared()
     from retrieval.onnx_embedder import OnnxEncoderEmbedder

@@ -150,7 +150,9 @@ def prepare_models(
 # ------------------------------------------------------------------ the embedder's fast path
 
 E5_DIR_NAME = "multilingual-e5-small-q4-fp32"  # the embedder's recorded identity (model_name)
-E5_CONVERTER_VERSION = 3  # 3: also onnx/model.onnx and onnx/model_int8.onnx (the onnx backend)
+# 3: also onnx/model.onnx and onnx/model_int8.onnx (the onnx backend); 4: their weights in a file
+# beside each (mapped into memory by ONNX Runtime, not copied)
+E5_CONVERTER_VERSION = 4
 
 
 @dataclass(frozen=True)
