@@ -13,6 +13,7 @@ Everything is real: uvicorn, the embedder, Qdrant Edge, deduce, PostgreSQL.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -30,7 +31,16 @@ pytest.importorskip("deduce", reason="scripts/install-deduce installs the guard'
 
 KEY = "key-staff-privacy-0123456789abcdef"
 QUESTION = "Mevrouw J. de Vries, BSN 111222333, geboren 12-03-1961: hoe lang moet ik de handalcohol inwrijven?"
-VALUES = ("111222333", "de Vries", "12-03-1961", "1961")
+VALUES = ("111222333", "de Vries", "12-03-1961", "1961-03-12", "12.03.1961")
+# The year alone, as a number of its own: not inside a hex digest, a timestamp or an id, where "1961" turns
+# up by chance (a fresh-clone CI run found it in pg_dump's output: hash chain digests, epoch seconds).
+_YEAR = re.compile(rb"(?<![0-9A-Za-z.:-])1961(?![0-9A-Za-z])")
+
+
+def leaked(blob: bytes) -> list[str]:
+    """The question's patient values found in ``blob``."""
+    found = [v for v in VALUES if v.encode() in blob]
+    return found + (["1961"] if _YEAR.search(blob) else [])
 DOC = ("# Handhygiëne\n\nWrijf de handalcohol minstens dertig seconden in, tot de handen droog zijn. "
        "Desinfecteer de handen voor en na elk patiëntcontact.")
 
@@ -118,19 +128,26 @@ def test_patient_data_from_a_question_is_stored_nowhere(api: dict[str, Any]) -> 
     for f in api["data"].rglob("*"):
         if f.is_file():
             blob = f.read_bytes()
-            hits += [f"{f}: {v}" for v in VALUES if v.encode() in blob]
+            hits += [f"{f}: {v}" for v in leaked(blob)]
     assert not hits, hits
     # … the server log …
     logged = api["log"].read_text(encoding="utf-8")
     assert logged  # it did log (requests, ingest); just never the question
-    assert not [v for v in VALUES if v in logged]
+    assert not leaked(logged.encode())
     # … and every PostgreSQL table
     if api["dsn"] is not None:
         pg_dump = shutil.which("pg_dump")
         assert pg_dump, "pg_dump (postgresql-client) is installed with the server"
         dump = subprocess.run([pg_dump, "--data-only", "-d", api["dsn"]], capture_output=True, check=True).stdout
         assert b"[BSN]" in dump  # the dump does hold the redacted question
-        assert not [v for v in VALUES if v.encode() in dump]
+        assert not leaked(dump)
+
+
+def test_the_year_is_found_on_its_own_and_not_inside_digests_or_timestamps() -> None:
+    """Replays the fresh-clone CI failure: pg_dump's output held "1961" inside a digest or a timestamp."""
+    assert not leaked(b"f3a91961c0de 1796671961.25 c0a81961-77aa 2026-12-07T20:19:61")
+    for blob in (b"geboren in 1961", b"03/1961,", b'"1961"', b"12-03-1961", b"born 1961-03-12"):
+        assert leaked(blob), blob
 
 
 def test_question_text_modes(tmp_path: Path) -> None:
@@ -142,7 +159,7 @@ def test_question_text_modes(tmp_path: Path) -> None:
         assert got.stored == expect and got.patient_data and got.notice
     guard = QuestionGuard(make_settings(tmp_path))  # the default: redacted
     got = guard.check(QUESTION)
-    assert got.stored is not None and not [v for v in VALUES if v in got.stored]
+    assert got.stored is not None and not leaked(got.stored.encode())
     assert got.stored.endswith("[NAAM], BSN [BSN], geboren [GEBOORTEDATUM]: hoe lang moet ik de handalcohol inwrijven?")
     clean = guard.check("Hoe lang moet ik de handalcohol inwrijven?")
     assert clean.stored == "Hoe lang moet ik de handalcohol inwrijven?" and not clean.patient_data
