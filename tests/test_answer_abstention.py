@@ -178,3 +178,73 @@ def test_a_question_that_names_the_rows_word_is_no_unknown_value() -> None:
     assert _key_named("How much adrenaline do I give children with anaphylaxis?", "children 6 to 12 years")
     assert not _key_named("Hoeveel eenheden langwerkende insuline geef ik voor de nacht?", "10,1–12,0")
     assert not _key_named("Hoeveel eenheden insuline geef ik?", "Bloedglucose (mmol/l) 10,1–12,0")
+
+
+# ------------------------------------------------------- what the question asks that the answer does not hold
+# (serving.staff.generators.unanswered; dev questions d023-d036 of the Lindehoven set)
+
+
+def test_the_unanswered_rules_shapes() -> None:
+    from serving.staff.generators.unanswered import missing_names, missing_number, missing_reason, missing_unit
+
+    # a medicine by its INN stem, an abbreviation in capitals: named in the answering document or not
+    assert missing_names("Hoeveel ibuprofen mag een volwassene per dag?", "Paracetamol 1000 mg") == ["ibuprofen"]
+    assert missing_names("What dose of haloperidol for delirium?", "Geef medicatie op voorschrift") == ["haloperidol"]
+    assert missing_names("Hoeveel enoxaparine geef ik?", "enoxaparine 40 mg eenmaal daags") == []
+    assert missing_names("Hoeveel zuurstof bij COPD?", "Geef 15 liter zuurstof") == ["COPD"]
+    assert missing_names("Wat doe ik bij een EWS van 5?", "Totale EWS 5: bel de zaalarts") == []
+    # the unit asked, and a rate ("ml per uur")
+    assert missing_unit("Hoeveel weken spuit ik door?", ["Geef de laatste dosis 12 uur vooraf."]) == ["weken"]
+    assert missing_unit("Hoeveel weken spuit ik door?", ["Spuit 4 weken door na ontslag."]) == []
+    assert missing_unit("Na hoeveel dagen vervang ik de lijn?", ["Vervang de lijn na 4 dagen."]) == []
+    assert missing_unit("Met hoeveel ml per uur start ik?", ["Residu 150–400 ml: herhaal de scan"]) == ["ml per uur"]
+    assert missing_unit("Met hoeveel ml per uur start ik?", ["Start met 20 ml per uur."]) == []
+    assert missing_unit("Hoeveel paracetamol mag een kind?", ["250 mg per keer"]) == []  # no unit asked
+    # a reason asked
+    assert missing_reason("Waarom vul ik de ballon niet met zout?", ["Gebruik nooit fysiologisch zout."]) == ["waarom"]
+    assert missing_reason("Waarom niet wrijven?", ["Wrijf niet, omdat wrijven een bloeduitstorting geeft."]) == []
+    assert missing_reason("Why is the tube checked?", ["Check it so that feeds do not enter the lungs."]) == []
+    # a number asked
+    assert missing_number("Op welk toestelnummer bereik ik de schoonmaakdienst?", ["de schoonmaakdienst reinigt"])
+    assert not missing_number("Op welk toestel bel ik het SIT?", ["bel het SIT via toestel 3030"])
+
+
+def test_a_score_table_laid_out_by_parameter_finds_the_row_of_the_value() -> None:
+    """Dev question d018: 'ademt 23 keer per minuut' is the row whose cell '1 punt: 9–11 of 21–24' holds 23."""
+    from serving.staff.generators.answer_types import question_quantities
+    from serving.staff.generators.extractive import Candidate, _cell_rows
+
+    rows = [
+        Candidate(1, 0, "Ademfrequentie (per minuut) — 0 punten: 12–20; 1 punt: 9–11 of 21–24; 2 punten: –; "
+                        "3 punten: 8 of lager, of 25 en hoger", frozenset(), "row", "Ademfrequentie (per minuut)"),
+        Candidate(1, 1, "Hartfrequentie (per minuut) — 0 punten: 51–90; 1 punt: 41–50 of 91–110; 2 punten: "
+                        "111–130; 3 punten: 40 of lager, of 131 en hoger", frozenset(), "row",
+                  "Hartfrequentie (per minuut)"),
+        Candidate(1, 2, "Totale EWS 0–1 — Meetfrequentie: elke 8 uur", frozenset(), "row", "Totale EWS 0–1"),
+    ]
+    q = question_quantities("Mijn patiënt ademt 23 keer per minuut. Hoeveel punten telt dat mee in de EWS?")
+    assert _cell_rows(rows, q) == {0}
+    # an open range ("25 en hoger") holds any larger number: both rows then, and the question's words
+    # (lexical overlap, similarity) choose between them
+    assert _cell_rows(rows, question_quantities("Een hartslag van 100 per minuut?")) == {0, 1}
+    assert _cell_rows(rows, []) == set()
+
+
+def test_a_medicine_the_answering_document_does_not_name_abstains(service: Any) -> None:
+    answer = ask(service, "Hoeveel ibuprofen mag een kind van 30 kilo per dag?")
+    assert answer.abstained, answer.text
+    assert "mg" not in answer.text.split("\n\n")[0]
+
+
+def test_a_unit_the_document_states_no_amount_of_abstains_beside_its_answered_neighbour(service: Any) -> None:
+    answer = ask(service, "Hoeveel weken moet de patiënt na ontslag doorgaan met enoxaparine?")
+    assert answer.abstained, answer.text
+    neighbour = ask(service, "Hoe laat geef ik de enoxaparine-injectie?")
+    assert not neighbour.abstained and "18.00 uur" in neighbour.text, neighbour.text
+
+
+def test_a_reason_asked_is_answered_only_where_the_protocol_gives_one(service: Any) -> None:
+    answer = ask(service, "Waarom wissel ik de injectieplaats van enoxaparine links en rechts af?")
+    assert answer.abstained, answer.text
+    reason = ask(service, "Waarom mag ik na het inspuiten van enoxaparine niet over de injectieplaats wrijven?")
+    assert not reason.abstained and "omdat wrijven een bloeduitstorting geeft" in reason.text, reason.text

@@ -49,6 +49,7 @@ from serving.staff.generators.answer_types import (
     is_meta,
     is_purpose,
     is_range_key,
+    key_interval,
     key_matches,
     key_tightness,
     numbers_for_key,
@@ -56,6 +57,7 @@ from serving.staff.generators.answer_types import (
     question_types,
     unit_types,
 )
+from serving.staff.generators.unanswered import missing_names, missing_number, missing_reason, missing_unit
 from vraagbaak_core.errors import GeneratorError
 from vraagbaak_core.ports import Embedder
 from vraagbaak_core.settings import ExtractiveSettings, Settings
@@ -336,7 +338,7 @@ class ExtractiveGenerator:
             if c.language in ("nl", "en") and c.language != lang:
                 lexical[i] = max(lexical[i], float(dense[i]) * top_lexical)
         w = cfg.dense_weight if top_lexical >= cfg.low_overlap else max(cfg.dense_weight, cfg.cross_dense_weight)
-        rows = _tightest_rows(cands, quantities)
+        rows = _tightest_rows(cands, quantities) | _cell_rows(cands, quantities)
         for i, c in enumerate(cands):
             types = unit_types(c.text, c.kind)
             c.dense, c.lexical = float(sims[i]), lexical[i]
@@ -388,8 +390,21 @@ class ExtractiveGenerator:
         # a question word the sources hold only where they put it out of scope, or that the answering
         # document itself puts out of scope ("de dosering bij kinderen valt buiten dit protocol", asked
         # for a child's dose while another document's table is about children)
-        outside = out_of_scope_terms(question, lang, all_cands) or out_of_scope_terms(question, lang, own) \
-            or population_mismatch(question, titles)
+        # (another document's scope sentence counts when the answer is in the question's language: the
+        # words of a scope sentence are compared as written, so an answer from a source in the other
+        # language names them otherwise: "kind" is "children" there)
+        same_language = best.language == lang or best.language not in ("nl", "en")
+        outside = (out_of_scope_terms(question, lang, all_cands) if same_language else []) \
+            or out_of_scope_terms(question, lang, own) or population_mismatch(question, [*titles, best.text])
+        # a medicine or abbreviation the answering document does not name; a unit ("hoeveel weken") or a
+        # reason ("waarom") asked that the quoted texts do not state (serving.staff.generators.unanswered)
+        quoted = [c.text for c in chosen]
+        own_held = frozenset().union(*(self._held(c, lang, q_terms, equivalents) for c in own))
+        known = [w for w in q_words if w in own_held]
+        if missing_names(question, " ".join([c.text for c in own] + titles), known) \
+                or missing_unit(question, quoted) or missing_reason(question, [best.text]) \
+                or missing_number(question, quoted):
+            answerability = 0.0
         # a preference asked ("welk slaapmiddel is het veiligst") that the answering unit does not state
         if "preference" in qtypes and "preference" not in unit_types(best.text, best.kind):
             answerability = 0.0
@@ -493,6 +508,26 @@ def _tightest_rows(cands: Sequence[Candidate], quantities: list[tuple[float, str
     return {i for i, doc, x, t in holding if t <= best[(doc, x)]}
 
 
+def _cell_rows(cands: Sequence[Candidate], quantities: list[tuple[float, str]]) -> set[int]:
+    """Rows of a table laid out the other way round: the key names a measure ("Ademfrequentie (per
+    minuut)") and the cells hold its ranges per column ("1 punt: 9–11 of 21–24"); a row with a cell
+    that holds a number of the question is that number's row (a score table such as the EWS)."""
+    numbers = [x for x, _ in quantities]
+    out: set[int] = set()
+    if not numbers:
+        return out
+    for i, c in enumerate(cands):
+        if c.kind != "row" or not c.key or key_interval(c.key) is not None or " — " not in c.text:
+            continue
+        for cell in c.text.split(" — ", 1)[1].split("; "):
+            _, _, value = cell.rpartition(": ")
+            pieces = [p for p in re.split(r",?\s+(?:of|or)\s+|,\s+", value) if p.strip()]
+            if any(key_matches(p, numbers) for p in pieces):
+                out.add(i)
+                break
+    return out
+
+
 def _closest_steps_first(ranked: list[Candidate], ratio: float) -> list[Candidate]:
     """A procedure asked: the list of steps closest to the question in meaning (the highest cosine of
     all units) leads when it scores within ``ratio`` of the best, over a sentence that only names the
@@ -521,7 +556,9 @@ def _steps_by_their_sentences(cands: Sequence[Candidate], bonus: float) -> None:
 _OUT_OF_SCOPE = re.compile(
     r"\b(?:vall?(?:en|t) (?:buiten|onder (?:een ander |het )?protocol)|apart protocol|ander protocol"
     r"|hier niet behandeld|niet in dit protocol|buiten dit protocol|covered by (?:other|another|a separate)"
-    r"|not covered|outside (?:the scope|this protocol)|separate protocol|other protocols?)\b")
+    r"|not covered|outside (?:the scope|this protocol)|separate protocol|other protocols?"
+    r"|met uitzondering van|uitgezonderd|geldt (?:een )?eigen (?:werkinstructie|protocol|richtlijn)"
+    r"|with the exception of|except(?:ing)?|excluded)\b")
 
 
 # who a protocol is for, as its title says it ("… bij volwassenen", "… bij kinderen")
