@@ -67,6 +67,10 @@ CHARS_PER_TOKEN = 4
 MIN_WORDS = 3  # shorter pieces are headings or labels, not answers
 MAX_WORDS = 90
 MAX_STEPS_WORDS = 160
+# a longer procedure (8 to 12 steps) is quoted whole only when the situation it opens with is the unit
+# closest to the question ("Vindt u een patiënt op de grond …:" for "Ik vind een patiënt op de grond",
+# dev d002, 163 words), not a long list of measures that merely shares its topic (dev q005)
+MAX_LONG_STEPS_WORDS = 240
 NEAR_DUPLICATE = 0.6  # Jaccard of the terms of two sentences
 _TERMINAL = re.compile(r"([.!?…]+)([\"'”’)]*)$")
 
@@ -240,7 +244,7 @@ class ExtractiveGenerator:
             labels = {" ".join(tokenize(x)) for x in (hit.chunk.title, hit.chunk.section or "")}
             for u in units:
                 words = tokenize(u.text)
-                limit = MAX_STEPS_WORDS if u.kind == "steps" else MAX_WORDS
+                limit = MAX_LONG_STEPS_WORDS if u.kind == "steps" else MAX_WORDS
                 if not min_words <= len(words) <= limit:
                     continue
                 if u.position == 0 and u.kind == "sentence" and u.text[:1].islower():
@@ -306,6 +310,7 @@ class ExtractiveGenerator:
         cands = self.candidates(hits, lang) or self.candidates(hits, lang, min_words=1)
         if not cands:
             return Selection()
+        cands = self._long_steps_led_by_the_best(question, hits, cands)
         all_cands = cands
         qtypes = question_types(question)
         q_words, q_pieces = self.analyzer.terms(question, lang)
@@ -422,6 +427,18 @@ class ExtractiveGenerator:
             note = LANGUAGE_NOTE.get((lang, src_lang), "")
         return Selection(chosen, answerability, answerability >= cfg.min_answerability, note, ranked, outside)
 
+
+    def _long_steps_led_by_the_best(self, question: str, hits: Sequence[Hit], cands: list[Candidate],
+                                    ) -> list[Candidate]:
+        """``cands`` without the lists of steps over ``MAX_STEPS_WORDS`` whose opening line (the
+        situation they are for) is not the unit most similar to the question."""
+        long = [c for c in cands if c.kind == "steps" and len(tokenize(c.text)) > MAX_STEPS_WORDS]
+        if not long or self.config.dense_weight <= 0.0:
+            return [c for c in cands if c not in long]
+        sims = self._similarities(question, hits, cands)
+        top = float(sims.max())
+        by_text = {c.text: float(x) for c, x in zip(cands, sims, strict=True)}
+        return [c for c in cands if c not in long or by_text.get(c.text.split("\n", 1)[0], -1.0) >= top - 1e-6]
 
     def _names_missing(self, question: str, lang: Language, doc: str, cands: Sequence[Candidate],
                        hits: Sequence[Hit]) -> bool:
