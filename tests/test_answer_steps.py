@@ -208,3 +208,13 @@ def test_near_topic_question_the_protocol_puts_out_of_scope_abstains(service: An
 def test_the_answerable_neighbour_is_still_answered(service: Any) -> None:
     answer = ask(service, "Wanneer haal ik een perifere katheter weg die niet gebruikt wordt?")
     assert not answer.abstained and "24 uur niet is gebruikt" in answer.text, answer.text
+
+
+def test_asking_in_which_order_is_asking_for_the_steps() -> None:
+    """Dev d004: 'In welke volgorde trek ik mijn schort, masker en handschoenen aan …' is answered by the
+    numbered steps 'in deze volgorde:', not by the isolation table's rows."""
+    from serving.staff.generators.answer_types import question_types
+
+    assert "instruction" in question_types("In welke volgorde trek ik mijn schort, masker en handschoenen aan?")
+    assert "instruction" in question_types("In what order do I put on gown, mask and gloves?")
+    assert "instruction" not in question_types("Welk mondmasker draag ik bij open tbc?")

@@ -58,6 +58,7 @@ _Q: dict[AnswerType, re.Pattern[str]] = {
         r"|dien|verwijder|verzorg|plaats|controleer|handel|reageer|screen|meld|voorkom|bereid|check|beoordeel)\b"
         r"|\bwhat (?:do|should|must|can) (?:i|we|you)\b|\bwhat to do\b|\bhow (?:do|should|must|can|to) (?:i|we|you)?\b"
         r"|\b(?:stappen|steps|procedure|handelwijze|aanpak)\b|\bwelke maatregelen\b|\bwhich measures\b"
+        r"|\b(?:in )?welke volgorde\b|\bin what order\b|\bwhich order\b"
         r"|\bhoe \w+ (?:ik|je|u|we)\b"),  # "hoe spoel ik", "hoe bepaal ik"
     "clock": re.compile(r"\bhoe laat\b|\bwhat time\b|\bat what time\b|\b(?:tijdstip|time of day)\b"),
     "time": re.compile(
