@@ -218,3 +218,13 @@ def test_asking_in_which_order_is_asking_for_the_steps() -> None:
     assert "instruction" in question_types("In welke volgorde trek ik mijn schort, masker en handschoenen aan?")
     assert "instruction" in question_types("In what order do I put on gown, mask and gloves?")
     assert "instruction" not in question_types("Welk mondmasker draag ik bij open tbc?")
+
+
+def test_a_table_row_whose_action_cell_instructs_is_an_instruction() -> None:
+    """Dev d008: 'Ik krijg niets opgezogen … Wat doe ik dan?' is answered by the row 'no aspirate — Action:
+    turn the patient onto the left side …', an instruction in its cell."""
+    from serving.staff.generators.answer_types import unit_types
+
+    row = "no aspirate — Action: turn the patient onto the left side, inject 10 to 20 ml of air"
+    assert "instruction" in unit_types(row, "row")
+    assert "instruction" not in unit_types("Druppelisolatie — Kamer: eenpersoonskamer; Kleur deurkaart: groen", "row")

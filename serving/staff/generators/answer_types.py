@@ -96,7 +96,7 @@ _IMPERATIVE = frozenset(fold(w) for w in _IMPERATIVE_NL + _IMPERATIVE_EN)
 
 # "Vermoedt u een overdosering, waarschuw dan direct de arts": the imperative after its condition;
 # "Stelt u decubitus vast, registreer de wond": the imperative after a comma
-_THEN_VERB = re.compile(r"\b(\w+) dan\b|[,;]\s+(\w+)\b")
+_THEN_VERB = re.compile(r"\b(\w+) dan\b|[,;:]\s+(\w+)\b")  # ":" a table cell ("Action: turn …")
 
 _U: dict[AnswerType, re.Pattern[str]] = {
     "duration": re.compile(rf"\b{_NUM}\s*(?:[-–]\s*{_NUM}\s*)?{_TIME_UNIT}\b|\b(?:direct|onmiddellijk|meteen|"
