@@ -22,6 +22,7 @@ import gc
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 KINDS: tuple[str, ...] = ("bsn", "patient_number", "birth_date", "person_with_address", "person", "address", "phone")
@@ -173,8 +174,7 @@ class PatientDataGuard:
         persons, addresses, phones = [], [], []
         for start in range(0, len(text), 20000):  # deduce is linear but keeps whole-text structures
             piece = text[start : start + 20000]
-            doc = self._deduce.deidentify(piece, disabled={"dates", "ages", "identifiers", "email_addresses",
-                                                          "urls", "institutions"})
+            doc = self._deduce.deidentify(piece, disabled=DISABLED)
             for a in doc.annotations:
                 span = (a.start_char + start, a.end_char + start)
                 tag = str(a.tag)
@@ -205,10 +205,47 @@ def _findings(parts: dict[str, list[tuple[int, int]]]) -> Findings:
 
 
 _DEDUCE: Any = None
+# deduce's annotators the guard does not use (it finds dates, numbers and BSNs itself; institutions
+# are no patient data)
+DISABLED = frozenset({"dates", "ages", "identifiers", "email_addresses", "urls", "institutions"})
+# ... and the lookup tables only those use: the institution tries are a third of deduce's cache (25 of
+# 77 MB pickled) and of its memory in every parser worker (issue 20: a 5,000-page PDF under 2 GiB)
+UNUSED_TABLES = ("healthcare_institution", "hospital", "hospital_abbr")
+GUARD_CACHE = "vraagbaak-guard"  # beside deduce's own cache: data/lookup/vraagbaak-guard/cache/
+
+
+def _guard_cache_dir(deduce_module: Any) -> Path:
+    return Path(deduce_module.__file__).parent / "data" / "lookup" / GUARD_CACHE
+
+
+def write_guard_tables() -> Path:
+    """deduce's lookup-table cache without ``UNUSED_TABLES`` (each replaced by an empty table of its
+    kind, so every annotator still builds), for ``load_deduce``; scripts/install-deduce runs it once
+    after deduce built its own cache. Returns the file written."""
+    import pickle
+
+    import deduce
+    from docdeid.ds.lookup import LookupSet, LookupTrie
+
+    full = Path(deduce.__file__).parent / "data" / "lookup" / "cache" / "lookup_structs.pickle"
+    with full.open("rb") as f:
+        cache = pickle.load(f)  # deduce's own cache, written by scripts/install-deduce
+    tables = cache["lookup_structs"]
+    for name in UNUSED_TABLES:
+        if name in tables:
+            tables[name] = LookupTrie() if isinstance(tables[name], LookupTrie) else LookupSet()
+    out = _guard_cache_dir(deduce) / "cache" / "lookup_structs.pickle"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".partial")
+    with tmp.open("wb") as f:
+        pickle.dump(cache, f, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(out)
+    return out
 
 
 def load_deduce() -> Any:
-    """deduce's Deduce(), built once per process; its lookup tables are cached in its package."""
+    """deduce's Deduce(), built once per process, from the guard's trimmed cache of its lookup tables
+    (``write_guard_tables``) when present, else from deduce's own cache in its package."""
     global _DEDUCE
     if _DEDUCE is None:
         import logging
@@ -227,7 +264,11 @@ def load_deduce() -> Any:
         enabled = gc.isenabled()
         gc.disable()
         try:
-            _DEDUCE = deduce.Deduce()
+            trimmed = _guard_cache_dir(deduce)
+            if (trimmed / "cache" / "lookup_structs.pickle").is_file():
+                _DEDUCE = deduce.Deduce(cache_path=trimmed)
+            else:
+                _DEDUCE = deduce.Deduce()
         finally:
             if enabled:
                 gc.enable()

@@ -136,3 +136,24 @@ def test_deduce_loads_in_a_fresh_process_with_the_collector_left_on() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.split() == ["True", "True", "True", "True"], out.stderr[-2000:]
+
+
+def test_the_guard_loads_deduce_without_the_tables_it_never_uses() -> None:
+    """The guard's copy of deduce's lookup tables (scripts/install-deduce, write_guard_tables) leaves out
+    the institution tables (a third of the cache), and names and streets are still found with it."""
+    import deduce
+
+    from ingest.patientdata import UNUSED_TABLES, _guard_cache_dir, load_deduce
+
+    assert (_guard_cache_dir(deduce) / "cache" / "lookup_structs.pickle").is_file(), "run scripts/install-deduce"
+    d = load_deduce()
+    assert str(d.cache_path).endswith("vraagbaak-guard")
+
+    def size(table: object) -> int:
+        return len(table.children) if hasattr(table, "children") else len(table.items())  # type: ignore[attr-defined]
+
+    assert all(size(d.lookup_structs[name]) == 0 for name in UNUSED_TABLES)
+    assert size(d.lookup_structs["first_name"]) > 20 and size(d.lookup_structs["street"]) > 20
+    guard = PatientDataGuard(GuardConfig())
+    parts = guard.spans("Mevrouw Jansen woont aan de Kerkstraat 12 in Utrecht.")
+    assert parts["person"] and parts["address"], parts
