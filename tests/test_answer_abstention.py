@@ -193,6 +193,10 @@ def test_the_unanswered_rules_shapes() -> None:
     assert missing_names("Hoeveel enoxaparine geef ik?", "enoxaparine 40 mg eenmaal daags") == []
     assert missing_names("Hoeveel zuurstof bij COPD?", "Geef 15 liter zuurstof") == ["COPD"]
     assert missing_names("Wat doe ik bij een EWS van 5?", "Totale EWS 5: bel de zaalarts") == []
+    # the label of a value the question gives is no subject (fresh-clone CI, 7 Dec: the question-privacy
+    # test's "BSN 111222333" made the hand-rub question abstain)
+    q = "Mevrouw J. de Vries, BSN 111222333, geboren 12-03-1961: hoe lang moet ik de handalcohol inwrijven?"
+    assert missing_names(q, "Wrijf de handalcohol minimaal 30 seconden in.") == []
     # the unit asked, and a rate ("ml per uur")
     assert missing_unit("Hoeveel weken spuit ik door?", ["Geef de laatste dosis 12 uur vooraf."]) == ["weken"]
     assert missing_unit("Hoeveel weken spuit ik door?", ["Spuit 4 weken door na ontslag."]) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -29,5 +30,12 @@ def vllm(vllm_session: VllmServer) -> VllmServer:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that kill the server run last, so it is started only once per session."""
-    items.sort(key=lambda item: "killed" in item.name)
+    """The embedder contract's vLLM leg runs just before this suite (its fixture launches this suite's
+    server too, so both start together and neither idles through the rest of the session); tests that
+    kill the server run last, so it is started only once more."""
+    def key(item: pytest.Item) -> tuple[bool, bool]:
+        path = str(item.path)
+        vllm = "TestOpenAIOnVllm" in item.nodeid or f"{os.sep}vllm{os.sep}" in path
+        return "killed" in item.name, vllm
+
+    items.sort(key=key)

@@ -33,6 +33,7 @@ _INN_STEMS = (
 _INN = re.compile(r"\b[a-z]{3,}(?:" + "|".join(sorted(_INN_STEMS, key=len, reverse=True)) + r")\b")
 # an abbreviation: two to six capitals (a digit may follow), as written in the question
 _ACRONYM = re.compile(r"\b[A-Z][A-Z]{1,5}[0-9]?\b")
+_LABEL_OF_VALUE = re.compile(r"[\s:=-]*(?:van\s+|of\s+)?\d")
 
 
 def missing_names(question: str, document_text: str, known: Sequence[str] = ()) -> list[str]:
@@ -47,8 +48,8 @@ def missing_names(question: str, document_text: str, known: Sequence[str] = ()) 
             out.append(word)
     for m in _ACRONYM.finditer(question):
         word = m.group(0)
-        if word.lower() in known:
-            continue
+        if word.lower() in known or _LABEL_OF_VALUE.match(question, m.end()):
+            continue  # "BSN 111222333", "EWS 5": the label of a value the question gives, not its subject
         if not re.search(rf"\b{re.escape(word.lower())}", text):
             out.append(word)
     return out
