@@ -54,7 +54,7 @@ def api(
     settings = make_settings(
         tmp,
         generator={"backend": "openai", "base_url": vllm_session.base_url, "served_model_name": SERVED_NAME,
-                   "model_path": str(vllm_session.model_dir), "max_tokens": 32, "retries": 1},
+                   "model_path": str(vllm_session.model_dir), "max_tokens": 256, "retries": 1},
     )
     comps = build_components(settings, embedder=embedder)
     assert isinstance(comps.generator, OpenAIHTTPGenerator)
@@ -107,22 +107,30 @@ def test_vllm_killed_mid_stream_gives_prompt_errors(api: dict[str, Any], vllm_se
 
     body = {"model": "vraagbaak", "stream": True, "max_tokens": 400,
             "messages": [{"role": "user", "content": "Beschrijf uitgebreid het protocol handhygiëne."}]}
-    events: list[dict[str, Any]] = []
-    done, killed_at = False, 0.0
-    with httpx.stream("POST", f"{api['url']}/v1/chat/completions", json=body, timeout=60) as r:
-        assert r.status_code == 200
-        for line in r.iter_lines():
-            if not line.startswith("data: "):
-                continue
-            if line == "data: [DONE]":
-                done = True
-                break
-            events.append(json.loads(line.removeprefix("data: ")))
-            contents = [e for e in events if e.get("choices") and e["choices"][0]["delta"].get("content")]
-            if len(contents) == 2 and not killed_at:
-                vllm_session.kill()
-                killed_at = time.monotonic()
-    assert killed_at, "the answer ended before vLLM could be stopped"
+    # vLLM is killed while the API's own request is still generating there (running requests: the direct
+    # stream's and the API's). On a busy machine the API may forward its first pieces after vLLM finished
+    # the whole answer (fresh-clone CI, 7 Dec: the stream then ended normally); then it asks again.
+    for _attempt in range(3):
+        events: list[dict[str, Any]] = []
+        done, killed_at = False, 0.0
+        with httpx.stream("POST", f"{api['url']}/v1/chat/completions", json=body, timeout=60) as r:
+            assert r.status_code == 200
+            for line in r.iter_lines():
+                if not line.startswith("data: "):
+                    continue
+                if line == "data: [DONE]":
+                    done = True
+                    break
+                events.append(json.loads(line.removeprefix("data: ")))
+                contents = [e for e in events if e.get("choices") and e["choices"][0]["delta"].get("content")]
+                if len(contents) == 2 and not killed_at:
+                    if vllm_session.metric("vllm:num_requests_running") < 2:
+                        break  # the API's request is done upstream: nothing left to cut
+                    vllm_session.kill()
+                    killed_at = time.monotonic()
+        if killed_at:
+            break
+    assert killed_at, "the answer ended before vLLM could be stopped, three times"
     assert done and time.monotonic() - killed_at < 10
     assert events[-1]["error"]["type"] == "generator_error"
 
