@@ -40,8 +40,9 @@ _run_locks: dict[str, threading.Lock] = {}
 
 def _session(path: Path, threads: int) -> Any:
     """One ONNX Runtime session per file and thread count, per process (shared read-only)."""
-    import onnxruntime as ort
+    from vraagbaak_core.egress import import_onnxruntime
 
+    ort = import_onnxruntime()
     key = (str(path.resolve()), threads)
     with _load_lock:
         if key not in _sessions:

@@ -61,6 +61,20 @@ def _no_external_sockets() -> Iterator[None]:
         pytest.fail(f"test opened a socket to a non-loopback address: {', '.join(new)}")
 
 
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """An in-process CLI call replaces the root logger's handlers with one on the stderr of that moment
+    (pytest's capture of that test): put them back, so that no later log line (a leftover thread's, say)
+    goes to a closed stream and prints a traceback from another thread (CI at stop 26)."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 # --------------------------------------------------------------------------- real components
 
 

@@ -66,6 +66,10 @@ OFFLINE_ENV: dict[str, str] = {
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "VLLM_NO_USAGE_STATS": "1",
     "DO_NOT_TRACK": "1",
+    # ONNX Runtime (1.32, Linux wheel) carries Microsoft's 1DS telemetry client: it writes $TMPDIR/.ses and
+    # later resolves mobile.events.data.microsoft.com to upload events. Read once, at import: see
+    # import_onnxruntime.
+    "ORT_DISABLE_TELEMETRY": "1",
 }
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "tcp": 514, "udp": 514}
@@ -352,6 +356,26 @@ def force_offline_env() -> dict[str, str]:
     for key, value in OFFLINE_ENV.items():
         os.environ[key] = value
     return dict(OFFLINE_ENV)
+
+
+def import_onnxruntime() -> Any:
+    """``onnxruntime``, imported with its telemetry switched off; every import of it goes through here.
+
+    ONNX Runtime reads ``ORT_DISABLE_TELEMETRY`` once, when it is imported; ``disable_telemetry_events()``
+    afterwards does not stop it (measured on 1.32: the session file is written all the same). So the
+    switch is set before the first import, also in processes that never ran :func:`startup_guard`
+    (benchmarks, library use), and an import that came first without it is refused.
+    """
+    if "onnxruntime" not in sys.modules:
+        os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+    elif os.environ.get("ORT_DISABLE_TELEMETRY") != "1":
+        raise RuntimeError(
+            "onnxruntime was imported before its telemetry was switched off: set ORT_DISABLE_TELEMETRY=1 "
+            "in the environment, or import it through vraagbaak_core.egress.import_onnxruntime"
+        )
+    import onnxruntime
+
+    return onnxruntime
 
 
 # --- the process-global hook ---

@@ -37,6 +37,10 @@ def export_onnx(model_dir: Path) -> Path:
 
     import onnx
     import torch
+
+    from vraagbaak_core.egress import import_onnxruntime
+
+    import_onnxruntime()  # its telemetry off before the submodules below load it
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers import optimizer
     from transformers import AutoModel
