@@ -269,15 +269,13 @@ def choose_fusion(
     (None: rank by dense alone). Without ``adaptive``, always ``fixed``. ``cross``: that hit is
     in the other language (it matched through care-term translations), where the embedder
     scores every document in the query's own language higher, so the sparse side weighs
-    ``cross_language_sparse_weight``, from the lower coverage ``cross_language_dense_below``."""
+    ``cross_language_sparse_weight``."""
     if not settings.adaptive:
         return fixed
-    if cross and settings.cross_language_sparse_weight is not None:
-        if coverage < settings.cross_language_dense_below:
-            return None
-        return FusionParams(fixed.method, fixed.k, (fixed.weights[0], settings.cross_language_sparse_weight))
     if coverage < settings.coverage_dense_below:
         return None
+    if cross and settings.cross_language_sparse_weight is not None:
+        return FusionParams(fixed.method, fixed.k, (fixed.weights[0], settings.cross_language_sparse_weight))
     if coverage < settings.coverage_fuse_from:
         return FusionParams("rrf", settings.band_k, (1.0, settings.band_sparse_weight))
     return fixed

@@ -85,11 +85,6 @@ def test_the_fusion_lets_the_sparse_side_lead_only_across_languages() -> None:
     assert choose_fusion(s, fixed, 0.6) == fixed
     assert choose_fusion(s, fixed, 0.6, cross=True) == FusionParams("dbsf", 60, (1.0, 10.0))
     assert choose_fusion(s, fixed, 0.2, cross=True) is None  # a poor lexical match stays dense only
-    # Lindehoven d010: "tryptasebepaling" and "allergische shock" found the English protocol (coverage
-    # 1/3), and dense alone put three Dutch protocols first; across languages the floor is lower
-    assert choose_fusion(s, fixed, 1 / 3) is None
-    assert choose_fusion(s, fixed, 1 / 3, cross=True) == FusionParams("dbsf", 60, (1.0, 10.0))
-    assert choose_fusion(FusionSettings(cross_language_dense_below=0.35), fixed, 1 / 3, cross=True) is None
     assert choose_fusion(FusionSettings(cross_language_sparse_weight=None), fixed, 0.6, cross=True) == fixed
     with pytest.raises(ValueError):
         FusionSettings(cross_language_sparse_weight=0.0)
@@ -134,8 +129,6 @@ def first_source(comps: Any, question: str) -> str:
     [
         ("Met hoeveel water spoel ik de maagsonde door voor en na de voeding?", "nasogastric-tube.docx"),
         ("Hoeveel zuurstof geef ik bij een allergische shock?", "anaphylaxis.html"),
-        # coverage 1/3: below the same-language floor (dense alone ranked Dutch protocols first)
-        ("Wanneer neem ik bloed af voor de tryptasebepaling na een allergische shock?", "anaphylaxis.html"),
         ("Which mask should I wear when caring for a patient with measles?", "isolatie-maatregelen.html"),
     ],
 )

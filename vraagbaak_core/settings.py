@@ -214,11 +214,6 @@ class FusionSettings(_Section):
     # document in the question's own language above it. None: no such rule.
     # 10 (sparse leads, dense breaks ties): chosen on the Lindehoven dev split (benchmarks/RESULTS.md).
     cross_language_sparse_weight: float | None = Field(default=10.0, gt=0.0)
-    # ... and the coverage below which such a query is still ranked by dense alone. Lower than
-    # ``coverage_dense_below``: a question matched in the other language's protocol through two care
-    # terms of its seven words ("tryptasebepaling", "allergische shock") has found it, and dense alone
-    # would rank every document in the question's language above it (Lindehoven dev split).
-    cross_language_dense_below: float = Field(default=0.25, ge=0.0, le=1.0)
 
 
 class SparseSettings(_Section):
