@@ -211,6 +211,10 @@ def test_the_unanswered_rules_shapes() -> None:
     # a number asked
     assert missing_number("Op welk toestelnummer bereik ik de schoonmaakdienst?", ["de schoonmaakdienst reinigt"])
     assert not missing_number("Op welk toestel bel ik het SIT?", ["bel het SIT via toestel 3030"])
+    # ... for the party asked, not another's (Lindehoven dev d029)
+    assert missing_number("Op welk toestelnummer bereik ik de schoonmaakdienst?",
+                          ["Meld het aan de schoonmaakdienst.", "Bel de infectiepreventie via toestel 2650."])
+    assert not missing_number("Which extension do I call the pharmacy on?", ["Call the pharmacy on extension 4100."])
 
 
 def test_a_score_table_laid_out_by_parameter_finds_the_row_of_the_value() -> None:
@@ -252,3 +256,13 @@ def test_a_reason_asked_is_answered_only_where_the_protocol_gives_one(service: A
     assert answer.abstained, answer.text
     reason = ask(service, "Waarom mag ik na het inspuiten van enoxaparine niet over de injectieplaats wrijven?")
     assert not reason.abstained and "omdat wrijven een bloeduitstorting geeft" in reason.text, reason.text
+
+
+def test_a_number_asked_must_be_in_the_answering_sentence_not_another_partys(service: Any) -> None:
+    """Replays Lindehoven dev d029: asked for the cleaning service's extension, the answer quoted the
+    sentence about the cleaning service (no number) and, beside it, another party's extension."""
+    answer = ask(service, "Op welk toestelnummer bereik ik de teamleider als een patiënt is gevallen?")
+    assert answer.abstained, answer.text
+    assert "2222" not in answer.text.split("\n\n")[0]
+    neighbour = ask(service, "Op welk toestelnummer bel ik het spoedinterventieteam na een val?")
+    assert not neighbour.abstained and "toestel 2222" in neighbour.text, neighbour.text

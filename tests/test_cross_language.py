@@ -163,3 +163,11 @@ def test_an_english_question_is_answered_from_the_dutch_protocol_with_an_english
     assert answer.text.startswith("(From a Dutch protocol:) "), answer.text
     assert {c.source.rsplit("/", 1)[-1] for c in answer.citations} == {"isolatie-maatregelen.html"}
     assert "FFP2" in answer.text
+
+
+def test_up_to_which_value_is_answered_by_the_rows_range(comps: Any) -> None:
+    """Replays Lindehoven dev d007: "tot welke" asks for a limit, which the row "1 to 5.5" states; the
+    row "6 or higher" (a bound too, and a "do not") was quoted alone."""
+    answer = ask(comps, "Tot welke pH van het maagsap mag ik via de maagsonde voeding geven?")
+    assert {c.source.rsplit("/", 1)[-1] for c in answer.citations} == {"nasogastric-tube.docx"}, answer.text
+    assert "1 to 5.5" in answer.text, answer.text

@@ -64,7 +64,7 @@ _Q: dict[AnswerType, re.Pattern[str]] = {
     "time": re.compile(
         r"\bwanneer\b|\bhoe laat\b|\b(?:bezoek|openings|bezoeks)?tijden\b|\bwhen\b|\bwhat time\b|\bhours\b|\bmoment\b"),
     "threshold": re.compile(
-        r"\bvanaf (?:welke|hoeveel|wanneer)\b|\bbij welke\b"
+        r"\bvanaf (?:welke|hoeveel|wanneer)\b|\bbij welke\b|\btot (?:welke|hoeveel|wat)\b|\bup to (?:what|which)\b"
         r"|\b(?:grens|grenswaarde|afkapwaarde|drempel|threshold|cut-?off)\b"
         r"|\bat what (?:level|value|score|temperature)\b|\bwelke (?:score|waarde)\b|\bwhich (?:score|value)\b"
         r"|\blager dan\b"
@@ -120,7 +120,8 @@ _U: dict[AnswerType, re.Pattern[str]] = {
     "threshold": re.compile(r"[<>≤≥]|\b(?:hoger|lager|meer|minder|groter|kleiner) dan\b"
                             r"|\bof (?:hoger|lager|meer|minder)\b"
                             r"|\b(?:boven|onder|vanaf|tot|below|above|under|over|or (?:more|less|higher|lower)|"
-                            r"at least|ten minste|minimaal|maximaal)\b"),
+                            r"at least|ten minste|minimaal|maximaal)\b"
+                            r"|\b\d+(?:[.,]\d+)? to \d"),  # "1 to 5.5": a bounded range (Dutch "tot" above)
     "location": re.compile(r"\b(?:in het|in de|via|bij de|op de|systeem|system|formulier|form|balie|kamer|room|"
                            r"afdeling|ward|dossier|epd|vim|intranet|kast|koelkast|apotheek|map)\b"),
     "preference": re.compile(

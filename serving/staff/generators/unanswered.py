@@ -10,7 +10,8 @@ lists of this hospital's words:
   answering document does not name. A dose of another medicine is not an answer.
 - :func:`missing_unit`: "hoeveel weken / dagen / liter / ml …" answered by a text without that unit.
 - :func:`missing_reason`: "waarom / why" answered by a text that gives no reason ("omdat", "zodat" …).
-- :func:`missing_number`: "op welk toestelnummer …" answered by a text without a number.
+- :func:`missing_number`: "op welk toestelnummer …" answered by a text without a number for the party
+  asked.
 """
 
 from __future__ import annotations
@@ -100,12 +101,25 @@ _NUMBER_ASKED = re.compile(
 _PHONE = re.compile(r"\b\d{3,}\b")
 
 
+# whom the number is for: "bereik ik de schoonmaakdienst", "bel ik het SIT", "do I call the pharmacy"
+_PARTY = re.compile(r"\b(?:bereik|bel|contacteer|waarschuw|roep|reach|call|contact|page)\s+(?:ik|je|u|we|i|you)?\s*"
+                    r"(?:de|het|een|the|a)?\s*([^\W\d_]{3,})")
+
+
 def missing_number(question: str, answer_texts: Sequence[str]) -> list[str]:
-    """["nummer"] when the question asks which (extension) number and the quoted texts hold none."""
-    m = _NUMBER_ASKED.search(fold(question))
-    if not m or any(_PHONE.search(t) for t in answer_texts):
+    """["nummer"] when the question asks which (extension) number and no quoted text holds one for the
+    party it names: "op welk toestel bereik ik de schoonmaakdienst" is not answered by a sentence about
+    the cleaning service beside another party's extension."""
+    q = fold(question)
+    m = _NUMBER_ASKED.search(q)
+    if not m:
         return []
-    return [m.group(0)]
+    numbered = [fold(t) for t in answer_texts if _PHONE.search(t)]
+    party = _PARTY.search(q)
+    if party:
+        stem = party.group(1)[: max(5, len(party.group(1)) - 2)]
+        numbered = [t for t in numbered if stem in t]
+    return [] if numbered else [m.group(0)]
 
 
 _WHY = re.compile(r"\b(?:waarom|why)\b")
