@@ -161,6 +161,16 @@ def test_hoe_laat_asks_for_a_time_of_day() -> None:
     assert "clock" not in unit_types("Geef de laatste dosis minimaal 12 uur vóór een geplande ruggenprik.")
 
 
+def test_a_count_of_people_answers_how_many_people() -> None:
+    """Once the DOCX loader kept Word's list numbers, the sentence "Twee bevoegde medewerkers … controleren
+    samen aan het bed:" became a list's opening line, and "Hoeveel mensen …" (Lindehoven dev q062) lost it
+    to a row that holds a time: a count of people is an amount."""
+    assert "amount" in question_types("Hoeveel mensen moeten het bloedzakje aan bed controleren?")
+    assert "amount" in unit_types("Twee bevoegde medewerkers, van wie minimaal één verpleegkundige, controleren samen.")
+    assert "amount" in unit_types("Two nurses check the unit at the bedside.")
+    assert "amount" not in unit_types("De verpleegkundige controleert de zak aan het bed.")
+
+
 def test_an_instruction_after_its_condition_is_an_instruction() -> None:
     assert "instruction" in unit_types("Stelt u decubitus vast, registreer de wond dan met foto in het EPD.")
     assert "instruction" not in unit_types("Decubitus ontstaat door druk, vaak op de stuit.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fixtures.make_docs import (
@@ -119,3 +120,76 @@ def test_loaders_implement_the_port() -> None:
     loaders = build_loaders()
     assert set(loaders) == {"pdf", "docx", "odt", "html", "markdown", "text", "image"}
     assert all(isinstance(x, Loader) for x in loaders.values())
+
+
+def _numbered(paragraph: object, num_id: str, ilvl: int = 0) -> None:
+    """Give ``paragraph`` Word numbering directly (``w:numPr``), as Word does for a restarted list."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    ppr = paragraph._p.get_or_add_pPr()  # type: ignore[attr-defined]
+    num_pr = OxmlElement("w:numPr")
+    for tag, value in (("w:ilvl", str(ilvl)), ("w:numId", num_id)):
+        el = OxmlElement(tag)
+        el.set(qn("w:val"), value)
+        num_pr.append(el)
+    ppr.append(num_pr)
+
+
+def test_docx_numbered_lists_keep_the_numbers_word_shows(tmp_path: Path) -> None:
+    """Word stores no numbers in a numbered list's text: without them a protocol's steps were loose
+    sentences (found in the Lindehoven set's DOCX protocols). The loader counts as Word does."""
+    import docx
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    from retrieval.units import quotable_units
+
+    d = docx.Document()
+    d.add_heading("Bij een transfusiereactie", level=1)
+    d.add_paragraph("Bij een vermoeden van een transfusiereactie:")
+    for text in ("Stop de transfusie direct.", "Houd het infuus open met NaCl 0,9%.", "Waarschuw direct de arts."):
+        d.add_paragraph(text, style="List Number")
+    d.add_paragraph("Let daarna op:")
+    for text in ("koorts", "benauwdheid"):
+        d.add_paragraph(text, style="List Bullet")
+    off = d.add_paragraph("Geen nummer: de nummering staat uit.", style="List Number")
+    _numbered(off, "0")
+    # a second list: its own definition (level 0 "1.", level 1 "a."), started at 5 by its list's override
+    numbering = d.part.numbering_part.element
+
+    def el(tag: str, parent: Any = None, **attrs: str) -> Any:
+        e = OxmlElement(tag)
+        for k, v in attrs.items():
+            e.set(qn(f"w:{k}"), v)
+        if parent is not None:
+            parent.append(e)
+        return e
+
+    abstract = el("w:abstractNum", abstractNumId="90")
+    for ilvl, fmt in (("0", "decimal"), ("1", "lowerLetter")):
+        lvl = el("w:lvl", abstract, ilvl=ilvl)
+        el("w:start", lvl, val="1")
+        el("w:numFmt", lvl, val=fmt)
+    numbering.insert(0, abstract)
+    num = el("w:num", numbering, numId="99")
+    el("w:abstractNumId", num, val="90")
+    el("w:startOverride", el("w:lvlOverride", num, ilvl="0"), val="5")
+    d.add_heading("Na de transfusie", level=1)
+    for text, ilvl in (("Meet de temperatuur.", 0), ("Noteer de waarde.", 1), ("Noteer de tijd.", 1),
+                       ("Meld de reactie.", 0), ("Vul het formulier in.", 1)):
+        _numbered(d.add_paragraph(text), "99", ilvl)
+    path = tmp_path / "lijsten.docx"
+    d.save(str(path))
+
+    doc = parse(path.read_bytes(), path.name)
+    first = next(b for b in doc.blocks if b.heading == "Bij een transfusiereactie").text
+    assert "1. Stop de transfusie direct.\n\n2. Houd het infuus open met NaCl 0,9%.\n\n3. Waarschuw" in first
+    assert "- koorts\n\n- benauwdheid" in first
+    assert "\n\nGeen nummer: de nummering staat uit." in first
+    second = next(b for b in doc.blocks if b.heading == "Na de transfusie").text
+    lines = [line.split(" ", 1)[0] for line in second.split("\n\n")[1:]]  # [0] is the heading
+    assert lines == ["5.", "a.", "b.", "6.", "a."]  # from the override; level 1 starts again under item 6
+    units = quotable_units(first, "nl")
+    steps = [u for u in units if u.kind == "steps"]
+    assert steps and "Stop de transfusie direct." in steps[0].text and "Waarschuw direct de arts." in steps[0].text

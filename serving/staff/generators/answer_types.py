@@ -35,6 +35,10 @@ _AMOUNT_UNIT = r"(?:mg|g|gram|µg|ug|mcg|microgram|milligram|ml|cc|l|liter|dl|ie
                r"|maal|times|bezoekers|visitors|personen|people|tekens|characters|cm|mm|graden|degrees|°c?|mmhg" \
                r"|ampul(?:len)?|zakjes?|sachets?|doses|dosis)"
 
+# a count of people answers "hoeveel mensen": "twee bevoegde medewerkers", "two nurses"
+_PEOPLE = r"(?:medewerkers|verpleegkundigen|zorgverleners|collega'?s|mensen|personen|hulpverleners|nurses|staff" \
+          r"|members of staff|people|persons|colleagues)"
+
 _Q: dict[AnswerType, re.Pattern[str]] = {
     "duration": re.compile(
         r"\bhoe (?:lang|snel|spoedig|kort)\b|\bbinnen (?:welke|hoeveel|hoelang)\b|\bhoelang\b"
@@ -105,7 +109,8 @@ _U: dict[AnswerType, re.Pattern[str]] = {
                             r"|dagelijks|wekelijks|eenmaal|tweemaal|driemaal|viermaal|every|each|daily|hourly|weekly"
                             r"|once|twice|times (?:a|per)|x per|keer per|maal per)\b|\b\d+\s*(?:x|keer|maal)\b"),
     "amount": re.compile(rf"\b{_NUM}\s*(?:[-–]\s*{_NUM}\s*)?{_AMOUNT_UNIT}(?=\W|$)|\b(?:maximaal|minimaal|maximum|"
-                         r"minimum|ten hoogste|ten minste|at most|at least|up to|tot)\s+\d"),
+                         r"minimum|ten hoogste|ten minste|at most|at least|up to|tot)\s+\d"
+                         rf"|\b{_NUM}\s+(?:\w+\s+)?{_PEOPLE}\b"),
     "actor": re.compile(r"\b(?:arts|artsen|verpleegkundige|verpleegkundigen|apotheker|apotheek|specialist|"
                         r"teamleider|leidinggevende|functionaris|consulent|wondconsulent|servicedesk|balie|"
                         r"diëtist|dietist|fysiotherapeut|intensivist|anesthesist|hoofdbehandelaar|zaalarts|"

@@ -373,6 +373,8 @@ class ExtractiveGenerator:
                 break
             if c.doc != best.doc and not (c.strong and c.score >= cfg.other_source_ratio * best.score):
                 continue  # another source only when it adds an answer too
+            if c.doc != best.doc and c.kind == "steps" and "instruction" not in qtypes:
+                continue  # and for a fact asked, a sentence or a row of it: not a whole list of its steps
             if c.doc != best.doc and (self._names_missing(question, lang, c.doc, all_cands, hits)
                                       or self._topic_missing(question, lang, best.doc, c.doc, all_cands, hits)):
                 continue  # and names what the question names: no enoxaparine row for a paracetamol question
