@@ -54,11 +54,15 @@ def chunk_units(chunk_text: str, language: str) -> list[Unit]:
 def encode_units(embedder: Embedder, chunks: Sequence[tuple[str, str]]) -> list[UnitVectors | None]:
     """For each (chunk text, language): its units with their quantised vectors (None: no unit)."""
     per_chunk = [chunk_units(text, lang) for text, lang in chunks]
-    flat = [u.text for units in per_chunk for u in units]
-    if not flat:
+    if not any(per_chunk):
         return [None] * len(chunks)
     embed = embedder.embed_units if isinstance(embedder, UnitEmbedder) else embedder.embed_documents
-    vectors = np.asarray(embed(flat), dtype=np.float32)
+    # one call per chunk: an embedder whose numbers depend on the batch (the ONNX int8 export scales its
+    # activations over the whole run) then gives a chunk's units the same vectors whatever other chunks
+    # the ingest batch held, which depends on the order the parser threads finished in (the same
+    # protocols ingested twice gave other unit vectors, and near a tie another answer)
+    vectors = np.vstack([np.asarray(embed([u.text for u in units]), dtype=np.float32)
+                         for units in per_chunk if units])
     out: list[UnitVectors | None] = []
     at = 0
     for units in per_chunk:
