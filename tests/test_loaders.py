@@ -193,3 +193,24 @@ def test_docx_numbered_lists_keep_the_numbers_word_shows(tmp_path: Path) -> None
     units = quotable_units(first, "nl")
     steps = [u for u in units if u.kind == "steps"]
     assert steps and "Stop de transfusie direct." in steps[0].text and "Waarschuw direct de arts." in steps[0].text
+
+
+def test_docx_with_malformed_numbering_still_loads_its_text(tmp_path: Path) -> None:
+    """Numbering definitions with values that are not numbers (a hand-edited or generated file) cost the
+    markers at most, never the document."""
+    import docx
+    from docx.oxml.ns import qn
+
+    d = docx.Document()
+    d.add_heading("Stappen", level=1)
+    for text in ("Eerste stap.", "Tweede stap."):
+        d.add_paragraph(text, style="List Number")
+    numbering = d.part.numbering_part.element
+    for lvl in numbering.iter(qn("w:lvl")):
+        lvl.set(qn("w:ilvl"), "x")
+        for start in lvl.iter(qn("w:start")):
+            start.set(qn("w:val"), "abc")
+    path = tmp_path / "kapot.docx"
+    d.save(str(path))
+    doc = parse(path.read_bytes(), path.name)
+    assert "Eerste stap." in doc.text and "Tweede stap." in doc.text

@@ -72,13 +72,13 @@ class _ListNumbers:
         abstract: dict[str, dict[int, tuple[str, int]]] = {}
         for a in numbering.findall(qn("w:abstractNum")):
             abstract[a.get(qn("w:abstractNumId"))] = {
-                int(lvl.get(qn("w:ilvl"), "0")): (_val(lvl, "w:numFmt") or "decimal", _int(_val(lvl, "w:start"), 1))
+                _int(lvl.get(qn("w:ilvl")), 0): (_val(lvl, "w:numFmt") or "decimal", _int(_val(lvl, "w:start"), 1))
                 for lvl in a.findall(qn("w:lvl"))
             }
         for num in numbering.findall(qn("w:num")):
             levels = dict(abstract.get(_val(num, "w:abstractNumId") or "", {}))
             for override in num.findall(qn("w:lvlOverride")):
-                ilvl = int(override.get(qn("w:ilvl"), "0"))
+                ilvl = _int(override.get(qn("w:ilvl")), 0)
                 start = _val(override, "w:startOverride")
                 if start is not None and ilvl in levels:
                     levels[ilvl] = (levels[ilvl][0], _int(start, 1))
