@@ -214,3 +214,51 @@ def test_docx_with_malformed_numbering_still_loads_its_text(tmp_path: Path) -> N
     d.save(str(path))
     doc = parse(path.read_bytes(), path.name)
     assert "Eerste stap." in doc.text and "Tweede stap." in doc.text
+
+
+def test_odt_lists_keep_their_numbers(tmp_path: Path) -> None:
+    """ODT stores no list numbers either (the list style numbers the levels): a numbered list's items
+    get "1.", "2." …, a nested bulleted level "-", and a list that continues the numbering goes on."""
+    import io
+
+    from odf.opendocument import OpenDocumentText
+    from odf.text import H, List, ListItem, ListLevelStyleBullet, ListLevelStyleNumber, ListStyle, P
+
+    from retrieval.units import quotable_units
+
+    doc = OpenDocumentText()
+    style = ListStyle(name="L1")
+    style.addElement(ListLevelStyleNumber(level=1, numformat="1", numsuffix="."))
+    style.addElement(ListLevelStyleBullet(level=2, bulletchar="•"))
+    doc.automaticstyles.addElement(style)
+    doc.text.addElement(H(outlinelevel=1, text="Bij een transfusiereactie"))
+    doc.text.addElement(P(text="Bij een vermoeden van een transfusiereactie:"))
+    steps = List(stylename="L1")
+    for text in ("Stop de transfusie direct.", "Houd het infuus open.", "Waarschuw direct de arts."):
+        item = ListItem()
+        item.addElement(P(text=text))
+        steps.addElement(item)
+    nested = List()
+    for text in ("bij benauwdheid het SIT", "bij shock het SIT"):
+        item = ListItem()
+        item.addElement(P(text=text))
+        nested.addElement(item)
+    steps.childNodes[-1].addElement(nested)
+    doc.text.addElement(steps)
+    doc.text.addElement(P(text="Daarna:"))
+    more = List(stylename="L1", continuenumbering="true")
+    item = ListItem()
+    item.addElement(P(text="Meld de reactie."))
+    more.addElement(item)
+    doc.text.addElement(more)
+    buf = io.BytesIO()
+    doc.save(buf)
+    path = tmp_path / "lijsten.odt"
+    path.write_bytes(buf.getvalue())
+
+    text = parse(path.read_bytes(), path.name).text
+    assert "1. Stop de transfusie direct.\n\n2. Houd het infuus open.\n\n3. Waarschuw direct de arts." in text
+    assert "- bij benauwdheid het SIT\n\n- bij shock het SIT" in text
+    assert "Daarna:\n\n4. Meld de reactie." in text
+    steps_units = [u for u in quotable_units(text.split("Daarna:")[0], "nl") if u.kind == "steps"]
+    assert steps_units and "Stop de transfusie direct." in steps_units[0].text

@@ -1,4 +1,7 @@
-"""ODT (OpenDocument Text) via odfpy: ``text:h`` elements start sections."""
+"""ODT (OpenDocument Text) via odfpy: ``text:h`` elements start sections; a list item's first paragraph
+gets the marker the reader sees ("3." where the list style numbers that level, "-" otherwise), counted per
+list from the level's ``text:start-value`` (an item's own start value and ``text:continue-numbering``
+honoured), so a protocol's numbered steps stay a list of steps (``retrieval.units``)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from xml.parsers.expat import ExpatError
 from xml.sax import SAXException
 
 from odf import teletype
-from odf.namespaces import METANS, TABLENS, TEXTNS
+from odf.namespaces import METANS, STYLENS, TABLENS, TEXTNS
 from odf.opendocument import load as odf_load
 
 from ingest.errors import LoadError
@@ -22,12 +25,78 @@ _BLOCK_TAGS = {(TEXTNS, "p"), (TEXTNS, "h")}
 _TABLE = (TABLENS, "table")
 
 
+_LIST = (TEXTNS, "list")
+_ITEM = (TEXTNS, "list-item")
+
+
 def _walk(node: Any) -> Any:
     for child in node.childNodes:
         if getattr(child, "qname", None) in _BLOCK_TAGS or getattr(child, "qname", None) == _TABLE:
             yield child
         elif getattr(child, "childNodes", None):
             yield from _walk(child)
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _list_styles(doc: Any) -> dict[str, dict[int, tuple[bool, int]]]:
+    """List style name -> level -> (numbered, start value)."""
+    out: dict[str, dict[int, tuple[bool, int]]] = {}
+    for container in (doc.automaticstyles, doc.styles):
+        for el in getattr(container, "childNodes", []):
+            if getattr(el, "qname", None) != (TEXTNS, "list-style"):
+                continue
+            levels: dict[int, tuple[bool, int]] = {}
+            for lvl in el.childNodes:
+                local = getattr(lvl, "qname", (None, ""))[1]
+                level = _int(lvl.getAttrNS(TEXTNS, "level"), 1) if local.startswith("list-level-style") else 0
+                if local == "list-level-style-number":
+                    numbered = bool(lvl.getAttrNS(STYLENS, "num-format"))
+                    levels[level] = (numbered, _int(lvl.getAttrNS(TEXTNS, "start-value"), 1))
+                elif local in ("list-level-style-bullet", "list-level-style-image"):
+                    levels[level] = (False, 1)
+            out.setdefault(str(el.getAttrNS(STYLENS, "name")), levels)
+    return out
+
+
+class _Lists:
+    """Walks the body as :func:`_walk` does, and gives each list item's first paragraph its marker."""
+
+    def __init__(self, doc: Any) -> None:
+        self.styles = _list_styles(doc)
+        self.last: dict[str, int] = {}  # the last number of a style's top level, for text:continue-numbering
+
+    def walk(self, node: Any, style: str = "", level: int = 0) -> Any:
+        for child in node.childNodes:
+            q = getattr(child, "qname", None)
+            if q == _LIST:
+                yield from self._list(child, style, level + 1)
+            elif q in _BLOCK_TAGS or q == _TABLE:
+                yield child, ""
+            elif getattr(child, "childNodes", None):
+                yield from self.walk(child, style, level)
+
+    def _list(self, lst: Any, style: str, level: int) -> Any:
+        style = str(lst.getAttrNS(TEXTNS, "style-name") or style)
+        numbered, start = self.styles.get(style, {}).get(level, (False, 1))
+        n = start - 1
+        if level == 1 and lst.getAttrNS(TEXTNS, "continue-numbering") == "true":
+            n = self.last.get(style, n)
+        for item in lst.childNodes:
+            if getattr(item, "qname", None) != _ITEM:
+                continue
+            n = _int(item.getAttrNS(TEXTNS, "start-value"), n + 1)
+            marker = f"{n}." if numbered else "-"
+            for el, inner in self.walk(item, style, level):
+                yield el, inner or marker
+                marker = ""
+        if level == 1:
+            self.last[style] = n
 
 
 def _rows(node: Any) -> Any:
@@ -73,7 +142,7 @@ class OdtLoader:
                 if key:
                     properties[key] = teletype.extractText(el).strip()
         sections = Sections()
-        for el in _walk(doc.text):
+        for el, marker in _Lists(doc).walk(doc.text):
             if el.qname == _TABLE:
                 table = _table(el)
                 if table:
@@ -85,7 +154,7 @@ class OdtLoader:
             if el.qname == (TEXTNS, "h"):
                 sections.add_heading(text)
             else:
-                sections.add(text)
+                sections.add(f"{marker} {text}" if marker else text)
         parsed = sections.document(title, "odt", name)
         parsed.properties = properties
         return parsed
